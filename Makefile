@@ -1,0 +1,48 @@
+# The two commands a new user types: `make run` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+REQ_HASH := $(shell sha1sum requirements.txt | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+# The PostgreSQL pass of `make test`; override to use another server or database name.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/broker
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-sqlite test-postgres system-deps bench clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py runbroker
+
+system-deps:
+	bash scripts/system-deps.sh
+
+test: install system-deps test-sqlite test-postgres
+
+test-sqlite: install
+	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	@if $(BIN)/python scripts/pg_ready.py "$(TEST_DATABASE_URL)"; then \
+		DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	elif [ "$$BROKER_TEST_REQUIRE_SERVICES" = "1" ]; then \
+		echo "PostgreSQL at $(TEST_DATABASE_URL) is not reachable"; exit 1; \
+	else \
+		echo "PostgreSQL pass skipped: no server at $(TEST_DATABASE_URL) (set TEST_DATABASE_URL)"; \
+	fi
+
+bench: install
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var

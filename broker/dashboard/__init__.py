@@ -1,0 +1,1 @@
+"""Staff pages: dashboard, order timeline, queues, problems; health and metrics endpoints."""

@@ -1,0 +1,33 @@
+"""Remote application entities seen or configured, and the log of worklist queries."""
+from django.db import models
+
+
+class RemoteAE(models.Model):
+    ae_title = models.CharField(max_length=16, unique=True)
+    host = models.CharField(max_length=255, blank=True, default="")
+    port = models.PositiveIntegerField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+    # Specific Character Set for responses to this AE, e.g. "ISO_IR 100" or "ISO 2022 IR 6\ISO 2022 IR 87".
+    character_set = models.CharField(max_length=64, blank=True, default="")
+    # Services this AE may use: any of "echo", "mwl", "mpps", "store"; empty = all.
+    allowed_services = models.JSONField(default=list, blank=True)
+    auto_registered = models.BooleanField(default=False)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.ae_title
+
+
+class WorklistQuery(models.Model):
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    calling_ae = models.CharField(max_length=16, db_index=True)
+    peer = models.CharField(max_length=100, blank=True, default="")
+    identifier = models.JSONField(default=dict)  # the request identifier, pydicom JSON
+    keys_summary = models.TextField(blank=True, default="")  # human-readable matching keys
+    match_count = models.PositiveIntegerField(default=0)
+    duration_ms = models.FloatField(default=0)
+    status = models.PositiveIntegerField(default=0)  # final DIMSE status
+    error_comment = models.CharField(max_length=200, blank=True, default="")
+
+    def __str__(self):
+        return f"{self.calling_ae} {self.received_at:%Y-%m-%d %H:%M:%S} {self.match_count}"

@@ -1,0 +1,7 @@
+"""mpps: not offered yet."""
+
+SUPPORTED_CONTEXTS = []
+
+
+def handlers():
+    return []

@@ -1,0 +1,7 @@
+"""mwl: not offered yet."""
+
+SUPPORTED_CONTEXTS = []
+
+
+def handlers():
+    return []

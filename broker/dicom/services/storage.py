@@ -1,0 +1,7 @@
+"""storage: not offered yet."""
+
+SUPPORTED_CONTEXTS = []
+
+
+def handlers():
+    return []

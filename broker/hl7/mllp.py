@@ -1,0 +1,89 @@
+"""MLLP framing (HL7 v2 transport): <VT> message <FS><CR>; a blocking client for outbound messages."""
+import socket
+
+START_BLOCK = b"\x0b"
+END_BLOCK = b"\x1c\x0d"
+
+
+class FrameTooLarge(Exception):
+    pass
+
+
+def frame(message: bytes) -> bytes:
+    return START_BLOCK + message + END_BLOCK
+
+
+class FrameDecoder:
+    """Incremental decoder: feed bytes, get whole messages; bytes before <VT> are dropped."""
+
+    def __init__(self, max_message_bytes: int):
+        self.max_message_bytes = max_message_bytes
+        self._buffer = bytearray()
+        self.discarded = 0  # bytes seen outside any frame
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        messages = []
+        while True:
+            start = self._buffer.find(START_BLOCK)
+            if start < 0:
+                self.discarded += len(self._buffer)
+                self._buffer.clear()
+                break
+            if start:
+                self.discarded += start
+                del self._buffer[:start]
+            end = self._buffer.find(END_BLOCK, 1)
+            if end < 0:
+                if len(self._buffer) - 1 > self.max_message_bytes:
+                    raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block")
+                break
+            if end - 1 > self.max_message_bytes:
+                raise FrameTooLarge(f"frame of {end - 1} bytes exceeds {self.max_message_bytes}")
+            messages.append(bytes(self._buffer[1:end]))
+            del self._buffer[: end + len(END_BLOCK)]
+        return messages
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._buffer)
+
+
+class MLLPClient:
+    """Send one message at a time and wait for its reply (the ACK) on a kept-open connection."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0, max_message_bytes: int = 10 * 1024 * 1024):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.max_message_bytes = max_message_bytes
+        self._sock = None
+        self._decoder = None
+
+    def connect(self):
+        self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._decoder = FrameDecoder(self.max_message_bytes)
+        return self
+
+    def send(self, message: bytes) -> bytes:
+        """Send one framed message and return the payload of the reply frame."""
+        if self._sock is None:
+            self.connect()
+        self._sock.sendall(frame(message))
+        while True:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"{self.host}:{self.port} closed the connection before replying")
+            replies = self._decoder.feed(chunk)
+            if replies:
+                return replies[0]
+
+    def close(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self):
+        return self.connect()
+
+    def __exit__(self, *exc):
+        self.close()

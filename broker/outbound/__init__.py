@@ -1,0 +1,1 @@
+"""Messages the broker sends on: HL7 status to the RIS, MPPS forwarded to downstream SCPs."""

@@ -1,0 +1,91 @@
+"""Outbound work kept in the database (the source of truth): RIS status messages and MPPS forwards."""
+from django.db import models
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "PENDING", "Waiting"
+    RUNNING = "RUNNING", "Running"
+    SENT = "SENT", "Delivered"
+    FAILED = "FAILED", "Failed, will retry"
+    GAVE_UP = "GAVE_UP", "Given up"
+
+
+class RisEndpoint(models.Model):
+    class MessageFormat(models.TextChoices):
+        AUTO = "AUTO", "As the order came (ORM for v2.3/2.4, OMI for v2.5+)"
+        ORM = "ORM", "ORM^O01"
+        OMI = "OMI", "OMI^O23"
+
+    name = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    enabled = models.BooleanField(default=True)
+    message_format = models.CharField(max_length=4, choices=MessageFormat.choices, default=MessageFormat.AUTO)
+    receiving_application = models.CharField(max_length=64, blank=True, default="")
+    receiving_facility = models.CharField(max_length=64, blank=True, default="")
+    timeout_seconds = models.FloatField(default=10)
+
+    def __str__(self):
+        return f"{self.name} ({self.host}:{self.port})"
+
+
+class RisNotification(models.Model):
+    class Event(models.TextChoices):
+        IN_PROGRESS = "IP", "In progress"
+        COMPLETED = "CM", "Completed"
+        DISCONTINUED = "DC", "Discontinued"
+
+    endpoint = models.ForeignKey(RisEndpoint, on_delete=models.PROTECT, related_name="notifications")
+    order = models.ForeignKey("worklist.ImagingOrder", on_delete=models.CASCADE, related_name="ris_notifications")
+    performed_step = models.ForeignKey("mpps.PerformedProcedureStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="ris_notifications")
+    event = models.CharField(max_length=2, choices=Event.choices)
+    message = models.TextField()  # the HL7 message as sent (segments joined by \r)
+    control_id = models.CharField(max_length=64, blank=True, default="")
+    state = models.CharField(max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    ack = models.TextField(blank=True, default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.event} for {self.order_id} → {self.endpoint}"
+
+
+class MppsDestination(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    ae_title = models.CharField(max_length=16)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+
+    def __str__(self):
+        return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
+
+
+class MppsForward(models.Model):
+    class Operation(models.TextChoices):
+        N_CREATE = "N-CREATE", "N-CREATE"
+        N_SET = "N-SET", "N-SET"
+
+    destination = models.ForeignKey(MppsDestination, on_delete=models.PROTECT, related_name="forwards")
+    performed_step = models.ForeignKey("mpps.PerformedProcedureStep", on_delete=models.CASCADE, related_name="forwards")
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    sequence = models.PositiveIntegerField()  # order per (step, destination): an N-SET never overtakes its N-CREATE
+    dataset = models.JSONField(default=dict)  # what is sent, pydicom JSON
+    state = models.CharField(max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["performed_step", "destination", "sequence"], name="unique_forward_sequence"),
+        ]
+
+    def __str__(self):
+        return f"{self.operation} #{self.sequence} → {self.destination}"

@@ -1,0 +1,1 @@
+"""Received images (storage SCP index) and their routing to destinations."""

@@ -1,0 +1,173 @@
+"""Django settings, read from the environment (see README's configuration table)."""
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from broker.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    configured = env_str("DJANGO_SECRET_KEY", "")
+    if configured:
+        return configured
+    # Generated once per data directory so sessions survive restarts without a default key in code.
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+# --- The broker's own settings (public interface: see README) ---
+BROKER_AE_TITLE = env_str("BROKER_AE_TITLE", "BROKER")
+BROKER_HOST = env_str("BROKER_HOST", "0.0.0.0")
+BROKER_DICOM_PORT = env_int("BROKER_DICOM_PORT", 11112)
+BROKER_HL7_PORT = env_int("BROKER_HL7_PORT", 2575)
+BROKER_WEB_PORT = env_int("BROKER_WEB_PORT", 8000)
+BROKER_TIME_ZONE = env_str("BROKER_TIME_ZONE", "Europe/Berlin")
+BROKER_REQUIRE_KNOWN_AE = env_bool("BROKER_REQUIRE_KNOWN_AE", False)
+BROKER_UID_ROOT = env_str("BROKER_UID_ROOT", "1.2.826.0.1.3680043.10.1455.")
+BROKER_HL7_APPLICATION = env_str("BROKER_HL7_APPLICATION", "BROKER")
+BROKER_HL7_FACILITY = env_str("BROKER_HL7_FACILITY", "RADIOLOGY")
+BROKER_HL7_MAX_MESSAGE_BYTES = env_int("BROKER_HL7_MAX_MESSAGE_BYTES", 10 * 1024 * 1024)
+BROKER_HL7_IDLE_TIMEOUT = env_float("BROKER_HL7_IDLE_TIMEOUT", 300.0)
+BROKER_DICOM_MAX_ASSOCIATIONS = env_int("BROKER_DICOM_MAX_ASSOCIATIONS", 32)
+BROKER_DICOM_MAX_PDU = env_int("BROKER_DICOM_MAX_PDU", 65536)
+BROKER_DICOM_ACSE_TIMEOUT = env_float("BROKER_DICOM_ACSE_TIMEOUT", 30.0)
+BROKER_DICOM_DIMSE_TIMEOUT = env_float("BROKER_DICOM_DIMSE_TIMEOUT", 30.0)
+BROKER_DICOM_NETWORK_TIMEOUT = env_float("BROKER_DICOM_NETWORK_TIMEOUT", 60.0)
+BROKER_MWL_DEFAULT_WINDOW_DAYS = env_int("BROKER_MWL_DEFAULT_WINDOW_DAYS", 1)
+BROKER_MWL_MAX_RESULTS = env_int("BROKER_MWL_MAX_RESULTS", 1000)
+BROKER_MWL_DEFAULT_CHARSET = env_str("BROKER_MWL_DEFAULT_CHARSET", "ISO_IR 192")
+BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
+BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
+BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
+BROKER_STORAGE_DIR = DATA_DIR / "storage"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "worklist",
+    "mpps",
+    "broker.hl7",
+    "broker.dicom",
+    "broker.outbound",
+    "broker.routing",
+    "broker.dashboard",
+    "broker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "broker.urls"
+WSGI_APPLICATION = "broker.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_sqlite_path = DATA_DIR / "broker.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{_sqlite_path}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the listeners read while one writes; IMMEDIATE avoids upgrade deadlocks between writers.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].pop("CONN_HEALTH_CHECKS", None)
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_broker.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = BROKER_TIME_ZONE
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+
+# --- Celery: Redis when CELERY_BROKER_URL is set, otherwise a file-system transport needing no server ---
+_celery_queue_dir = DATA_DIR / "celery-queue"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    _celery_queue_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_celery_queue_dir),
+        "data_folder_out": str(_celery_queue_dir),
+        "processed_folder": str(_celery_queue_dir),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {}
+
+LOG_LEVEL = env_str("BROKER_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "pynetdicom": {"level": env_str("BROKER_PYNETDICOM_LOG_LEVEL", "WARNING")},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,59 @@
+"""What a modality reports it actually did: performed procedure steps and their series."""
+from django.db import models
+
+
+class PerformedProcedureStep(models.Model):
+    class Status(models.TextChoices):
+        IN_PROGRESS = "IN PROGRESS", "In progress"
+        COMPLETED = "COMPLETED", "Completed"
+        DISCONTINUED = "DISCONTINUED", "Discontinued"
+
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS, db_index=True)
+    calling_ae = models.CharField(max_length=16, blank=True, default="")
+    performed_station_ae_title = models.CharField(max_length=16, blank=True, default="")
+    performed_station_name = models.CharField(max_length=16, blank=True, default="")
+    performed_location = models.CharField(max_length=16, blank=True, default="")
+    pps_id = models.CharField(max_length=16, blank=True, default="")
+    modality = models.CharField(max_length=16, blank=True, default="")
+    description = models.CharField(max_length=64, blank=True, default="")
+    patient = models.ForeignKey("worklist.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="performed_steps")
+    reported_patient_id = models.CharField(max_length=64, blank=True, default="")  # as the modality sent it
+    reported_patient_name = models.CharField(max_length=200, blank=True, default="")
+    study_instance_uid = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    accession_number = models.CharField(max_length=16, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    discontinuation_reason_code = models.CharField(max_length=64, blank=True, default="")
+    discontinuation_reason_meaning = models.CharField(max_length=64, blank=True, default="")
+    # The steps this MPPS performed; empty means unscheduled (staff link it later).
+    scheduled_steps = models.ManyToManyField("worklist.ScheduledProcedureStep", blank=True, related_name="performed_steps")
+    # The N-CREATE dataset as received, then each N-SET merged in (pydicom JSON).
+    dataset = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"MPPS {self.sop_instance_uid} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != self.Status.IN_PROGRESS
+
+
+class PerformedSeries(models.Model):
+    performed_step = models.ForeignKey(PerformedProcedureStep, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64)
+    description = models.CharField(max_length=64, blank=True, default="")
+    retrieve_ae_title = models.CharField(max_length=16, blank=True, default="")
+    # [{"sop_class_uid": "...", "sop_instance_uid": "..."}]
+    referenced_images = models.JSONField(default=list)
+    image_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["performed_step", "series_instance_uid"], name="unique_series_per_pps"),
+        ]
+
+    def __str__(self):
+        return self.series_instance_uid

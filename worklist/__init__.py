@@ -1,0 +1,1 @@
+"""Patients, imaging orders, requested procedures and scheduled procedure steps; the MWL query."""

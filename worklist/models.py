@@ -1,0 +1,184 @@
+"""Worklist entities: Patient → ImagingOrder → RequestedProcedure → ScheduledProcedureStep."""
+from django.db import models
+from django.db.models import Q
+
+from worklist.names import search_key
+
+
+class Patient(models.Model):
+    SEX_CHOICES = [("M", "Male"), ("F", "Female"), ("O", "Other"), ("", "Unknown")]
+
+    patient_id = models.CharField(max_length=64)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True, default="")
+    issuer_universal_id = models.CharField(max_length=64, blank=True, default="")
+    issuer_universal_id_type = models.CharField(max_length=16, blank=True, default="")
+    # DICOM PN form (family^given^middle^prefix^suffix, groups joined by '='), Unicode.
+    name = models.CharField(max_length=200, blank=True, default="")
+    name_search = models.CharField(max_length=200, blank=True, default="", db_index=True, editable=False)
+    birth_date = models.DateField(null=True, blank=True)
+    sex = models.CharField(max_length=1, choices=SEX_CHOICES, blank=True, default="")
+    mother_birth_name = models.CharField(max_length=200, blank=True, default="")
+    # [{"patient_id": "...", "issuer": "...", "type": "MR"}] from the other PID-3 repetitions.
+    other_patient_ids = models.JSONField(default=list, blank=True)
+    weight_kg = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    size_m = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    medical_alerts = models.CharField(max_length=64, blank=True, default="")
+    allergies = models.CharField(max_length=64, blank=True, default="")
+    pregnancy_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Set by an A40 merge: this record is obsolete, its orders moved to merged_into.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_patients")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient_id", "issuer_of_patient_id"], name="unique_patient_id_per_issuer"),
+        ]
+        indexes = [models.Index(fields=["patient_id"], name="patient_id_idx")]
+
+    def __str__(self):
+        return f"{self.name} ({self.patient_id})"
+
+    def save(self, *args, **kwargs):
+        self.name_search = search_key(self.name)
+        super().save(*args, **kwargs)
+
+
+class ImagingOrder(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "SCHEDULED", "Scheduled"
+        IN_PROGRESS = "IN_PROGRESS", "In progress"
+        COMPLETED = "COMPLETED", "Completed"
+        CANCELED = "CANCELED", "Canceled"
+        DISCONTINUED = "DISCONTINUED", "Discontinued"
+        HELD = "HELD", "On hold"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="orders")
+    placer_order_number = models.CharField(max_length=64, blank=True, default="")
+    placer_issuer = models.CharField(max_length=64, blank=True, default="")
+    filler_order_number = models.CharField(max_length=64, blank=True, default="")
+    filler_issuer = models.CharField(max_length=64, blank=True, default="")
+    accession_number = models.CharField(max_length=16, blank=True, default="")
+    accession_issuer = models.CharField(max_length=64, blank=True, default="")
+    referring_physician_name = models.CharField(max_length=200, blank=True, default="")
+    requesting_physician_name = models.CharField(max_length=200, blank=True, default="")
+    priority = models.CharField(max_length=16, blank=True, default="ROUTINE")
+    reason_for_procedure = models.CharField(max_length=200, blank=True, default="")
+    admission_id = models.CharField(max_length=64, blank=True, default="")
+    current_patient_location = models.CharField(max_length=64, blank=True, default="")
+    patient_transport_arrangements = models.CharField(max_length=64, blank=True, default="")
+    medical_alerts = models.CharField(max_length=64, blank=True, default="")
+    patient_state = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED, db_index=True)
+    # The RIS that placed the order (MSH-3/MSH-4) and the HL7 version it speaks, for replies.
+    sending_application = models.CharField(max_length=64, blank=True, default="")
+    sending_facility = models.CharField(max_length=64, blank=True, default="")
+    hl7_version = models.CharField(max_length=8, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["placer_order_number", "placer_issuer"],
+                condition=~Q(placer_order_number=""),
+                name="unique_placer_order_number",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["accession_number"], name="order_accession_idx"),
+            models.Index(fields=["filler_order_number"], name="order_filler_idx"),
+            models.Index(fields=["created_at"], name="order_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"Order {self.accession_number or self.placer_order_number}"
+
+
+class RequestedProcedure(models.Model):
+    order = models.ForeignKey(ImagingOrder, on_delete=models.CASCADE, related_name="requested_procedures")
+    requested_procedure_id = models.CharField(max_length=16, blank=True, default="")
+    description = models.CharField(max_length=64, blank=True, default="")
+    code_value = models.CharField(max_length=64, blank=True, default="")
+    code_scheme = models.CharField(max_length=64, blank=True, default="")
+    code_meaning = models.CharField(max_length=64, blank=True, default="")
+    study_instance_uid = models.CharField(max_length=64, unique=True)
+    comments = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["requested_procedure_id"], name="rp_id_idx")]
+
+    def __str__(self):
+        return f"{self.requested_procedure_id} {self.description}"
+
+
+class ScheduledProcedureStep(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "SCHEDULED", "Scheduled"
+        ARRIVED = "ARRIVED", "Arrived"
+        READY = "READY", "Ready"
+        STARTED = "STARTED", "Started"
+        COMPLETED = "COMPLETED", "Completed"
+        DISCONTINUED = "DISCONTINUED", "Discontinued"
+        CANCELED = "CANCELED", "Canceled"
+
+    requested_procedure = models.ForeignKey(RequestedProcedure, on_delete=models.CASCADE, related_name="scheduled_steps")
+    sps_id = models.CharField(max_length=16, blank=True, default="")
+    modality = models.CharField(max_length=16, blank=True, default="")
+    # One AE title; a step offered to a pool of scanners stores them joined by '\' (AE is VM 1-n).
+    station_ae_title = models.CharField(max_length=200, blank=True, default="")
+    station_name = models.CharField(max_length=200, blank=True, default="")
+    location = models.CharField(max_length=16, blank=True, default="")
+    start = models.DateTimeField(null=True, blank=True)
+    performing_physician_name = models.CharField(max_length=200, blank=True, default="")
+    performing_physician_search = models.CharField(max_length=200, blank=True, default="", editable=False)
+    description = models.CharField(max_length=64, blank=True, default="")
+    # [{"value": "...", "scheme": "...", "meaning": "..."}]
+    protocol_codes = models.JSONField(default=list, blank=True)
+    pre_medication = models.CharField(max_length=64, blank=True, default="")
+    contrast_agent = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["station_ae_title", "start"], name="sps_station_start_idx"),
+            models.Index(fields=["modality", "start"], name="sps_modality_start_idx"),
+            models.Index(fields=["status", "start"], name="sps_status_start_idx"),
+            models.Index(fields=["sps_id"], name="sps_id_idx"),
+        ]
+
+    def __str__(self):
+        return f"SPS {self.sps_id} {self.modality} {self.station_ae_title}"
+
+    def save(self, *args, **kwargs):
+        self.performing_physician_search = search_key(self.performing_physician_name)
+        super().save(*args, **kwargs)
+
+    ACTIVE_STATUSES = ("SCHEDULED", "ARRIVED", "READY", "STARTED")
+
+
+class StationAssignmentRule(models.Model):
+    """Site configuration: which station(s) get a step when the order names none.
+
+    Empty match fields match anything; the most specific enabled rule (lowest `priority` first) wins.
+    """
+
+    priority = models.PositiveIntegerField(default=100)
+    enabled = models.BooleanField(default=True)
+    match_modality = models.CharField(max_length=16, blank=True, default="")
+    match_procedure_code = models.CharField(max_length=64, blank=True, default="")
+    match_location = models.CharField(max_length=64, blank=True, default="")
+    # One or more stations, comma separated: "CT01,CT02".
+    station_ae_titles = models.CharField(max_length=200)
+    station_names = models.CharField(max_length=200, blank=True, default="")
+    description = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["priority", "id"]
+
+    def __str__(self):
+        return f"{self.match_modality or '*'}/{self.match_procedure_code or '*'}/{self.match_location or '*'} → {self.station_ae_titles}"
