@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from pydicom.uid import generate_uid
 
-from worklist import stations
+from worklist import rowsql, stations
 from worklist.hl7map.errors import DuplicateKey, Location, UnknownKey
 from worklist.hl7map.fields import OrderFields, OrderMessage, ProcedureFields, StepFields
 from worklist.hl7map.orders import ORDER_CONTROL, ORDER_STATUS
@@ -75,10 +75,6 @@ def find_order(fields: OrderFields) -> ImagingOrder:
 
 
 def create_order(patient, message: OrderMessage, fields: OrderFields) -> ImagingOrder:
-    if fields.placer_order_number and ImagingOrder.objects.filter(
-            placer_order_number=fields.placer_order_number, placer_issuer=fields.placer_issuer).exists():
-        raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
-                           Location("ORC", fields.location.sequence, 2))
     visit = message.visit
     order = ImagingOrder(
         patient=patient,
@@ -92,9 +88,9 @@ def create_order(patient, message: OrderMessage, fields: OrderFields) -> Imaging
         **{name: getattr(fields, name) for name in ORDER_VALUES},
     )
     try:
-        order.save(force_insert=True)
-    except IntegrityError as exc:  # the same placer number arrived at the same moment on another connection
-        raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already",
+        rowsql.insert([order])
+    except IntegrityError as exc:  # the unique placer order number: this order exists already
+        raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
                            Location("ORC", fields.location.sequence, 2)) from exc
     _add_procedures(order, fields.procedures, start_index=1)
     return order
@@ -109,14 +105,14 @@ def _add_procedures(order: ImagingOrder, procedures: list[ProcedureFields], star
             code_meaning=proc.code_meaning, comments=proc.comments,
             study_instance_uid=proc.study_instance_uid or generate_uid(prefix=settings.BROKER_UID_ROOT),
         ))
-    RequestedProcedure.objects.bulk_create(rows)
+    rowsql.insert(rows)
     steps = []
     for rp, proc in zip(rows, procedures):
         for m, step_fields in enumerate(proc.steps, start=1):
             step = ScheduledProcedureStep(requested_procedure=rp, status=Step.SCHEDULED)
             _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, m))
             steps.append(step)
-    ScheduledProcedureStep.objects.bulk_create(steps)
+    rowsql.insert(steps)
 
 
 def _default_id(base: str, n: int) -> str:
@@ -132,7 +128,7 @@ def _fill_step(step, fields: StepFields, rp: RequestedProcedure, order: ImagingO
     step.modality = fields.modality or step.modality
     step.start = fields.start or step.start
     step.performing_physician_name = fields.performing_physician_name or step.performing_physician_name
-    step.performing_physician_search = search_key(step.performing_physician_name)  # bulk_create skips save()
+    step.performing_physician_search = search_key(step.performing_physician_name)  # rowsql skips save()
     step.description = fields.description or step.description
     step.protocol_codes = fields.protocol_codes or step.protocol_codes
     step.location = fields.location or step.location

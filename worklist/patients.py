@@ -1,9 +1,12 @@
 """Patients from HL7: find or create (race-safe), update demographics, merge (A40)."""
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
+
+from worklist import rowsql
 
 from worklist.hl7map.errors import UnknownKey
 from worklist.hl7map.fields import PatientFields, PatientMerge, PatientUpdate
 from worklist.models import ImagingOrder, Patient
+from worklist.names import search_key
 
 DEMOGRAPHICS = ("name", "birth_date", "sex", "mother_birth_name", "issuer_universal_id", "issuer_universal_id_type",
                 "weight_kg", "size_m", "allergies", "pregnancy_status")
@@ -17,7 +20,7 @@ def _lookup(patient_id: str, issuer: str):
 
 
 def upsert_patient(fields: PatientFields, *, update_demographics: bool = True) -> Patient:
-    patient = _lookup(fields.patient_id, fields.issuer_of_patient_id).first()
+    patient = rowsql.fetch_one(Patient, patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id)
     if patient is None:
         return _create(fields)
     if patient.merged_into_id:
@@ -29,20 +32,19 @@ def upsert_patient(fields: PatientFields, *, update_demographics: bool = True) -
 
 
 def _create(fields: PatientFields) -> Patient:
-    values = {name: getattr(fields, name) for name in DEMOGRAPHICS}
-    try:
-        # A savepoint, so that a concurrent message creating the same patient does not abort this one.
-        with transaction.atomic():
-            return Patient.objects.create(
-                patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
-                other_patient_ids=fields.other_patient_ids, **{k: v for k, v in values.items() if v not in (None, "")},
-            )
-    except IntegrityError:
-        patient = _lookup(fields.patient_id, fields.issuer_of_patient_id).first()
-        if patient is None:
-            raise
-        _update(patient, fields)
+    values = {name: getattr(fields, name) for name in DEMOGRAPHICS if getattr(fields, name) not in (None, "")}
+    patient = Patient(patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
+                      other_patient_ids=fields.other_patient_ids, **values)
+    patient.name_search = search_key(patient.name)
+    # ON CONFLICT DO NOTHING: when another connection creates the same patient at the same moment, this
+    # insert waits for its commit and then inserts nothing; the row it made is the one to use.
+    if rowsql.insert([patient], conflict_columns=("patient_id", "issuer_of_patient_id")):
         return patient
+    patient = _lookup(fields.patient_id, fields.issuer_of_patient_id).first()
+    if patient is None:
+        raise IntegrityError(f"patient {fields.patient_id} neither inserted nor found")
+    _update(patient, fields)
+    return patient
 
 
 def _update(patient: Patient, fields: PatientFields) -> None:

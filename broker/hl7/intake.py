@@ -12,12 +12,12 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from broker.hl7 import charsets, outcomes, parser
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
-from worklist import orders, patients
+from worklist import orders, patients, rowsql
 from worklist.hl7map import adt
 from worklist.hl7map.errors import Location, MappingError
 from worklist.hl7map.orders import map_order_message
@@ -83,11 +83,10 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
         header = parser.read_header(raw)
     except parser.NotHL7 as exc:
         return _refuse(raw, peer, None, outcomes.NotHL7Message(str(exc), Location("MSH")), started)
+    # A repeat of an accepted message is caught by the unique accepted_key of its log row (or earlier, by
+    # its order's unique placer number): the transaction that tried to apply it again rolls back, and the
+    # except branch answers with the earlier ACK. No lookup is spent on the common, first-time case.
     key = dedupe_key(header)
-    if key:
-        earlier = HL7Message.objects.filter(accepted_key=key).only("id", "ack", "charset", "patient_id", "order_id").first()
-        if earlier is not None:
-            return _repeat(raw, peer, header, earlier, started)
     try:
         _check_supported(header)
         try:
@@ -103,11 +102,15 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
             row.patient_id, row.order_id = handler.apply(mapped)
             row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
             row.processing_ms = (time.perf_counter() - started) * 1000
-            row.save(force_insert=True)
+            rowsql.insert([row])
     except Exception as exc:  # noqa: BLE001 - every failure becomes an AE/AR answer and a log row
-        if key and isinstance(exc, IntegrityError):
-            # The same message accepted on another connection while this one worked: answer as that one did.
-            earlier = HL7Message.objects.filter(accepted_key=key).first()
+        if key and not isinstance(exc, outcomes.Rejected):
+            # The same message accepted on another connection while this one worked (its order then exists,
+            # or its log row's key collides): answer as that one was answered.
+            try:
+                earlier = HL7Message.objects.filter(accepted_key=key).first()
+            except Exception:  # noqa: BLE001 - the database is gone; _refuse answers AE
+                earlier = None
             if earlier is not None:
                 return _repeat(raw, peer, header, earlier, started)
         return _refuse(raw, peer, header, exc, started)
