@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from broker.hl7 import charsets
 from broker.hl7.parser import Header, escape
 
 # HL7 table 0357, message error condition codes.
@@ -76,7 +77,7 @@ def build_ack(header: Header | None, code: str, error: AckError | None = None) -
         header.sending_application if header else "", header.sending_facility if header else "",
         now, "", msg_type, new_control_id(), (header.processing_id if header else "") or "P", version,
     ]
-    if header and header.charset:
+    if header and header.charset and charsets.codec_for(header.charset):  # echo only a charset we write in
         msh += ["", "", "", "", "", header.charset]
     control_id = escape(header.control_id, enc, sep) if header else ""
     msa = ["MSA", code, control_id]
