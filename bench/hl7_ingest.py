@@ -193,6 +193,7 @@ def main():
     WORK.mkdir(parents=True)
     results, floor = [], {}
     commit_floor = None
+    load_at_start = os.getloadavg()[0]
     run = f"{int(time.time()) % 100000:05d}"
 
     proc, port = start_process([sys.executable, __file__, "--floor-server"])
@@ -232,9 +233,7 @@ def main():
                    f"(the listener reaches {ratio(pg_rate, commit_floor)} of it)." if commit_floor else "")
     verdict = (f"Target ≥ 1,000 ORM^O01/s on one connection with PostgreSQL: **{pg_rate:,.0f}/s — "
                f"{'met' if pg_rate >= 1000 else 'not met'}**." if pg_rate else "PostgreSQL was not measured.")
-    markdown = f"""### HL7 ingest (`bench/hl7_ingest.py`)
-
-ORM^O01 new orders (v2.3.1, UTF-8, one procedure, 500 patients so most already exist) sent over MLLP to the
+    markdown = f"""ORM^O01 new orders (v2.3.1, UTF-8, one procedure, 500 patients so most already exist) sent over MLLP to the
 real `manage.py runhl7` process; each message waits for its ACK (one in flight per connection, as MLLP
 senders do). Every AA is sent after the message's transaction committed: PostgreSQL with its default
 `synchronous_commit=on` (WAL flushed to disk), SQLite in WAL mode with `synchronous=NORMAL` (survives a
@@ -247,8 +246,9 @@ messages; the floor is a bare MLLP server answering a fixed ACK, measured in the
 
 {verdict} {commit_line} One connection waits for each commit's WAL flush before the next message
 can come, so its rate cannot exceed the commit ceiling; four connections share flushes (group commit).
-The client, the listener and the database share the machine's two cores (and, when this was measured,
-with other work: the CPU column is the listener process's own CPU time per message, which load does not inflate)."""
+The client, the listener and the database share the machine's two cores, and other work ran beside them
+(load average {load_at_start:.1f} at the start): the CPU column is the listener process's own CPU time per
+message, which that load inflates least."""
     write_section("hl7_ingest", markdown)
 
 

@@ -37,7 +37,7 @@ def seg(name: str, fields: dict[int, str]) -> str:
 def msh(message_type="ORM^O01", control_id=None, version="2.3.1", charset="", app="TEST_RIS", facility="HOSP",
         processing="P") -> str:
     fields = {3: app, 4: facility, 5: "BROKER", 6: "RADIOLOGY", 7: "20260312081502", 9: message_type,
-              10: control_id or f"MSG{next(_ids):08d}", 11: processing, 12: version}
+              10: f"MSG{next(_ids):08d}" if control_id is None else control_id, 11: processing, 12: version}
     if charset:
         fields[18] = charset
     return "MSH|^~\\&|" + "|".join(fields.get(i, "") for i in range(3, max(fields) + 1))

@@ -171,6 +171,13 @@ def test_it_registers_patients_from_adt(listener, name, patient_id, expected_nam
     assert Patient.objects.get(patient_id=patient_id, issuer_of_patient_id="KLINIKUM").name == expected_name
 
 
+@pytest.mark.parametrize("event", ["A05", "A31"])
+def test_it_updates_patients_from_pre_admit_and_person_updates(listener, event):
+    send_one(listener, adt("A04", patient=pid("P31", "HOSP", "OLDNAME^ANN")))
+    assert msa(send_one(listener, adt(event, patient=pid("P31", "HOSP", "NEWNAME^ANN"))))[0] == "AA"
+    assert Patient.objects.get(patient_id="P31").name == "NEWNAME^ANN"
+
+
 def test_it_shows_new_demographics_on_open_steps_after_a08(listener):
     send(listener, sample("orm_o01_v231_nw_utf8.hl7"))
     assert msa(send_one(listener, sample("adt_a08.hl7")))[0] == "AA"
@@ -220,6 +227,20 @@ def test_it_answers_ae_with_err_and_applies_nothing(listener, message, code, loc
     assert (row.outcome, row.error_code, row.error_location) == ("AE", code, location)
     assert row.ack.encode() == ack
     assert not ImagingOrder.objects.exists()
+
+
+def test_it_answers_ae_101_to_a_message_without_control_id(listener):
+    ack = send_one(listener, orm(control_id="").replace(b"|ORM^O01||P|", b"|ORM^O01||P|"))
+    assert (msa(ack), error_code(ack)) == (("AE", ""), "101")
+    assert HL7Message.objects.get().error_location == "MSH-10"
+    assert not ImagingOrder.objects.exists()
+
+
+def test_it_finds_the_order_when_a_change_leaves_out_the_placer_namespace(listener):
+    send_one(listener, sample("orm_o01_v231_nw_utf8.hl7"))  # ORC-2 ORD1001^AGFA_RIS
+    ack = send_one(listener, orm(control="CA", status="CA", placer="ORD1001", accession="ACC1001"))
+    assert msa(ack)[0] == "AA"
+    assert steps_of("ACC1001").get().status == "CANCELED"
 
 
 def test_it_answers_ae_205_for_a_second_new_order_with_the_same_placer_number(listener):

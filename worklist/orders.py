@@ -60,6 +60,9 @@ def find_order(fields: OrderFields) -> ImagingOrder:
     orders = ImagingOrder.objects.select_related(None)
     if fields.placer_order_number:
         found = orders.filter(placer_order_number=fields.placer_order_number, placer_issuer=fields.placer_issuer).first()
+        if found is None:  # some RISes send the namespace (ORC-2.2) on NW only: a number that is unique still names it
+            same_number = list(orders.filter(placer_order_number=fields.placer_order_number)[:2])
+            found = same_number[0] if len(same_number) == 1 else None
         where = Location("ORC", fields.location.sequence, 2)
     elif fields.filler_order_number:
         found = orders.filter(filler_order_number=fields.filler_order_number).order_by("-id").first()
@@ -192,9 +195,8 @@ def _match_procedure(existing: list[RequestedProcedure], proc: ProcedureFields, 
     for rp in existing:
         if proc.requested_procedure_id and rp.requested_procedure_id == proc.requested_procedure_id:
             return rp
-    if single and len(existing) == 1 and not proc.requested_procedure_id:
-        return existing[0]
-    if single and len(existing) == 1 and not proc.study_instance_uid:
+    # One procedure in the order and in the message, not both named otherwise: the same one (v2.3.1 XO without IDs).
+    if single and len(existing) == 1 and not (proc.requested_procedure_id and proc.study_instance_uid):
         return existing[0]
     return None
 

@@ -54,9 +54,7 @@ def insert(objs: list, *, conflict_columns: tuple[str, ...] = (), using=None) ->
         quote = connection.ops.quote_name
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict_columns)}) DO NOTHING"
     sql += f" RETURNING {pk_column}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [r[0] for r in cursor.fetchall()]
+    ids = [r[0] for r in _execute(connection, sql, params)]
     if conflict_columns and len(ids) != len(objs):
         if len(objs) != 1:
             raise ValueError("conflict handling is for one row at a time")
@@ -66,6 +64,22 @@ def insert(objs: list, *, conflict_columns: tuple[str, ...] = (), using=None) ->
         obj._state.adding = False
         obj._state.db = connection.alias
     return objs
+
+
+def _execute(connection, sql: str, params: list) -> list:
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    # PostgreSQL: a server-binding cursor with a prepared statement. Django's default cursor binds client-side,
+    # so the server parses and plans each INSERT again; these few statement shapes run for every message.
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
 
 
 @lru_cache(maxsize=None)
@@ -86,11 +100,10 @@ def fetch_one(model, **key):
     connection = default_connection
     columns = tuple(key)
     fields, sql, converters = _select_shape(model, columns, connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key[c] for c in columns])
-        row = cursor.fetchone()
-    if row is None:
+    rows = _execute(connection, sql, [key[c] for c in columns])
+    if not rows:
         return None
+    row = rows[0]
     values = []
     for field, value, field_converters in zip(fields, row, converters):
         for converter in field_converters:

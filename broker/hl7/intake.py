@@ -19,7 +19,7 @@ from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
 from worklist import orders, patients, rowsql
 from worklist.hl7map import adt
-from worklist.hl7map.errors import Location, MappingError
+from worklist.hl7map.errors import Location, MappingError, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
 
 log = logging.getLogger("broker.hl7.intake")
@@ -129,6 +129,8 @@ def _check_supported(header: parser.Header) -> None:
     if header.processing_id not in PROCESSING_IDS:
         raise outcomes.UnsupportedProcessingId(f"Processing ID {header.processing_id!r} is not P, T or D",
                                                Location("MSH", 1, 11))
+    if not header.control_id:  # without MSH-10 a resend cannot be recognised, nor the ACK matched by the sender
+        raise RequiredFieldMissing("Message control ID (MSH-10) is empty", Location("MSH", 1, 10))
     if header.version not in SUPPORTED_VERSIONS:
         raise outcomes.UnsupportedVersion(f"HL7 version {header.version or '(empty)'} is not supported; "
                                           f"2.3 to 2.8 are", Location("MSH", 1, 12))
