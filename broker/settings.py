@@ -171,3 +171,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- MPPS ---
+# Refuse an N-CREATE/N-SET missing a Type 2 attribute (PS3.4 Table F.7.2-1) with 0x0120; false accepts them.
+BROKER_MPPS_REQUIRE_TYPE2 = env_bool("BROKER_MPPS_REQUIRE_TYPE2", True)
