@@ -238,7 +238,7 @@ class RisServer:
                     self.hold.wait(60)
                     if self.answer is None or self._stop.is_set():
                         continue
-                    control_id = segment(text, "MSH")[9]
+                    control_id = segment(text, "MSH")[10]
                     ack = f"MSH|^~\\&|RIS|HOSP|BROKER|RADIOLOGY|20261126083000||ACK^O01|ACK{control_id}|P|2.3.1\r" \
                           f"MSA|{self.answer}|{control_id}"
                     try:
