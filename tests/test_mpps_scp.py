@@ -1,9 +1,13 @@
 """The MPPS SCP over real associations: what the modality is answered and what the worklist then shows."""
+import subprocess
+
 import pytest
+from pydicom import dcmread
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from broker.dicom import listener
+from broker.dicom.services import mwl
 from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
 from mpps.services import link_unscheduled
 from tests.conftest import free_port
@@ -213,3 +217,27 @@ def test_it_notes_a_scheduled_step_item_that_matches_nothing(modality):
     performed = PerformedProcedureStep.objects.get(sop_instance_uid=uid)
     assert performed.is_unscheduled
     assert "accession NOSUCHACC" in performed.linking_note
+
+
+def worklist_accessions(dcmtk, port: int, accession: str, tmp_path) -> list[str]:
+    """Ask the broker's worklist with DCMTK's findscu, as an independent modality would."""
+    out = tmp_path / f"mwl-{len(list(tmp_path.iterdir()))}"
+    out.mkdir()
+    subprocess.run([dcmtk("findscu"), "-W", "-aet", "CT01", "-aec", "BROKER", "-X", "-od", str(out),
+                    "-k", f"AccessionNumber={accession}", "-k", "PatientName", "-k", "PatientID",
+                    "-k", "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID",
+                    "-k", "ScheduledProcedureStepSequence[0].ScheduledStationAETitle",
+                    "-k", "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate",
+                    "127.0.0.1", str(port)], check=True, capture_output=True, timeout=60)
+    return [dcmread(path).AccessionNumber for path in sorted(out.glob("rsp*.dcm"))]
+
+
+def test_it_takes_a_completed_step_off_the_worklist(modality, broker_port, dcmtk, tmp_path):
+    if not mwl.SUPPORTED_CONTEXTS:
+        pytest.skip("the Modality Worklist service is not on this branch yet")
+    step = make_step()
+    accession = step.requested_procedure.order.accession_number
+    assert worklist_accessions(dcmtk, broker_port, accession, tmp_path) == [accession]
+    _, uid = modality.create(n_create_dataset(step))
+    modality.set(uid, n_set_dataset("COMPLETED", series=[series_item()]))
+    assert worklist_accessions(dcmtk, broker_port, accession, tmp_path) == []

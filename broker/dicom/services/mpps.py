@@ -5,7 +5,7 @@ with an Error Comment naming the attribute at fault, and a journal row (mpps.mod
 """
 import logging
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 from pydicom import Dataset
 from pynetdicom import evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
@@ -81,5 +81,11 @@ def handle_n_set(event):
     return _answer(event, "N-SET", str(uid or ""), lambda: event.modification_list, services.set_performed_step)
 
 
+def close_connection(event):
+    # The association's thread ends with it; its database connection would otherwise linger until collected.
+    connection.close()
+
+
 def handlers():
-    return [(evt.EVT_N_CREATE, handle_n_create), (evt.EVT_N_SET, handle_n_set)]
+    return [(evt.EVT_N_CREATE, handle_n_create), (evt.EVT_N_SET, handle_n_set),
+            (evt.EVT_RELEASED, close_connection), (evt.EVT_ABORTED, close_connection)]
