@@ -50,20 +50,22 @@ def create_performed_step(sop_instance_uid: str, dataset: Dataset, *, calling_ae
     series = performed_series(dataset) or []
     received = journal.as_json(dataset)
     with transaction.atomic():
-        if PerformedProcedureStep.objects.filter(sop_instance_uid=uid).exists():
-            raise DuplicateInstance(uid)
         steps, notes = find_scheduled_steps(keys, fields["modality"])
-        patient = (steps[0].requested_procedure.order.patient if steps
-                   else find_patient(fields["reported_patient_id"], text(dataset, "IssuerOfPatientID")))
+        patient_id = (steps[0].requested_procedure.order.patient_id if steps
+                      else getattr(find_patient(fields["reported_patient_id"], text(dataset, "IssuerOfPatientID")),
+                                   "pk", None))
         try:
-            with transaction.atomic():  # a concurrent N-CREATE of the same UID loses here, not with a 0x0110
-                performed_step = PerformedProcedureStep.objects.create(
-                    sop_instance_uid=uid, calling_ae=calling_ae[:16], patient=patient, dataset=received,
-                    linking_note="; ".join(notes)[:255], **fields)
+            # The unique SOP Instance UID decides, also between two concurrent N-CREATEs; raising here leaves
+            # the atomic block, so the whole transaction rolls back.
+            performed_step = PerformedProcedureStep.objects.create(
+                sop_instance_uid=uid, calling_ae=calling_ae[:16], patient_id=patient_id, dataset=received,
+                linking_note="; ".join(notes)[:255], **fields)
         except IntegrityError:
             raise DuplicateInstance(uid)
         if steps:
-            performed_step.scheduled_steps.add(*steps)
+            link = PerformedProcedureStep.scheduled_steps.through
+            link.objects.bulk_create(link(performedprocedurestep=performed_step, scheduledprocedurestep=step)
+                                     for step in steps)
         elif notes:
             log.warning("MPPS %s from %s is not linked: %s", uid, calling_ae, "; ".join(notes))
         if series:

@@ -75,21 +75,37 @@ def find_patient(reported_patient_id: str, issuer: str = "") -> Patient | None:
 
 
 def refresh_statuses(step_ids) -> list[ImagingOrder]:
-    """Re-derive the given scheduled steps' statuses, then their orders'; return the orders whose status changed."""
+    """Re-derive the given scheduled steps' statuses, then their orders'; return the orders whose status changed.
+
+    Set-based on purpose: a handful of queries whatever the number of steps, since every MPPS request pays it.
+    """
     step_ids = list(step_ids)
-    steps = list(ScheduledProcedureStep.objects.select_for_update().filter(pk__in=step_ids).order_by("pk"))
-    order_ids = set(ScheduledProcedureStep.objects.filter(pk__in=step_ids)
-                    .values_list("requested_procedure__order_id", flat=True))
-    for step in steps:
-        performed = list(step.performed_steps.values_list("status", "discontinuation_reason_code"))
-        new_status = step_status(step.status, performed)
-        if new_status != step.status:
-            log.info("scheduled step %s (%s): %s → %s", step.pk, step.sps_id, step.status, new_status)
-            ScheduledProcedureStep.objects.filter(pk=step.pk).update(status=new_status, updated_at=timezone.now())
+    if not step_ids:
+        return []
+    links = PerformedProcedureStep.scheduled_steps.through.objects.filter(scheduledprocedurestep_id__in=step_ids)
+    performed = {}
+    for step_id, status, reason in links.values_list("scheduledprocedurestep_id", "performedprocedurestep__status",
+                                                     "performedprocedurestep__discontinuation_reason_code"):
+        performed.setdefault(step_id, []).append((status, reason))
+    steps = (ScheduledProcedureStep.objects.select_for_update(of=("self",)).filter(pk__in=step_ids).order_by("pk")
+             .values_list("pk", "sps_id", "status", "requested_procedure__order_id"))
+    moves, order_ids = {}, set()
+    for pk, sps_id, current, order_id in steps:
+        order_ids.add(order_id)
+        new_status = step_status(current, performed.get(pk, []))
+        if new_status != current:
+            log.info("scheduled step %s (%s): %s → %s", pk, sps_id, current, new_status)
+            moves.setdefault(new_status, []).append(pk)
+    now = timezone.now()
+    for new_status, pks in moves.items():
+        ScheduledProcedureStep.objects.filter(pk__in=pks).update(status=new_status, updated_at=now)
+    statuses = {}
+    for order_id, status in (ScheduledProcedureStep.objects.filter(requested_procedure__order_id__in=order_ids)
+                             .values_list("requested_procedure__order_id", "status")):
+        statuses.setdefault(order_id, []).append(status)
     changed = []
     for order in ImagingOrder.objects.select_for_update().filter(pk__in=order_ids).order_by("pk"):
-        statuses = list(ScheduledProcedureStep.objects.filter(requested_procedure__order=order).values_list("status", flat=True))
-        new_status = order_status(order.status, statuses)
+        new_status = order_status(order.status, statuses.get(order.pk, []))
         if new_status != order.status:
             log.info("order %s (accession %s): %s → %s", order.pk, order.accession_number, order.status, new_status)
             order.status = new_status
