@@ -114,11 +114,6 @@ def refresh_statuses(step_ids) -> list[ImagingOrder]:
     return changed
 
 
-def linked_orders(performed_step: PerformedProcedureStep) -> list[ImagingOrder]:
-    return list(ImagingOrder.objects.filter(
-        requested_procedures__scheduled_steps__performed_steps=performed_step).distinct().order_by("pk"))
-
-
 def link_unscheduled(performed_step_id: int, step_ids: list[int]) -> PerformedProcedureStep:
     """Staff link a performed step (typically unscheduled) to scheduled steps: the steps and orders then follow
     it as if the modality had named them at N-CREATE, and the mpps signals go out as usual (relinked=True)."""

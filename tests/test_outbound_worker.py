@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import redis
 
 from broker.outbound.models import DeliveryState, MppsDestination, RisEndpoint, RisNotification
 from tests.conftest import free_port, port_open
@@ -69,7 +68,7 @@ class Processes:
 
 @pytest.fixture
 def processes(database_url_for_subprocess, redis_url, tmp_path):
-    redis.Redis.from_url(redis_url).flushdb()  # this test's own Redis database: no messages left from a past run
+    # Messages a past run left in Redis are harmless: every task claims its row, so stale ones do nothing.
     env = dict(os.environ, DATABASE_URL=database_url_for_subprocess, CELERY_BROKER_URL=redis_url,
                BROKER_OUTBOUND_RETRY_BASE_SECONDS="0.5", BROKER_OUTBOUND_RETRY_MAX_SECONDS="2",
                BROKER_OUTBOUND_SWEEP_SECONDS="1", BROKER_OUTBOUND_STUCK_SECONDS="5",
@@ -78,8 +77,6 @@ def processes(database_url_for_subprocess, redis_url, tmp_path):
     procs = Processes(env, tmp_path)
     try:
         yield procs
-    except Exception:
-        raise
     finally:
         procs.stop_all()
         print(procs.log_text())
