@@ -241,3 +241,15 @@ def test_it_takes_a_completed_step_off_the_worklist(modality, broker_port, dcmtk
     _, uid = modality.create(n_create_dataset(step))
     modality.set(uid, n_set_dataset("COMPLETED", series=[series_item()]))
     assert worklist_accessions(dcmtk, broker_port, accession, tmp_path) == []
+
+
+def test_it_stores_latin1_text_as_unicode(modality):
+    step = make_step()
+    dataset = n_create_dataset(step, patient_name="MÜLLER^JÜRGEN")
+    dataset.SpecificCharacterSet = "ISO_IR 100"
+    dataset.PerformedProcedureStepDescription = "Schädel nativ"
+    status, uid = modality.create(dataset)
+    assert status.Status == 0x0000
+    performed = PerformedProcedureStep.objects.get(sop_instance_uid=uid)
+    assert performed.reported_patient_name == "MÜLLER^JÜRGEN"
+    assert performed.description == "Schädel nativ"

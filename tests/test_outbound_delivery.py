@@ -214,3 +214,16 @@ def test_it_lets_the_operator_give_up_and_retry(downstream):
     assert first.state == DeliveryState.PENDING
     assert forwarding.deliver(first.pk).sent
     assert services.give_up_notification(0) is False and services.retry_notification(0) is False
+
+
+def test_it_forwards_non_ascii_text_in_the_character_set_it_came_in(downstream):
+    destination(downstream.port)
+    step = performed_step()
+    dataset = dict(create_dataset())
+    dataset["00080005"] = {"vr": "CS", "Value": ["ISO_IR 100"]}
+    dataset["00100010"] = {"vr": "PN", "Value": [{"Alphabetic": "MÜLLER^JÜRGEN"}]}
+    forward, = services.queue_forwards(step, "N-CREATE", dataset)
+    assert forwarding.deliver(forward.pk).sent
+    _, _, received = downstream.received[0]
+    assert received.SpecificCharacterSet == "ISO_IR 100"
+    assert str(received.PatientName) == "MÜLLER^JÜRGEN"
