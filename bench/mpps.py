@@ -195,6 +195,7 @@ def main():
     from worklist.models import ScheduledProcedureStep
 
     completed = ScheduledProcedureStep.objects.filter(status="COMPLETED").count()
+    load = os.getloadavg()[0]
     ms = lambda values, q: statistics.quantiles(values, n=100)[q - 1] * 1000  # noqa: E731
     markdown = f"""
 | measure ({MODALITIES} modalities at once, {seconds:g} s each, {engine}) | value | vs. C-ECHO floor |
@@ -207,6 +208,7 @@ def main():
 
 Each pair links its scheduled step (STARTED, then COMPLETED with its order) and journals both requests, in one
 transaction per request; no forward destinations or RIS endpoints are configured, so this is the SCP itself.
+The listener and the modalities share the machine's 2 cores (load average {load:.1f} at the end of the run).
 """
     print(markdown)
     from bench.report import write_section
