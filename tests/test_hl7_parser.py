@@ -99,7 +99,7 @@ def test_it_builds_original_mode_acks(version, code, error, expected_lines, sett
     ack = build_ack(header, code, error).split("\r")
     msh_fields = ack[0].split("|")
     assert msh_fields[2:6] == ["BROKER", "RADIOLOGY", "RIS", "HOSP"]
-    assert msh_fields[8] == ("ACK^O01" if version == "2.3.1" else "ACK^O01^ACK")
+    assert msh_fields[8] == "ACK^O01^ACK"
     assert msh_fields[9] and msh_fields[9] != "CTRL1"
     assert msh_fields[11] == version
     assert [line for line in ack[1:] if line] == expected_lines
@@ -108,3 +108,22 @@ def test_it_builds_original_mode_acks(version, code, error, expected_lines, sett
 def test_it_builds_an_ack_for_a_message_without_header():
     ack = build_ack(None, "AR", AckError("100", "the message does not begin with an MSH segment", "MSH"))
     assert ack.split("\r")[1] == "MSA|AR||the message does not begin with an MSH segment"
+
+
+@pytest.mark.parametrize("version", ["2.3.1", "2.4", "2.5", "2.5.1"])
+@pytest.mark.parametrize("code, error", [
+    ("AA", None),
+    ("AE", AckError("101", "Accession number (OBR-18) is empty", "OBR", 1, 18)),
+    ("AR", AckError("102", "byte(s) fc at offset 90 are not valid UNICODE UTF-8", "MSH", 1, 18)),
+    ("AE", AckError("102", "'2026-03-15' in ORC-7.4 is not an HL7 date/time", "ORC", 1, 7, 4)),
+])
+def test_it_builds_acks_that_hl7apy_validates_strictly(version, code, error):
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+
+    header = parser.read_header(HEADER.replace("2.3.1", version).encode())
+    ack = parse_message(build_ack(header, code, error), validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+    ack.validate()  # an independent HL7 implementation accepts the structure and data types
+    assert (ack.msa.msa_1.value, ack.msa.msa_2.value) == (code, "CTRL1")
+    if error is not None:
+        assert error.code in ack.err.to_er7()

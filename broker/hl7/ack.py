@@ -65,7 +65,7 @@ def build_ack(header: Header | None, code: str, error: AckError | None = None) -
     comp, rep, esc, sub = (enc + "^~\\&"[len(enc):])[:4]
     version = (header.version if header else "") or "2.5.1"
     trigger = header.trigger_event if header else ""
-    if trigger and _modern(version):
+    if trigger and version not in ("2.1", "2.2", "2.3"):  # MSH-9.3 message structure exists from v2.3.1 on
         msg_type = f"ACK{comp}{trigger}{comp}ACK"
     elif trigger:
         msg_type = f"ACK{comp}{trigger}"
