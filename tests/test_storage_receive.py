@@ -1,0 +1,119 @@
+"""Storage SCP: modalities send with DCMTK storescu or pynetdicom; files kept byte for byte and indexed."""
+import pytest
+from django.db import DatabaseError
+from pydicom import dcmread
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage
+
+from broker.routing.models import RejectedInstance, StoredInstance, Study
+from tests.helpers_routing import body_bytes, pixel_bytes, broker_listener, make_image, make_study, memory_celery, storage_dir, storescu  # noqa: F401
+
+pytestmark = pytest.mark.dcmtk
+
+
+def send_with_pynetdicom(port, path, *, calling="MODALITY2"):
+    ds = dcmread(path)
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+    assert assoc.is_established
+    try:
+        return assoc.send_c_store(ds)
+    finally:
+        assoc.release()
+
+
+def test_it_stores_a_study_sent_by_storescu_byte_for_byte(broker_listener, tmp_path, storage_dir):
+    paths = make_study(tmp_path / "study", count=4)
+
+    result = storescu(broker_listener, paths, extra=("-xr",))  # also propose RLE for the compressed one
+
+    assert result.returncode == 0, result.stderr
+    stored = {i.sop_instance_uid: i for i in StoredInstance.objects.all()}
+    assert len(stored) == 4
+    for path in paths:
+        original = dcmread(path, stop_before_pixels=True)
+        instance = stored[original.SOPInstanceUID]
+        kept = storage_dir / instance.path
+        # storescu may send an explicit file as implicit; the file keeps the syntax it travelled in.
+        assert dcmread(kept).file_meta.TransferSyntaxUID == instance.transfer_syntax_uid
+        if original.file_meta.TransferSyntaxUID == RLELossless:
+            assert instance.transfer_syntax_uid == RLELossless
+        assert instance.sop_class_uid == original.SOPClassUID
+        assert instance.calling_ae == "MODALITY1"
+        assert pixel_bytes(kept) == pixel_bytes(path)
+        assert instance.size == kept.stat().st_size
+    study = Study.objects.get()
+    assert study.state == Study.State.RECEIVING
+    assert set(study.modalities.split("\\")) == {"CT", "MR", "OT"}
+    assert (study.calling_ae, study.accession_number, study.station_names) == ("MODALITY1", "ACC0001", "CTROOM1")
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless])
+def test_it_keeps_the_transfer_syntax_it_was_sent_in(broker_listener, tmp_path, storage_dir, syntax):
+    path = make_image(tmp_path / "one.dcm", study_uid="1.2.3.4", series_uid="1.2.3.4.1", syntax=syntax)
+
+    response = send_with_pynetdicom(broker_listener, path)
+
+    assert response.Status == 0x0000
+    instance = StoredInstance.objects.get()
+    assert instance.transfer_syntax_uid == syntax
+    assert dcmread(storage_dir / instance.path).file_meta.TransferSyntaxUID == syntax
+    assert body_bytes(storage_dir / instance.path) == body_bytes(path)
+
+
+def test_it_stores_the_same_instance_once(broker_listener, tmp_path, storage_dir):
+    path = make_image(tmp_path / "one.dcm", study_uid="1.2.3.5", series_uid="1.2.3.5.1")
+
+    first = send_with_pynetdicom(broker_listener, path)
+    second = storescu(broker_listener, [path])
+
+    assert first.Status == 0x0000
+    assert second.returncode == 0, second.stderr
+    assert StoredInstance.objects.count() == 1
+    assert len([p for p in storage_dir.rglob("*.dcm")]) == 1
+
+
+def test_it_answers_out_of_resources_when_the_data_directory_is_unwritable(broker_listener, tmp_path, settings):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the storage directory should be")
+    settings.BROKER_STORAGE_DIR = blocker / "storage"
+    path = make_image(tmp_path / "one.dcm", study_uid="1.2.3.6", series_uid="1.2.3.6.1")
+
+    response = send_with_pynetdicom(broker_listener, path)
+
+    assert response.Status == 0xA700
+    assert response.ErrorComment.startswith("Out of resources: cannot write file")
+    assert StoredInstance.objects.count() == 0 and Study.objects.count() == 0
+    rejected = RejectedInstance.objects.get()
+    assert (rejected.status, rejected.calling_ae) == (0xA700, "MODALITY2")
+
+
+def test_it_reports_the_failure_to_storescu_when_the_data_directory_is_unwritable(broker_listener, tmp_path, settings):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings.BROKER_STORAGE_DIR = blocker / "storage"
+    path = make_image(tmp_path / "one.dcm", study_uid="1.2.3.7", series_uid="1.2.3.7.1")
+
+    result = storescu(broker_listener, [path])
+
+    assert "Out of Resources" in result.stderr + result.stdout or result.returncode != 0
+    assert StoredInstance.objects.count() == 0
+
+
+def test_it_leaves_no_file_when_indexing_fails(broker_listener, tmp_path, storage_dir, monkeypatch):
+    # A database that refuses the insert cannot be produced on demand; the failure is injected at the ORM.
+    def refuse(*args, **kwargs):
+        raise DatabaseError("disk I/O error")
+
+    monkeypatch.setattr(StoredInstance.objects, "create", refuse)
+    path = make_image(tmp_path / "one.dcm", study_uid="1.2.3.8", series_uid="1.2.3.8.1")
+
+    response = send_with_pynetdicom(broker_listener, path)
+
+    assert response.Status == 0xA700
+    assert response.ErrorComment == "Out of resources: cannot index: disk I/O error"
+    assert list(storage_dir.rglob("*.dcm")) == []
+    assert list((storage_dir / ".incoming").iterdir()) == []
+    assert Study.objects.count() == 0  # rolled back with the instance
