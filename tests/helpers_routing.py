@@ -187,8 +187,6 @@ def point_celery_at(url: str) -> str:
     app.conf.broker_url = url
     app.conf.broker_write_url = None
     app.conf.task_always_eager = False
-    if app._pool is not None:
-        app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
     return previous

@@ -196,9 +196,14 @@ def _associate(ae: AE, destination: Destination):
         result = assoc.acceptor.primitive.result if assoc.acceptor.primitive else None
         kind = "permanently" if result == 1 else "transiently"
         raise DeliveryError(f"{destination.ae_title}@{destination.host}:{destination.port} rejected the association {kind}")
-    if assoc.is_aborted:
-        raise DeliveryError(f"{destination.ae_title}@{destination.host}:{destination.port} aborted the association")
-    raise DeliveryError(f"cannot connect to {destination.ae_title}@{destination.host}:{destination.port}")
+    answer = assoc.acceptor.primitive
+    if answer is not None and answer.result == 0x00:
+        # Associated, but the peer accepted none of our contexts (pynetdicom then aborts).
+        classes = sorted({UID(cx.abstract_syntax).name for cx in ae.requested_contexts})
+        raise PermanentDeliveryError(f"the destination accepted no context for SOP class {', '.join(classes)}")
+    # pynetdicom reports a refused connection as an abort too.
+    raise DeliveryError(f"could not associate with {destination.ae_title}@{destination.host}:{destination.port}"
+                        " (connection refused, aborted or timed out)")
 
 
 def _send_pending(job: RoutingJob) -> None:
