@@ -7,7 +7,9 @@ explicit/implicit VR little endian, encapsulated ones decompressed by pydicom wh
 handler is installed (numpy covers RLE Lossless; JPEG family needs pylibjpeg/Pillow/GDCM).
 """
 import logging
+import socket
 import ssl
+import time
 from collections import OrderedDict
 from datetime import timedelta
 
@@ -17,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydicom import dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, _config
+from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from broker.routing import jobs
@@ -188,8 +190,19 @@ def _tls_args(destination: Destination):
     return context, destination.host
 
 
+def _no_delay(event) -> None:
+    # Each C-STORE request/response turn would otherwise wait ~40 ms for a delayed ACK under Nagle.
+    transport = event.assoc.dul.socket
+    if transport is not None and transport.socket is not None:
+        try:
+            transport.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
 def _associate(ae: AE, destination: Destination):
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=_tls_args(destination))
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=_tls_args(destination),
+                         evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)])
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
@@ -210,6 +223,18 @@ def _send_pending(job: RoutingJob) -> None:
     instances = list(pending_instances(job))
     changes = (job.rule.attribute_changes if job.rule_id else None) or {}
     failures, permanent = [], []
+    confirmations = Confirmations(job)
+    try:
+        _send_batches(job, instances, changes, confirmations, failures, permanent)
+    finally:
+        confirmations.flush()
+    if failures:
+        raise DeliveryError(f"{len(failures)} instances refused, first: {failures[0]}")
+    if permanent:
+        raise PermanentDeliveryError(f"{len(permanent)} instances cannot be sent, first: {permanent[0]}")
+
+
+def _send_batches(job, instances, changes, confirmations, failures, permanent) -> None:
     for batch, contexts in _context_batches(instances):
         ae = _application_entity()
         for sop_class, syntax in contexts:
@@ -228,7 +253,7 @@ def _send_pending(job: RoutingJob) -> None:
                 if status is None:
                     raise DeliveryError(f"no C-STORE response for {instance.sop_instance_uid} (timeout or abort)")
                 if status in SUCCESS_STATUSES:
-                    _confirm(job, instance, syntax)
+                    confirmations.add(instance, syntax)
                 else:
                     comment = getattr(response, "ErrorComment", "") or ""
                     failures.append(f"{instance.sop_instance_uid}: status 0x{status:04X} {comment}".strip())
@@ -237,16 +262,38 @@ def _send_pending(job: RoutingJob) -> None:
         finally:
             if assoc.is_established:
                 assoc.release()
-    if failures:
-        raise DeliveryError(f"{len(failures)} instances refused, first: {failures[0]}")
-    if permanent:
-        raise PermanentDeliveryError(f"{len(permanent)} instances cannot be sent, first: {permanent[0]}")
 
 
-def _confirm(job: RoutingJob, instance: StoredInstance, syntax: str) -> None:
-    _, created = DeliveredInstance.objects.get_or_create(job=job, instance=instance, defaults={"transfer_syntax_uid": syntax})
-    if created:
-        RoutingJob.objects.filter(pk=job.pk).update(sent=F("sent") + 1, updated_at=timezone.now())  # also the heartbeat
+class Confirmations:
+    """Records destination confirmations in batches: one insert and one progress update per batch.
+
+    A batch is written every CONFIRM_BATCH instances or CONFIRM_SECONDS, and always before the run ends, so a
+    worker killed mid-study re-sends at most one batch of instances the destination already has (a destination
+    takes a repeated SOP Instance UID as the same instance); recorded confirmations are never re-sent.
+    """
+
+    CONFIRM_BATCH = 25
+    CONFIRM_SECONDS = 1.0
+
+    def __init__(self, job: RoutingJob):
+        self.job = job
+        self.pending: list[DeliveredInstance] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, instance: StoredInstance, syntax: str) -> None:
+        self.pending.append(DeliveredInstance(job=self.job, instance=instance, transfer_syntax_uid=syntax))
+        if len(self.pending) >= self.CONFIRM_BATCH or time.monotonic() - self.last_flush >= self.CONFIRM_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.pending:
+            return
+        with transaction.atomic():
+            DeliveredInstance.objects.bulk_create(self.pending, ignore_conflicts=True)
+            # The progress update is also the job's heartbeat for the sweep.
+            RoutingJob.objects.filter(pk=self.job.pk).update(sent=self.job.delivered.count(), updated_at=timezone.now())
+        self.pending = []
 
 
 def _payload_for(instance: StoredInstance, accepted: set, changes: dict):
