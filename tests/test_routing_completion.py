@@ -16,8 +16,9 @@ pytestmark = pytest.mark.dcmtk
 
 def performed_step_for(study_uid, paths, *, status=PerformedProcedureStep.Status.IN_PROGRESS, extra_uids=()):
     from pydicom import dcmread
+    from pydicom.uid import generate_uid
 
-    step = PerformedProcedureStep.objects.create(sop_instance_uid=f"{study_uid}.99", status=status, study_instance_uid=study_uid)
+    step = PerformedProcedureStep.objects.create(sop_instance_uid=generate_uid(), status=status, study_instance_uid=study_uid)
     by_series = {}
     for path in paths:
         ds = dcmread(path, stop_before_pixels=True)
