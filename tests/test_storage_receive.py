@@ -96,9 +96,10 @@ def test_it_reports_the_failure_to_storescu_when_the_data_directory_is_unwritabl
     settings.BROKER_STORAGE_DIR = blocker / "storage"
     path = make_image(tmp_path / "one.dcm", study_uid="1.2.3.7", series_uid="1.2.3.7.1")
 
-    result = storescu(broker_listener, [path])
+    result = storescu(broker_listener, [path], extra=("-v",))
 
-    assert "Out of Resources" in result.stderr + result.stdout or result.returncode != 0
+    assert result.returncode != 0
+    assert "Received Store Response (Refused: OutOfResources)" in result.stdout + result.stderr
     assert StoredInstance.objects.count() == 0
 
 
