@@ -45,7 +45,7 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message
 # --- DICOM files -----------------------------------------------------------------------------------
 
 def make_image(path: Path, *, study_uid: str, series_uid: str, sop_class=CTImageStorage, syntax=ExplicitVRLittleEndian,
-               modality: str = "CT", number: int = 1, rows: int = 32, columns: int = 32, **attributes) -> Path:
+               modality: str = "CT", number: int = 1, rows: int = 32, columns: int = 32, bits: int = 16, **attributes) -> Path:
     """A small image of sop_class in syntax (RLE compressed from real pixels), written as a DICOM file."""
     ds = Dataset()
     ds.SOPClassUID = sop_class
@@ -67,9 +67,13 @@ def make_image(path: Path, *, study_uid: str, series_uid: str, sop_class=CTImage
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = rows, columns
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    if bits == 8:
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    else:
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     # Distinct pixels per instance, so a mix-up between instances shows in the comparison.
-    pixels = ((np.arange(rows * columns, dtype=np.uint16).reshape(rows, columns) * (number + 3)) % 4096).astype(np.uint16)
+    pixels = ((np.arange(rows * columns, dtype=np.uint16).reshape(rows, columns) * (number + 3)) % (256 if bits == 8 else 4096))
+    pixels = pixels.astype(np.uint8 if bits == 8 else np.uint16)
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -80,8 +84,15 @@ def make_image(path: Path, *, study_uid: str, series_uid: str, sop_class=CTImage
     else:
         ds.file_meta.TransferSyntaxUID = syntax
         ds.PixelData = pixels.tobytes()
-        ds["PixelData"].VR = "OW"
+        ds["PixelData"].VR = "OB" if bits == 8 else "OW"
     ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def make_jpeg_baseline(path: Path, **fields) -> Path:
+    """An 8-bit image compressed to JPEG baseline by DCMTK's dcmcjpeg (pydicom here has no JPEG encoder)."""
+    source = make_image(path.with_suffix(".raw.dcm"), bits=8, **fields)
+    subprocess.run(["dcmcjpeg", "+eb", str(source), str(path)], check=True, capture_output=True)
     return path
 
 

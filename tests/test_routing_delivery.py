@@ -6,7 +6,7 @@ from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 from broker.routing import delivery, services
 from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, StoredInstance, Study
 from tests.helpers_routing import (  # noqa: F401
-    StoreSCP, broker_listener, make_image, make_study, memory_celery, pixel_bytes, sop_instance_uid, storage_dir, storescu,
+    StoreSCP, broker_listener, make_image, make_jpeg_baseline, make_study, memory_celery, pixel_bytes, sop_instance_uid, storage_dir, storescu,
 )
 
 pytestmark = pytest.mark.dcmtk
@@ -160,4 +160,35 @@ def test_it_sends_only_the_late_instance_after_the_study_was_routed(broker_liste
     assert delivery.run_job(job.id) == RoutingJob.State.DONE
     received = scp.received()
     assert len(received) == 3 and all(len(copies) == 1 for copies in received.values())
+    scp.stop()
+
+
+def test_it_forwards_a_jpeg_baseline_image_as_it_was_stored(broker_listener, tmp_path):
+    from pydicom.uid import JPEGBaseline8Bit
+
+    scp = StoreSCP(tmp_path / "pacs", options=("+xa",)).start()
+    route_everything_to(scp)
+    path = make_jpeg_baseline(tmp_path / "jpeg.dcm", study_uid="1.2.3.11", series_uid="1.2.3.11.1")
+    study = receive_and_complete(broker_listener, [path], extra=("-xy",))
+    assert StoredInstance.objects.get().transfer_syntax_uid == JPEGBaseline8Bit
+
+    assert delivery.run_job(RoutingJob.objects.get(study=study).id) == RoutingJob.State.DONE
+
+    (copy,) = scp.received()[sop_instance_uid(path)]
+    assert dcmread(copy).file_meta.TransferSyntaxUID == JPEGBaseline8Bit
+    assert pixel_bytes(copy) == pixel_bytes(path)  # the same JPEG fragments, not recompressed
+    scp.stop()
+
+
+def test_it_gives_up_clearly_when_a_jpeg_image_meets_an_uncompressed_only_destination(broker_listener, tmp_path):
+    scp = StoreSCP(tmp_path / "pacs", options=("+xi",)).start()
+    route_everything_to(scp)
+    path = make_jpeg_baseline(tmp_path / "jpeg.dcm", study_uid="1.2.3.12", series_uid="1.2.3.12.1")
+    study = receive_and_complete(broker_listener, [path], extra=("-xy",))
+    job = RoutingJob.objects.get(study=study)
+
+    assert delivery.run_job(job.id) == RoutingJob.State.GAVE_UP
+
+    assert "refused JPEG Baseline (Process 1) and it cannot be decompressed here" in RoutingJob.objects.get(pk=job.id).last_error
+    assert scp.received() == {}
     scp.stop()
