@@ -118,3 +118,21 @@ def test_it_leaves_no_file_when_indexing_fails(broker_listener, tmp_path, storag
     assert list(storage_dir.rglob("*.dcm")) == []
     assert list((storage_dir / ".incoming").iterdir()) == []
     assert Study.objects.count() == 0  # rolled back with the instance
+
+
+def test_it_accepts_every_storage_sop_class_in_the_common_transfer_syntaxes(broker_listener):
+    from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless
+    from pynetdicom import AllStoragePresentationContexts
+
+    classes = [cx.abstract_syntax for cx in AllStoragePresentationContexts]
+    syntaxes = [ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGLSLossless, JPEG2000Lossless, RLELossless]
+    accepted = set()
+    for start in range(0, len(classes), 128):  # at most 128 contexts per association
+        ae = AE(ae_title="MODALITY3")
+        for n, sop_class in enumerate(classes[start:start + 128]):
+            ae.add_requested_context(sop_class, syntaxes[n % len(syntaxes)])
+        assoc = ae.associate("127.0.0.1", broker_listener, ae_title="BROKER")
+        assert assoc.is_established
+        accepted |= {cx.abstract_syntax for cx in assoc.accepted_contexts}
+        assoc.release()
+    assert accepted == set(classes)
