@@ -141,6 +141,13 @@ def storescu(port: int, paths, *, calling: str = "MODALITY1", called: str = "BRO
 class StoreSCP:
     """DCMTK storescp on loopback writing into a directory; start()/stop() can be repeated on one port."""
 
+    running: set = set()  # stopped by the broker_listener fixture even when a test fails midway
+
+    @classmethod
+    def stop_all(cls):
+        for scp in list(cls.running):
+            scp.stop()
+
     def __init__(self, directory: Path, *, ae_title: str = "PACS", options=()):
         self.directory = directory
         self.ae_title = ae_title
@@ -154,6 +161,7 @@ class StoreSCP:
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_until(lambda: port_open("127.0.0.1", self.port) or self.process.poll() is not None, 10, message="storescp")
         assert self.process.poll() is None, self.process.stderr.read().decode()
+        StoreSCP.running.add(self)
         return self
 
     def stop(self):
@@ -161,6 +169,7 @@ class StoreSCP:
             self.process.terminate()
             self.process.wait(10)
         self.process = None
+        StoreSCP.running.discard(self)
 
     def received(self) -> dict[str, list[Path]]:
         """SOP Instance UID → files received for it (more than one means it was sent again)."""
@@ -188,6 +197,7 @@ def broker_listener(transactional_db, storage_dir, dcmtk, memory_celery):
     server = listener.start("127.0.0.1", 0)
     yield server.server_address[1]
     server.shutdown()
+    StoreSCP.stop_all()
 
 
 def point_celery_at(url: str) -> str:
