@@ -117,3 +117,27 @@ def test_it_creates_one_job_per_destination_of_the_matching_rules_on_completion(
     jobs = RoutingJob.objects.order_by("destination__name")
     assert [(j.destination.name, j.rule.name, j.state, j.total) for j in jobs] == [("AI", "ct", "WAITING", 2), ("PACS", "ct", "WAITING", 2)]
     assert Study.objects.get().completion_reason == Study.CompletionReason.OPERATOR
+
+
+def test_it_holds_a_study_whose_mpps_was_discontinued_as_the_wrong_worklist_entry(broker_listener, tmp_path):
+    from broker.routing import services
+
+    pacs = Destination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=104)
+    RoutingRule.objects.create(name="all").destinations.add(pacs)
+    paths = make_study(tmp_path / "s", count=2, mix=False)
+    step = performed_step_for(__import__("pydicom").dcmread(paths[0]).StudyInstanceUID, paths)
+    assert storescu(broker_listener, paths).returncode == 0
+    step.status = PerformedProcedureStep.Status.DISCONTINUED
+    step.discontinuation_reason_code = "110514"
+    step.save()
+    performed_step_finalized.send(sender=PerformedProcedureStep, performed_step=step)
+
+    study = Study.objects.get()
+    assert study.state == Study.State.COMPLETE  # complete, but the images may belong to another patient
+    assert "incorrect worklist entry selected (110514)" in study.held_reason
+    assert RoutingJob.objects.count() == 0
+
+    services.release_study(study.id)  # staff checked it
+
+    assert Study.objects.get().held_reason == ""
+    assert [j.destination.name for j in RoutingJob.objects.all()] == ["PACS"]

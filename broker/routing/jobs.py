@@ -28,8 +28,31 @@ def enqueue(job_id: int, countdown: float | None = None) -> None:
     transaction.on_commit(send)
 
 
-def create_jobs(study: Study) -> list[RoutingJob]:
-    """One job per destination of every matching rule (the first matching rule for a destination wins)."""
+WRONG_WORKLIST_ENTRY = "110514"  # DCM code: "Incorrect worklist entry selected" (CID 9300)
+
+
+def hold_reason(study: Study) -> str:
+    """Why the study must not be routed automatically, or "" (images may belong to another patient)."""
+    from broker.routing.completion import performed_steps_of
+
+    for step in performed_steps_of(study):
+        if step.status == step.Status.DISCONTINUED and step.discontinuation_reason_code == WRONG_WORKLIST_ENTRY:
+            return f"MPPS {step.sop_instance_uid} discontinued: incorrect worklist entry selected (110514)"
+    return ""
+
+
+def create_jobs(study: Study, *, release: bool = False) -> list[RoutingJob]:
+    """One job per destination of every matching rule (the first matching rule for a destination wins).
+
+    A study whose MPPS was discontinued as "incorrect worklist entry selected" is held for staff instead,
+    unless they release it."""
+    reason = "" if release else hold_reason(study)
+    if reason != study.held_reason:
+        study.held_reason = reason
+        study.save(update_fields=["held_reason"])
+    if reason:
+        log.warning("study %s held, not routed: %s", study, reason)
+        return []
     rules = RoutingRule.objects.filter(enabled=True).prefetch_related("destinations").select_related("move_source")
     facts = StudyFacts.from_study(study)
     total = study.instances.count()

@@ -27,6 +27,8 @@ class Study(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.RECEIVING, db_index=True)
     completion_reason = models.CharField(max_length=8, choices=CompletionReason.choices, blank=True, default="")
     missing_instances = models.PositiveIntegerField(default=0)  # referenced by MPPS but never received
+    # Why a complete study is not routed until staff release it (e.g. MPPS discontinued: wrong worklist entry).
+    held_reason = models.CharField(max_length=200, blank=True, default="")
     first_received_at = models.DateTimeField(auto_now_add=True)
     last_received_at = models.DateTimeField(db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -35,3 +35,13 @@ def give_up_job(job_id: int) -> RoutingJob:
 def mark_study_complete(study_id: int) -> Study:
     """Staff say the study is complete: route it now (reason OPERATOR)."""
     return completion.mark_complete_by_operator(study_id)
+
+
+def release_study(study_id: int) -> list[RoutingJob]:
+    """Staff checked a held study (see Study.held_reason): route it now by the rules."""
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        if study.state != Study.State.COMPLETE:
+            completion.mark_complete_by_operator(study_id)
+            study.refresh_from_db()
+        return jobs.create_jobs(study, release=True)
