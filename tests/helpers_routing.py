@@ -25,7 +25,7 @@ from pynetdicom.sop_class import (
     SecondaryCaptureImageStorage,
 )
 
-from tests.conftest import free_port, port_open
+from tests.conftest import _missing, free_port, port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -313,7 +313,7 @@ class RedisServer:
 @pytest.fixture
 def private_redis(tmp_path):
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+        _missing("redis-server is not installed")
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()

@@ -57,3 +57,19 @@ def test_it_finishes_when_redis_is_restarted_during_routing(broker_listener, pri
     wait_until(lambda: RoutingJob.objects.get(pk=job.pk).state == RoutingJob.State.DONE, 90, message="job done")
     assert set(scp.received()) == {sop_instance_uid(p) for p in paths}
     scp.stop()
+
+
+def test_it_routes_a_study_the_worker_completes_after_the_quiet_time(broker_listener, redis_db, celery_worker_factory, tmp_path):
+    # No MPPS and no operator: the worker's periodic sweep completes the study, then routes it.
+    scp = StoreSCP(tmp_path / "pacs").start()
+    destination = Destination.objects.create(name="PACS", ae_title=scp.ae_title, host="127.0.0.1", port=scp.port)
+    RoutingRule.objects.create(name="ct", match_modality="CT").destinations.add(destination)
+    paths = make_study(tmp_path / "s", count=3, mix=False)
+    celery_worker_factory(redis_db, BROKER_STUDY_QUIET_SECONDS="2")
+    assert storescu(broker_listener, paths).returncode == 0
+
+    wait_until(lambda: RoutingJob.objects.filter(state=RoutingJob.State.DONE).exists(), 60, message="routed")
+
+    study = Study.objects.get()
+    assert (study.state, study.completion_reason) == (Study.State.COMPLETE, Study.CompletionReason.QUIET_TIME)
+    assert set(scp.received()) == {sop_instance_uid(p) for p in paths}
