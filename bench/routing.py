@@ -119,13 +119,13 @@ def pynetdicom_run(scp: StoreSCP, paths) -> float:
     from pynetdicom import AE, _config, evt
     from pynetdicom.sop_class import CTImageStorage
 
-    from broker.routing.delivery import _no_delay
+    from broker.routing.associations import no_delay
 
     _config.STORE_SEND_CHUNKED_DATASET = True
     ae = AE(ae_title="PYNETDICOM")
     ae.add_requested_context(CTImageStorage, "1.2.840.10008.1.2.1")
     start = time.perf_counter()
-    assoc = ae.associate("127.0.0.1", scp.port, ae_title="PACS", evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay)])
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="PACS", evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)])
     for path in paths:
         assert assoc.send_c_store(str(path)).Status == 0
     assoc.release()

@@ -3,7 +3,8 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 from pynetdicom import AllStoragePresentationContexts
 
-from broker.routing.delivery import MAX_CONTEXTS, _context_batches, backoff_seconds
+from broker.routing.delivery import backoff_seconds
+from broker.routing.sending import MAX_CONTEXTS, context_batches
 from broker.routing.models import StoredInstance
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -14,7 +15,7 @@ def instance(sop_class=CT, syntax=ExplicitVRLittleEndian):
 
 
 def test_it_proposes_the_stored_syntax_and_uncompressed_fallbacks_once_per_pair():
-    batches = list(_context_batches([instance(), instance(), instance(syntax=RLELossless)]))
+    batches = list(context_batches([instance(), instance(), instance(syntax=RLELossless)]))
     assert len(batches) == 1
     batch, contexts = batches[0]
     assert len(batch) == 3
@@ -24,7 +25,7 @@ def test_it_proposes_the_stored_syntax_and_uncompressed_fallbacks_once_per_pair(
 def test_it_splits_a_study_needing_more_than_128_contexts_into_several_associations():
     classes = [cx.abstract_syntax for cx in AllStoragePresentationContexts][:60]  # 60 classes × 2 syntaxes = 120, + RLE ones
     instances = [instance(c) for c in classes] + [instance(c, RLELossless) for c in classes]
-    batches = list(_context_batches(instances))
+    batches = list(context_batches(instances))
     assert len(batches) == 3  # 120 + 8 RLE contexts; then 52 RLE instances × 3 contexts = 156 → 128 + 28
     assert all(len(contexts) <= MAX_CONTEXTS for _, contexts in batches)
     assert sum(len(batch) for batch, _ in batches) == len(instances)
