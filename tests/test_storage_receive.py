@@ -136,3 +136,85 @@ def test_it_accepts_every_storage_sop_class_in_the_common_transfer_syntaxes(brok
         accepted |= {cx.abstract_syntax for cx in assoc.accepted_contexts}
         assoc.release()
     assert accepted == set(classes)
+
+
+@pytest.fixture
+def nearly_full_storage(settings, tmp_path):
+    """A real 64 KB file system (tmpfs) as the storage directory, mostly filled."""
+    import subprocess
+
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
+    (mount_point / "filler").write_bytes(b"\0" * 40 * 1024)
+    settings.BROKER_STORAGE_DIR = mount_point / "storage"
+    yield settings.BROKER_STORAGE_DIR
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_it_answers_out_of_resources_when_the_disk_is_full(broker_listener, tmp_path, nearly_full_storage):
+    path = make_image(tmp_path / "big.dcm", study_uid="1.2.3.13", series_uid="1.2.3.13.1", rows=128, columns=128)  # 32 KB
+
+    response = send_with_pynetdicom(broker_listener, path)
+
+    assert response.Status == 0xA700
+    assert "No space left on device" in response.ErrorComment
+    assert StoredInstance.objects.count() == 0 and Study.objects.count() == 0
+    assert list((nearly_full_storage / ".incoming").iterdir()) == []  # the partial file is gone
+
+
+@pytest.mark.parametrize("exc, status, comment", [
+    (OSError(28, "No space left on device", "/data/x.part"), 0xA700, "Out of resources: cannot write file: No space left on device"),
+    (NotADirectoryError(20, "Not a directory"), 0xA700, "Out of resources: cannot write file: Not a directory"),
+    (DatabaseError("database is locked"), 0xA700, "Out of resources: cannot index: database is locked"),
+    (__import__("broker.routing.storage", fromlist=["x"]).InvalidInstance("missing study_instance_uid"), 0xC000,
+     "Cannot understand: missing study_instance_uid"),
+    (__import__("broker.dicom.services.storage", fromlist=["x"]).DatasetDoesNotMatch("data set has 1.2"), 0xA900,
+     "Data set does not match SOP class: data set has 1.2"),
+    (KeyError("x"), 0xC000, "Cannot understand: 'x'"),
+])
+def test_it_maps_each_failure_to_a_storage_status(exc, status, comment):
+    from broker.dicom.services.storage import status_for
+
+    assert status_for(exc) == (status, comment)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"StudyInstanceUID": None}, "missing study_instance_uid"),
+    ({"SeriesInstanceUID": None, "StudyInstanceUID": None}, "missing study_instance_uid, series_instance_uid"),
+    ({"StudyInstanceUID": "not-a-uid"}, "study_instance_uid 'not-a-uid' is not a UID"),
+    ({"SeriesInstanceUID": "1." * 40}, "is not a UID"),
+])
+@pytest.mark.filterwarnings("ignore:.*VR UI:UserWarning")  # pydicom warns as the test builds the bad data set
+def test_it_refuses_to_index_an_instance_without_proper_uids(changes, message):
+    from pydicom import Dataset
+
+    from broker.routing.storage import InstanceFacts, InvalidInstance
+
+    ds = Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.SOPClassUID = "1.2.3", "1.2.3.1", "1.2.3.1.1", CTImageStorage
+    for keyword, value in changes.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    with pytest.raises(InvalidInstance, match=message):
+        InstanceFacts.from_dataset(ds)
+
+
+def test_it_collects_what_rules_match_on_from_the_data_set():
+    from pydicom import Dataset
+
+    from broker.routing.storage import InstanceFacts
+
+    ds = Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.SOPClassUID = "1.2.3", "1.2.3.1", "1.2.3.1.1", CTImageStorage
+    ds.Modality, ds.StationName, ds.BodyPartExamined, ds.StudyDescription = "CT", "CTROOM1", "HEAD", "CT HEAD"
+    code = Dataset()
+    code.CodeValue = "CTHEAD"
+    ds.ProcedureCodeSequence = [code]
+    facts = InstanceFacts.from_dataset(ds)
+    assert (facts.modality, facts.station_name, facts.body_part, facts.procedure_codes) == ("CT", "CTROOM1", "HEAD", ("CTHEAD",))
+    assert facts.relative_path() == "1.2.3/1.2.3.1/1.2.3.1.1.dcm"

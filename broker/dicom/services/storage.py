@@ -53,9 +53,11 @@ STATUS_FOR_EXCEPTION = (
 
 
 def status_for(exc: Exception) -> tuple[int, str]:
+    # Error Comment is LO (64 characters): an OSError's reason without errno and path fits.
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     for kind, status, prefix in STATUS_FOR_EXCEPTION:
         if isinstance(exc, kind):
-            return status, f"{prefix}: {exc}"[:64]
+            return status, f"{prefix}: {detail}"[:64]
     raise exc  # BaseException: not ours to answer
 
 
