@@ -32,7 +32,8 @@ def test_it_finishes_after_the_worker_is_killed_mid_study_without_resending_conf
     confirmed_before_kill = set(DeliveredInstance.objects.filter(job=job).values_list("instance__sop_instance_uid", flat=True))
     assert RoutingJob.objects.get(pk=job.pk).state == RoutingJob.State.RUNNING
 
-    celery_worker_factory(redis_db)  # its sweep finds the job whose task died with the first worker
+    # Its sweep finds the job whose worker process is gone, long before the job would count as stale.
+    celery_worker_factory(redis_db, BROKER_ROUTING_STALE_SECONDS="600")
     wait_until(lambda: RoutingJob.objects.get(pk=job.pk).state == RoutingJob.State.DONE, 90, message="job done")
 
     received = scp.received()

@@ -3,6 +3,8 @@
 Called by the Celery task with a job id; everything is re-read from the database, so it is safe to run twice.
 """
 import logging
+import os
+import socket
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,11 +25,32 @@ def _stale_before(now):
     return now - timedelta(seconds=settings.BROKER_ROUTING_STALE_SECONDS)
 
 
+def process_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_gone(claimed_by: str) -> bool:
+    """True when the claiming process ran on this host and no longer exists (a killed worker)."""
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's worker: only the stale timeout can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def claim(job_id: int) -> RoutingJob | None:
     """Make the job RUNNING for this run; None if another run has it, it is finished, or it must wait."""
     now = timezone.now()
     claimable = Q(state__in=[RoutingJob.State.WAITING, RoutingJob.State.FAILED]) | Q(
         state=RoutingJob.State.RUNNING, updated_at__lt=_stale_before(now))
+    current = RoutingJob.objects.filter(pk=job_id, state=RoutingJob.State.RUNNING).values_list("claimed_by", flat=True).first()
+    if current and owner_is_gone(current):
+        claimable |= Q(state=RoutingJob.State.RUNNING, claimed_by=current)  # orphaned by a dead worker
     with transaction.atomic():
         job = RoutingJob.objects.filter(pk=job_id).filter(claimable).select_related("destination").first()
         if job is None:
@@ -42,7 +65,7 @@ def claim(job_id: int) -> RoutingJob | None:
             jobs.enqueue(job_id, countdown=5)
             return None
         won = RoutingJob.objects.filter(pk=job_id).filter(claimable).update(
-            state=RoutingJob.State.RUNNING, attempts=F("attempts") + 1, updated_at=now)
+            state=RoutingJob.State.RUNNING, attempts=F("attempts") + 1, updated_at=now, claimed_by=process_identity())
         if not won:
             return None
     return RoutingJob.objects.select_related("destination", "study", "rule", "rule__move_source").get(pk=job_id)

@@ -102,13 +102,17 @@ def requeue_lost_jobs(now=None) -> int:
     """Re-enqueue jobs whose task message was lost (worker killed, transport restarted)."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.BROKER_ROUTING_STALE_SECONDS)
+    from broker.routing.delivery import owner_is_gone
+
     lost = RoutingJob.objects.filter(
         Q(state=RoutingJob.State.WAITING, updated_at__lt=stale)
         | Q(state=RoutingJob.State.RUNNING, updated_at__lt=stale)
         | Q(state=RoutingJob.State.FAILED, next_attempt_at__lt=stale)
     )
+    orphaned = [job_id for job_id, owner in RoutingJob.objects.filter(state=RoutingJob.State.RUNNING, updated_at__gte=stale)
+                .values_list("id", "claimed_by") if owner and owner_is_gone(owner)]
     count = 0
-    for job_id in lost.values_list("id", flat=True):
+    for job_id in list(lost.values_list("id", flat=True)) + orphaned:
         # Touch it so the next sweep waits a full stale period before sending it again.
         RoutingJob.objects.filter(pk=job_id, state=RoutingJob.State.WAITING).update(updated_at=now)
         RoutingJob.objects.filter(pk=job_id, state=RoutingJob.State.FAILED).update(next_attempt_at=now)

@@ -124,6 +124,8 @@ class RoutingJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # "host:pid" of the process running it: a RUNNING job whose process is gone is taken over at once.
+    claimed_by = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [
