@@ -36,7 +36,9 @@ def hold_reason(study: Study) -> str:
     from broker.routing.completion import performed_steps_of
 
     for step in performed_steps_of(study):
-        if step.status == step.Status.DISCONTINUED and step.discontinuation_reason_code == WRONG_WORKLIST_ENTRY:
+        # The MPPS app keeps the code as "value^scheme" (e.g. "110514^DCM").
+        code = step.discontinuation_reason_code.split("^", 1)[0]
+        if step.status == step.Status.DISCONTINUED and code == WRONG_WORKLIST_ENTRY:
             return f"MPPS {step.sop_instance_uid} discontinued: incorrect worklist entry selected (110514)"
     return ""
 
