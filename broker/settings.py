@@ -171,3 +171,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Modality Worklist / DICOM listener ---
+# Acknowledge each incoming TCP segment at once (TCP_QUICKACK) so peers with Nagle on do not stall.
+BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
