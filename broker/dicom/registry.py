@@ -67,6 +67,8 @@ def on_association_requested(event) -> None:
                     title, peer_of(assoc))
         connections.close_all()
         assoc.acse.send_reject(*REJECT_CALLING_AE_UNKNOWN)
+        # As pynetdicom's own rejections do: let the DUL send the A-ASSOCIATE-RJ before the socket closes.
+        assoc.kill()
 
 
 def on_association_ended(event) -> None:
