@@ -175,3 +175,5 @@ LOGGING = {
 # --- Modality Worklist / DICOM listener ---
 # Acknowledge each incoming TCP segment at once (TCP_QUICKACK) so peers with Nagle on do not stall.
 BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
+# Threads doing the DICOM listener's database work (each keeps one database connection).
+BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)

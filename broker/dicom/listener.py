@@ -1,7 +1,7 @@
 """Builds the broker's one pynetdicom AE from the settings and the service modules.
 
-Association-level concerns live here: the remote AE registry (record / refuse the caller),
-socket options, and giving the association thread's database connection back at the end.
+Association-level concerns live here: the remote AE registry (record / refuse the caller) and
+socket options. Database work runs in `db_work`'s long-lived threads, not the association's.
 """
 import logging
 import socket
@@ -10,7 +10,7 @@ from django.conf import settings
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
 from pynetdicom.transport import AssociationServer
 
-from broker.dicom import registry
+from broker.dicom import db_work, registry
 from broker.dicom.services import SERVICES
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,6 @@ def all_handlers() -> list:
     bound = [
         (evt.EVT_CONN_OPEN, _tune_socket),
         (evt.EVT_REQUESTED, registry.on_association_requested),
-        (evt.EVT_RELEASED, registry.on_association_ended),
-        (evt.EVT_ABORTED, registry.on_association_ended),
     ]
     for service in SERVICES:
         bound.extend(service.handlers())
@@ -87,6 +85,14 @@ def start(host: str | None = None, port: int | None = None) -> AssociationServer
     """Start the listener in background threads; call `.shutdown()` on the result to stop it."""
     ae = build_ae()
     address = (host if host is not None else settings.BROKER_HOST, port if port is not None else settings.BROKER_DICOM_PORT)
+    registry.clear_cache()
     server = ae.start_server(address, block=False, evt_handlers=all_handlers())
+    stop_server = server.shutdown
+
+    def shutdown() -> None:
+        stop_server()
+        db_work.shutdown()
+
+    server.shutdown = shutdown
     log.info("DICOM listener %s on %s:%s", settings.BROKER_AE_TITLE, *server.server_address[:2])
     return server

@@ -4,12 +4,14 @@ The record is attached to the association so every service handler of that assoc
 calling AE's settings (character set, allowed services) without another query.
 """
 import logging
+import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from broker.dicom import db_work
 from broker.dicom.models import RemoteAE
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,29 @@ def calling_ae_title(assoc) -> str:
 
 def peer_of(assoc) -> str:
     return f"{assoc.requestor.address}:{assoc.requestor.port}"
+
+
+# Registry rows are read at every association; a few seconds of staleness after an admin edit is fine.
+CACHE_SECONDS = 5.0
+_cache: dict[str, tuple[float, RemoteAE]] = {}
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def remember_cached(ae_title: str, host: str) -> RemoteAE:
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(ae_title)
+    if cached and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    remote = db_work.run(remember, ae_title, host)
+    with _cache_lock:
+        _cache[ae_title] = (now, remote)
+    return remote
 
 
 def remember(ae_title: str, host: str) -> RemoteAE:
@@ -54,9 +79,8 @@ def on_association_requested(event) -> None:
     """EVT_REQUESTED: record the caller; reject it when unknown AEs are refused."""
     assoc = event.assoc
     title = calling_ae_title(assoc)
-    close_old_connections()
     try:
-        remote = remember(title, assoc.requestor.address)
+        remote = remember_cached(title, assoc.requestor.address)
     except Exception:
         # The registry is bookkeeping: a database hiccup must not refuse a modality its worklist.
         log.exception("could not record calling AE %s", title)
@@ -65,15 +89,9 @@ def on_association_requested(event) -> None:
     if settings.BROKER_REQUIRE_KNOWN_AE and (remote is None or not is_known(remote)):
         log.warning("association from unknown AE %s (%s) rejected: BROKER_REQUIRE_KNOWN_AE is on",
                     title, peer_of(assoc))
-        connections.close_all()
         assoc.acse.send_reject(*REJECT_CALLING_AE_UNKNOWN)
         # As pynetdicom's own rejections do: let the DUL send the A-ASSOCIATE-RJ before the socket closes.
         assoc.kill()
-
-
-def on_association_ended(event) -> None:
-    """EVT_RELEASED / EVT_ABORTED run in the association's thread: give its connection back."""
-    connections.close_all()
 
 
 def remote_ae_of(assoc) -> RemoteAE | None:

@@ -2,13 +2,13 @@
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError
 from pydicom import Dataset
 from pydicom.datadict import tag_for_keyword
 from pynetdicom import evt
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from broker.dicom import registry
+from broker.dicom import db_work, registry
 from broker.dicom.query_log import QueryLogEntry
 from worklist.mwl.charset import is_known, parse_character_set
 from worklist.mwl.query import run_query
@@ -79,7 +79,6 @@ def _decode(event) -> Dataset:
 
 
 def handle_find(event):
-    close_old_connections()
     calling_ae = registry.calling_ae_title(event.assoc)
     entry = QueryLogEntry(calling_ae, registry.peer_of(event.assoc))
     matches = 0
@@ -88,7 +87,7 @@ def handle_find(event):
         entry.set_identifier(identifier)
         if not registry.allows(event.assoc, "mwl"):
             raise ServiceNotAllowed(f"AE {calling_ae} may not query the worklist")
-        result = run_query(identifier, calling_ae=calling_ae)
+        result = db_work.run(run_query, identifier, calling_ae=calling_ae)
         charsets = response_character_set(registry.remote_ae_of(event.assoc))
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         had_charset = "SpecificCharacterSet" in identifier
@@ -112,8 +111,8 @@ def handle_find(event):
         entry.finish(status.Status, matches, str(getattr(exc, "comment", None) or exc))
         yield status, None
     finally:
-        entry.save()
-        close_old_connections()
+        # The log row is bookkeeping: written after the answer, off the association's path.
+        db_work.submit(entry.save)
 
 
 def handlers():
