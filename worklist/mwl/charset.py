@@ -42,6 +42,8 @@ def _encodings(charsets: tuple[str, ...]) -> tuple[str, ...]:
 def fits(text: str, charsets: list[str] | tuple[str, ...]) -> bool:
     if text.isascii():
         return True
+    if all(c in ("", "ISO_IR 6", "ISO 2022 IR 6") for c in charsets):
+        return False  # the default repertoire is ASCII (pydicom would read it leniently as Latin-1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:

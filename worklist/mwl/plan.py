@@ -79,7 +79,9 @@ def build_plan(identifier: Dataset, *, today: date | None = None, window_days: i
             if keyword == "ScheduledProcedureStepStartDate":
                 text = as_text(elem.value)
                 if text == EMPTY_VALUE:
-                    raise InvalidIdentifier(keyword, f"{keyword}: every worklist step has a start date")
+                    plan.constraints.append(Constraint("ScheduledProcedureStepSequence>" + keyword,
+                                                       SPS_KEYS[keyword].label, text, Q(start__isnull=True)))
+                    continue
                 dates = None if is_universal(text) else parse_date_range(text, keyword)
             elif keyword == "ScheduledProcedureStepStartTime":
                 text = as_text(elem.value)
