@@ -27,12 +27,18 @@ def msh(control_id: str, message_type: str, version: str = "2.3.1") -> str:
 PID = "PID|1||4711^^^KLINIKUM^PI||Müller^Jürgen^Karl^^Dr.||19620415|M"
 
 
+def obr(**numbered: str) -> str:
+    """OBR with fields by number: the placer/filler order, procedure, accession (18), RP (19), SPS (20)."""
+    fields = {1: "1", 2: "ORD1001^RIS", 3: "FIL1001^BROKER", 4: "CTKOPF^CT Schädel nativ^99KLI",
+              18: "ACC1001", 19: "RP1001", 20: "SPS1001", 24: "CT"}
+    fields.update({int(k[1:]): v for k, v in numbered.items()})
+    return "OBR|" + "|".join(fields.get(n, "") for n in range(1, max(fields) + 1))
+
+
 def new_order() -> bytes:
     when = f"{da()}100000"
     return hl7(msh("E2E-1", "ORM^O01"), PID, "PV1|1|O|RAD^R12^1^KLINIKUM",
-               f"ORC|NW|ORD1001^RIS|FIL1001^BROKER||SC||^^^{when}^^R||{da()}080000",
-               f"OBR|1|ORD1001^RIS|FIL1001^BROKER|CTKOPF^CT Schädel nativ^99KLI|||||||||||||||ACC1001|RP1001|"
-               f"SPS1001||||CT|||^^^{when}^^R")
+               f"ORC|NW|ORD1001^RIS|FIL1001^BROKER||SC||^^^{when}^^R||{da()}080000", obr(f27=f"^^^{when}^^R"))
 
 
 def rename() -> bytes:
@@ -41,8 +47,7 @@ def rename() -> bytes:
 
 
 def cancel() -> bytes:
-    return hl7(msh("E2E-3", "ORM^O01"), PID, "ORC|CA|ORD1001^RIS|FIL1001^BROKER||CA",
-               "OBR|1|ORD1001^RIS|FIL1001^BROKER|CTKOPF^CT Schädel nativ^99KLI||||||||||||||ACC1001|RP1001|SPS1001||||CT")
+    return hl7(msh("E2E-3", "ORM^O01"), PID, "ORC|CA|ORD1001^RIS|FIL1001^BROKER||CA", obr())
 
 
 def findscu_patient(port: int) -> str:
