@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 # even when that log level is off: pure overhead on a busy worklist.
 _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_RESPONSE_IDENTIFIERS = False
+# Likewise its standard handlers format every PDU and DIMSE message for a debug log nobody reads in
+# production; BROKER_PYNETDICOM_LOG_LEVEL=DEBUG turns them back on for troubleshooting.
+if settings.LOGGING["loggers"]["pynetdicom"]["level"] != "DEBUG":
+    _config.LOG_HANDLER_LEVEL = "none"
 
 
 def build_ae() -> AE:
