@@ -61,7 +61,7 @@ def identifier(top: dict | None = None, sps: dict | None = None, *, common: bool
     return ds
 
 
-def find(port: int, query: Dataset, *, calling_ae: str = "CT01", cancel_after: int | None = None):
+def find(port: int, query: Dataset, *, calling_ae: str = "CT01"):
     """Run one C-FIND; returns [(status, identifier or None, status dataset)] in arrival order."""
     ae = AE(ae_title=calling_ae)
     ae.add_requested_context(ModalityWorklistInformationFind)
@@ -72,9 +72,6 @@ def find(port: int, query: Dataset, *, calling_ae: str = "CT01", cancel_after: i
         responses = assoc.send_c_find(query, ModalityWorklistInformationFind)
         for status, ds in responses:
             answers.append((status.Status if status else None, ds, status))
-            if cancel_after is not None and len(answers) == cancel_after:
-                context_id = assoc._get_valid_context(ModalityWorklistInformationFind, "", "scu").context_id
-                assoc.send_c_cancel(1, context_id)
     finally:
         assoc.release()
     return answers
@@ -100,3 +97,40 @@ def echo(port: int, calling_ae: str = "CT01"):
     finally:
         if assoc.is_established:
             assoc.release()
+
+
+# A pynetdicom SCU in its own process: it reacts to the first response at once instead of sharing
+# the test process's GIL with the listener (which could otherwise finish the whole answer first).
+_SCU_SCRIPT = r"""
+import json, sys
+from pydicom import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityWorklistInformationFind as MWL
+port, mode = int(sys.argv[1]), sys.argv[2]
+query = Dataset(); query.PatientName = ""; query.ScheduledProcedureStepSequence = [Dataset()]
+ae = AE(ae_title="CT01"); ae.add_requested_context(MWL)
+assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+statuses = []
+for status, _ in assoc.send_c_find(query, MWL):
+    statuses.append(status.Status if status else None)
+    if len(statuses) == 1 and mode == "cancel":
+        assoc.send_c_cancel(1, assoc._get_valid_context(MWL, "", "scu").context_id)
+    if len(statuses) == 1 and mode == "abort":
+        assoc.abort()
+        break
+if assoc.is_established:
+    assoc.release()
+print(json.dumps(statuses))
+"""
+
+
+def find_in_other_process(port: int, mode: str) -> list:
+    """C-FIND from a separate process; mode "cancel" sends C-CANCEL, "abort" aborts, after the first response."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _SCU_SCRIPT, str(port), mode], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])

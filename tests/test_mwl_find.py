@@ -5,7 +5,7 @@ from pydicom import Dataset
 from broker.dicom import listener as dicom_listener
 from broker.dicom.models import RemoteAE, WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
-from tests.helpers_mwl import at, da, final_status, find, identifier, matches, wait_until
+from tests.helpers_mwl import at, da, final_status, find, find_in_other_process, identifier, matches, wait_until
 from worklist.models import ScheduledProcedureStep
 
 
@@ -213,16 +213,27 @@ def test_it_warns_when_an_optional_key_cannot_be_matched(port):
     assert "PatientAddress" in logged().error_comment
 
 
-def test_it_stops_on_cancel(port):
+def _many_steps(count: int = 400):
     procedure = make_procedure()
     ScheduledProcedureStep.objects.bulk_create(
         ScheduledProcedureStep(requested_procedure=procedure, sps_id=f"B{n}", modality="CT", station_ae_title="CT01",
-                               start=at(8)) for n in range(400))
-    answers = find(port, identifier(), cancel_after=1)
-    assert final_status(answers) == 0xFE00
-    assert len(matches(answers)) < 400
+                               start=at(8)) for n in range(count))
+
+
+def test_it_stops_on_cancel(port):
+    _many_steps()
+    statuses = find_in_other_process(port, "cancel")
+    assert statuses[-1] == 0xFE00
+    assert statuses.count(0xFF00) < 400
+    assert logged().status == 0xFE00
+
+
+def test_it_logs_an_answer_the_modality_abandoned(port):
+    _many_steps()
+    assert find_in_other_process(port, "abort") == [0xFF00]
     row = logged()
-    assert row.status == 0xFE00
+    assert row.status == 0xFF00 and "left after" in row.error_comment
+    assert row.match_count < 400
 
 
 @pytest.mark.parametrize("top, sps, offending", [

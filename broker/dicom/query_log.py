@@ -43,6 +43,7 @@ class QueryLogEntry:
         self.row = WorklistQuery(calling_ae=calling_ae[:16], peer=peer[:100])
         self.started = time.perf_counter()
         self.saved = False
+        self.finished = False
 
     def set_identifier(self, identifier) -> None:
         try:
@@ -52,6 +53,7 @@ class QueryLogEntry:
             self.row.keys_summary = f"(identifier could not be rendered: {exc})"[:500]
 
     def finish(self, status: int, matches: int, comment: str = "") -> None:
+        self.finished = True
         self.row.status = status
         self.row.match_count = matches
         self.row.error_comment = comment[:200]

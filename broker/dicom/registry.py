@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.utils import timezone
 
 from broker.dicom import db_work
@@ -59,9 +60,12 @@ def remember_cached(ae_title: str, host: str) -> RemoteAE:
 def remember(ae_title: str, host: str) -> RemoteAE:
     """The registry row for `ae_title`, created (auto-registered) on first contact; last_seen kept fresh."""
     now = timezone.now()
-    remote, created = RemoteAE.objects.get_or_create(
-        ae_title=ae_title, defaults={"host": host, "auto_registered": True, "last_seen": now,
-                                     "description": "recorded on first association"})
+    try:
+        remote, created = RemoteAE.objects.get_or_create(
+            ae_title=ae_title, defaults={"host": host, "auto_registered": True, "last_seen": now,
+                                         "description": "recorded on first association"})
+    except IntegrityError:  # two first associations at once: the other one created the row
+        remote, created = RemoteAE.objects.get(ae_title=ae_title), False
     if created:
         log.info("new calling AE %s from %s recorded", ae_title, host)
     elif remote.last_seen is None or now - remote.last_seen > LAST_SEEN_RESOLUTION:

@@ -111,6 +111,9 @@ def handle_find(event):
         entry.finish(status.Status, matches, str(getattr(exc, "comment", None) or exc))
         yield status, None
     finally:
+        if not entry.finished:
+            # The association ended (abort, network) while responses were still being sent.
+            entry.finish(PENDING, matches, f"the modality left after {matches} response(s); answer incomplete")
         # The log row is bookkeeping: written after the answer, off the association's path.
         db_work.submit(entry.save)
 
