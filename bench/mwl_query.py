@@ -274,6 +274,7 @@ def main():
             matches = {name: count_matches(findscu_argv(port, keys)) for name, keys in qs.items()}
             selective = qs["selective (station + today)"]
             qps = {nodelay: concurrent_qps(findscu_argv(port, selective), 4, 3.0, nodelay) for nodelay in (False, True)}
+            qps["echo"] = concurrent_qps(echoscu_argv(port), 4, 3.0, False)
             mem_rows.append((size, rss_mb(listener.pid), matches, qps))
             if size in wlm_sizes:
                 wlm_rows.append((size, *bench_wlmscpfs(qs, reps)))
@@ -316,11 +317,11 @@ def write_report(rows, mem_rows, wlm_rows, seconds):
         lines.append(f"| {size:,} | {'NODELAY' if nodelay else 'Nagle'} | {name} | {med * 1000:.0f} ms | "
                      f"{p95 * 1000:.0f} ms | {floor * 1000:.0f} ms | {med / floor:.2f}× |")
     lines += ["", "Matches per query, 4 concurrent `findscu` clients (selective query) and the listener's resident memory:", "",
-              "| steps | selective / patient / broad matches | q/s, 4 clients (Nagle) | q/s (NODELAY) | listener RSS |",
-              "|---:|---|---:|---:|---:|"]
+              "| steps | selective / patient / broad matches | q/s, 4 clients (Nagle) | q/s (NODELAY) | echoscu associations/s, 4 clients (floor) | listener RSS |",
+              "|---:|---|---:|---:|---:|---:|"]
     for size, rss, matches, qps in mem_rows:
         m = " / ".join(str(v) for v in matches.values())
-        lines.append(f"| {size:,} | {m} | {qps[False]:.0f} | {qps[True]:.0f} | {rss:.0f} MB |")
+        lines.append(f"| {size:,} | {m} | {qps[False]:.0f} | {qps[True]:.0f} | {qps['echo']:.0f} | {rss:.0f} MB |")
     if wlm_rows:
         broker = {(s, n, q): med for s, n, q, med, _, _ in rows}
         lines += ["", "DCMTK `wlmscpfs` loaded with the same steps as .wl files, selective query:", "",
