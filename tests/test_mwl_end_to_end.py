@@ -1,16 +1,14 @@
 """End to end: an HL7 order sent over MLLP shows up in findscu's worklist; A08 renames it; a cancel removes it.
-
-Needs the HL7 intake (broker.hl7.intake, broker.hl7.server); skipped on a branch without it.
 """
 import subprocess
 
 import pytest
 
 from broker.dicom import listener as dicom_listener
+from broker.hl7 import server as intake_server
 from broker.hl7.mllp import MLLPClient
 from tests.helpers_mwl import da
 
-intake_server = pytest.importorskip("broker.hl7.server", reason="the HL7 intake is not merged on this branch")
 pytestmark = pytest.mark.dcmtk
 
 SPS = "ScheduledProcedureStepSequence[0]."
