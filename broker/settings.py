@@ -145,6 +145,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_celery_queue_dir),
         "data_folder_out": str(_celery_queue_dir),
         "processed_folder": str(_celery_queue_dir),
+        "control_folder": str(_celery_queue_dir / "control"),
         "store_processed": False,
     }
 else:
