@@ -171,3 +171,17 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Dashboard ---
+# Log-in everywhere: views that must stay open (login, /healthz, /metrics) say so with @login_not_required.
+MIDDLEWARE += ["django.contrib.auth.middleware.LoginRequiredMiddleware"]
+# Which parts /healthz checks; a web-only host in a scale-out set-up runs no listeners on 127.0.0.1.
+BROKER_HEALTH_CHECKS = env_list("BROKER_HEALTH_CHECKS", ["database", "task_broker", "dicom_listener", "hl7_listener"])
+BROKER_HEALTH_TIMEOUT = env_float("BROKER_HEALTH_TIMEOUT", 2.0)
+# When set, /metrics wants "Authorization: Bearer <token>"; empty = open to whoever reaches the web port.
+BROKER_METRICS_TOKEN = env_str("BROKER_METRICS_TOKEN", "")
+# Seconds between automatic refreshes of the worklist and queue pages.
+BROKER_DASHBOARD_REFRESH_SECONDS = env_int("BROKER_DASHBOARD_REFRESH_SECONDS", 20)
+BROKER_DASHBOARD_PAGE_SIZE = env_int("BROKER_DASHBOARD_PAGE_SIZE", 50)
+# The calling AE title /healthz uses for its C-ECHO (register it as a RemoteAE when BROKER_REQUIRE_KNOWN_AE is on).
+BROKER_HEALTH_CALLING_AE = env_str("BROKER_HEALTH_CALLING_AE", "HEALTHZ")
