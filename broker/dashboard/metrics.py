@@ -66,18 +66,18 @@ def hl7_messages() -> Family:
 
 def worklist_queries() -> list[Family]:
     buckets = {f"le_{i}": Count("pk", filter=Q(duration_ms__lte=bound * 1000)) for i, bound in enumerate(QUERY_LATENCY_BUCKETS)}
-    totals = WorklistQuery.objects.aggregate(count=Count("pk"), duration_ms=Sum("duration_ms"),
-                                             matches=Sum("match_count"), failed=Count("pk", filter=~Q(status=0)), **buckets)
+    totals = WorklistQuery.objects.aggregate(count=Count("pk"), duration_total_ms=Sum("duration_ms"),
+                                             matches_total=Sum("match_count"), failed=Count("pk", filter=~Q(status=0)), **buckets)
     queries = Family("broker_worklist_queries_total", "counter", "Modality worklist C-FIND requests answered, by outcome.")
     queries.add(totals["count"] - totals["failed"], outcome="success").add(totals["failed"], outcome="failure")
     latency = Family("broker_worklist_query_duration_seconds", "histogram", "Time to answer a worklist C-FIND request.")
     for i, bound in enumerate(QUERY_LATENCY_BUCKETS):
         latency.add(totals[f"le_{i}"], suffix="_bucket", le=repr(bound))
     latency.add(totals["count"], suffix="_bucket", le="+Inf")
-    latency.add(float((totals["duration_ms"] or 0) / 1000), suffix="_sum")
+    latency.add(float((totals["duration_total_ms"] or 0) / 1000), suffix="_sum")
     latency.add(totals["count"], suffix="_count")
     matches = Family("broker_worklist_query_matches_total", "counter", "Scheduled steps returned by worklist queries.")
-    matches.add(totals["matches"] or 0)
+    matches.add(totals["matches_total"] or 0)
     return [queries, latency, matches]
 
 
