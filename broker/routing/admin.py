@@ -1,0 +1,84 @@
+"""Admin for destinations and routing rules (configuration), and received studies and routing jobs (read-only, with actions)."""
+from django.contrib import admin
+
+from broker.dashboard.admin_support import PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
+from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, StoredInstance, Study
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin):
+    list_display = ("name", "ae_title", "host", "port", "enabled", "max_associations", "use_tls", "description")
+    list_filter = ("enabled", "use_tls")
+    search_fields = ("name", "ae_title", "host")
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ("priority", "name", "enabled", "action", "match_calling_ae", "match_modality", "match_station",
+                    "match_procedure_code", "match_study_description", "destination_names")
+    list_display_links = ("name",)
+    list_filter = ("enabled", "action", "match_modality")
+    search_fields = ("name", "match_calling_ae", "match_station", "match_procedure_code")
+    filter_horizontal = ("destinations",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("destinations")
+
+    @admin.display(description="destinations")
+    def destination_names(self, rule):
+        return ", ".join(destination.name for destination in rule.destinations.all())
+
+
+class JobInline(ReadOnlyInline):
+    model = RoutingJob
+    fields = ("destination", "action", "state", "sent", "total", "attempts", "last_error", "finished_at")
+
+
+@admin.register(Study)
+class StudyAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+    list_display = ("last_received_at", "accession_number", "patient_name", "patient_id", "modalities", "calling_ae",
+                    "state", "completion_reason", "missing_instances")
+    list_filter = ("state", "completion_reason", "calling_ae", "last_received_at")
+    search_fields = ("=study_instance_uid", "=accession_number", "=patient_id", "patient_name")
+    date_hierarchy = "last_received_at"
+    inlines = [JobInline]
+    actions = ["mark_complete"]
+
+    @admin.action(description="Mark the selected studies complete (start routing now)", permissions=["manage_routing"])
+    def mark_complete(self, request, queryset):
+        run_for_each(self, request, queryset, "mark study complete", "broker.routing.services.mark_study_complete")
+
+
+@admin.register(StoredInstance)
+class StoredInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "sop_instance_uid", "series_instance_uid", "modality", "sop_class_uid", "size", "calling_ae", "deleted_at")
+    list_filter = ("modality", "calling_ae", "received_at")
+    search_fields = ("=sop_instance_uid", "=series_instance_uid", "=study__study_instance_uid", "=study__accession_number")
+
+
+@admin.register(RoutingJob)
+class RoutingJobAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+    list_display = ("created_at", "study", "destination", "action", "state", "progress", "attempts", "next_attempt_at", "last_error")
+    list_filter = ("state", "destination", "action", "created_at")
+    search_fields = ("=study__study_instance_uid", "=study__accession_number", "=study__patient_id")
+    list_select_related = ("study", "destination")
+    actions = ["retry", "give_up"]
+
+    @admin.display(description="progress")
+    def progress(self, job):
+        return f"{job.sent}/{job.total}"
+
+    @admin.action(description="Retry the selected jobs now", permissions=["manage_routing"])
+    def retry(self, request, queryset):
+        run_for_each(self, request, queryset, "retry routing job", "broker.routing.services.retry_job")
+
+    @admin.action(description="Give up the selected jobs", permissions=["manage_routing"])
+    def give_up(self, request, queryset):
+        run_for_each(self, request, queryset, "give up routing job", "broker.routing.services.give_up_job")
+
+
+@admin.register(DeliveredInstance)
+class DeliveredInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("delivered_at", "job", "instance")
+    search_fields = ("=instance__sop_instance_uid",)
+    list_select_related = ("job__study", "job__destination", "instance")
