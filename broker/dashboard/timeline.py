@@ -154,7 +154,7 @@ def _events(order, hl7_messages, steps, queries, performed_steps, studies, jobs,
                             f"{query.match_count} match(es) in {query.duration_ms:.0f} ms",
                             reverse("dashboard:query_detail", args=[query.pk])))
     for performed in performed_steps:
-        events.append(Event(performed.created_at, "mpps", f"MPPS started on {performed.performed_station_ae_title or performed.calling_ae}",
+        events.append(Event(performed.started_at or performed.created_at, "mpps", f"MPPS started on {performed.performed_station_ae_title or performed.calling_ae}",
                             f"{performed.modality} {performed.description}".strip(),
                             reverse("dashboard:mpps_detail", args=[performed.pk])))
         if performed.is_final:

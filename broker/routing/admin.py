@@ -58,7 +58,8 @@ class StoredInstanceAdmin(ReadOnlyAdmin):
 
 @admin.register(RoutingJob)
 class RoutingJobAdmin(PermissionActionsMixin, ReadOnlyAdmin):
-    list_display = ("created_at", "study", "destination", "action", "state", "progress", "attempts", "next_attempt_at", "last_error")
+    list_display = ("created_at", "accession", "patient", "destination", "action", "state", "progress", "attempts",
+                    "next_attempt_at", "short_error")
     list_filter = ("state", "destination", "action", "created_at")
     search_fields = ("=study__study_instance_uid", "=study__accession_number", "=study__patient_id")
     list_select_related = ("study", "destination")
@@ -67,6 +68,18 @@ class RoutingJobAdmin(PermissionActionsMixin, ReadOnlyAdmin):
     @admin.display(description="progress")
     def progress(self, job):
         return f"{job.sent}/{job.total}"
+
+    @admin.display(description="accession", ordering="study__accession_number")
+    def accession(self, job):
+        return job.study.accession_number or job.study.study_instance_uid
+
+    @admin.display(description="patient", ordering="study__patient_name")
+    def patient(self, job):
+        return job.study.patient_name
+
+    @admin.display(description="last error")
+    def short_error(self, job):
+        return job.last_error if len(job.last_error) <= 80 else job.last_error[:79] + "…"
 
     @admin.action(description="Retry the selected jobs now", permissions=["manage_routing"])
     def retry(self, request, queryset):
