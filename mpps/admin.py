@@ -49,7 +49,6 @@ class PerformedProcedureStepAdmin(ReadOnlyAdmin):
     list_filter = ("status", "modality", "performed_station_ae_title", "calling_ae", "created_at")
     search_fields = ("=sop_instance_uid", "=study_instance_uid", "=accession_number", "=reported_patient_id",
                      "reported_patient_name", "=pps_id")
-    date_hierarchy = "created_at"
     exclude = ("dataset",)
     readonly_fields = ("dataset_readable", "dashboard_link")
     inlines = [SeriesInline]

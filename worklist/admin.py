@@ -73,9 +73,8 @@ class PatientAdmin(NoAddOrDeleteAdmin):
 @admin.register(ImagingOrder)
 class ImagingOrderAdmin(NoAddOrDeleteAdmin):
     list_display = ("accession_number", "patient", "placer_order_number", "filler_order_number", "priority", "status", "created_at")
-    list_filter = ("status", "priority", "sending_application", "created_at")
+    list_filter = ("status", "created_at")
     search_fields = ("=accession_number", "=placer_order_number", "=filler_order_number", "=patient__patient_id", "patient__name")
-    date_hierarchy = "created_at"
     list_select_related = ("patient",)
     readonly_fields = ("patient", "placer_order_number", "placer_issuer", "filler_order_number", "filler_issuer",
                        "accession_number", "accession_issuer", "status", "sending_application", "sending_facility",
@@ -94,7 +93,7 @@ class ImagingOrderAdmin(NoAddOrDeleteAdmin):
 class RequestedProcedureAdmin(NoAddOrDeleteAdmin):
     list_display = ("requested_procedure_id", "description", "order", "code_value", "study_instance_uid", "created_at")
     search_fields = ("=requested_procedure_id", "=study_instance_uid", "=order__accession_number", "description")
-    list_filter = ("code_scheme", "created_at")
+    list_filter = ("created_at",)
     list_select_related = ("order",)
     readonly_fields = ("order", "requested_procedure_id", "code_value", "code_scheme", "code_meaning",
                        "study_instance_uid", "created_at", "updated_at")
@@ -107,7 +106,6 @@ class ScheduledProcedureStepAdmin(NoAddOrDeleteAdmin):
     list_filter = ("status", "modality", "station_ae_title", "start")
     search_fields = ("=sps_id", "=requested_procedure__order__accession_number",
                      "=requested_procedure__order__patient__patient_id", "requested_procedure__order__patient__name")
-    date_hierarchy = "start"
     list_select_related = ("requested_procedure__order__patient",)
     # Status follows MPPS and the RIS's order control; identifiers are what modalities already received.
     readonly_fields = ("requested_procedure", "sps_id", "status", "created_at", "updated_at")

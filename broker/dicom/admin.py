@@ -21,7 +21,6 @@ class WorklistQueryAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "calling_ae", "peer", "keys_summary", "match_count", "duration_ms", "status_hex")
     list_filter = ("calling_ae", "status", "received_at")
     search_fields = ("=calling_ae", "keys_summary")
-    date_hierarchy = "received_at"
     exclude = ("identifier",)
     readonly_fields = ("identifier_readable", "explain_link")
 

@@ -13,7 +13,6 @@ class HL7MessageAdmin(ReadOnlyAdmin):
                     "outcome", "error_code", "processing_ms")
     list_filter = ("outcome", "message_type", "sending_application", "received_at")
     search_fields = ("=control_id", "=order__accession_number", "=patient__patient_id", "error_text")
-    date_hierarchy = "received_at"
     exclude = ("raw", "ack")
     readonly_fields = ("raw_readable", "ack_readable", "dashboard_link")
 

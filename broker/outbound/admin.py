@@ -24,7 +24,6 @@ class RisNotificationAdmin(PermissionActionsMixin, ReadOnlyAdmin):
     list_display = ("created_at", "order", "event", "endpoint", "state", "attempts", "next_attempt_at", "sent_at", "control_id")
     list_filter = ("state", "event", "endpoint", "created_at")
     search_fields = ("=control_id", "=order__accession_number", "=order__patient__patient_id")
-    date_hierarchy = "created_at"
     list_select_related = ("order", "endpoint")
     exclude = ("message", "ack")
     readonly_fields = ("message_readable", "ack_readable")

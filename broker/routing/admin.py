@@ -40,7 +40,6 @@ class StudyAdmin(PermissionActionsMixin, ReadOnlyAdmin):
                     "state", "completion_reason", "missing_instances")
     list_filter = ("state", "completion_reason", "calling_ae", "last_received_at")
     search_fields = ("=study_instance_uid", "=accession_number", "=patient_id", "patient_name")
-    date_hierarchy = "last_received_at"
     inlines = [JobInline]
     actions = ["mark_complete"]
 
