@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from broker.routing.models import RoutingJob
+from tests.factories import make_patient
 from tests.helpers_dashboard import (
     PASSWORD, make_destination, make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query,
     make_study, make_user, scheduled_order,
@@ -45,8 +46,6 @@ def order_from_hl7(n: int):
         receipt = receive(raw, peer="127.0.0.1:39999")
         assert receipt.message.outcome == "AA", receipt.ack
         return ImagingOrder.objects.get(pk=receipt.message.order_id)
-    from tests.factories import make_patient
-
     order, step = scheduled_order(station="CT01", accession_number=f"ACCB{n}", placer_order_number=f"PLB{n}",
                                   patient=make_patient(patient_id=f"PB{n}", name="SCHNEIDER^ANNA^MARIA", sex="F"))
     HL7Message.objects.create(peer="127.0.0.1:39999", sending_application="RIS", sending_facility="HOSP",
@@ -75,7 +74,8 @@ def shot(page, name: str):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_it_takes_an_operator_from_an_hl7_order_to_a_retried_routing_job(live_server, browser, monkeypatch):
+def test_it_takes_an_operator_from_an_hl7_order_to_a_retried_routing_job(live_server, browser, settings):
+    settings.BROKER_DASHBOARD_REFRESH_SECONDS = 1
     make_user("operator", username="tech.anna")
     order = order_from_hl7(4711)
     step = order.requested_procedures.first().scheduled_steps.first()
@@ -102,6 +102,11 @@ def test_it_takes_an_operator_from_an_hl7_order_to_a_retried_routing_job(live_se
     page.click("button[type=submit]")
     page.wait_for_selector("text=By station and modality")
     shot(page, "02-worklist")
+    # A step scheduled now appears on the open worklist page without a reload (the refresh script).
+    page.evaluate("window.notReloaded = true")
+    scheduled_order(station="XR09", patient=make_patient(name="LIVE^ARRIVAL"))
+    page.wait_for_selector("a:text-is('LIVE, ARRIVAL')", timeout=15000)
+    assert page.evaluate("window.notReloaded") is True
 
     page.goto(live_server.url + "/orders/")
     page.fill("input[name=q]", order.accession_number)
