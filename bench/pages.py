@@ -193,6 +193,7 @@ def main():
         ("Order timeline", f"/orders/{order.pk}/"),
         ("HL7 log", "/hl7/"),
         ("HL7 log, rejected only", "/hl7/?ack=AR"),
+        ("HL7 log, search by control ID", f"/hl7/?q={message.control_id}"),
         ("HL7 message", f"/hl7/{message.pk}/"),
         ("Routing queue", "/queues/routing/"),
         ("RIS & MPPS queue", "/queues/outbound/"),

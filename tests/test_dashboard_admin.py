@@ -149,3 +149,11 @@ def test_it_shows_the_worklist_query_identifier_readably(client):
     client.force_login(make_user("viewer"))
     html = client.get(reverse("admin:dicom_worklistquery_change", args=[query.pk])).content.decode()
     assert "ScheduledStationAETitle" in html and "MR03" in html
+
+
+def test_it_names_the_models_readably_on_the_admin_index(client):
+    client.force_login(make_user("viewer"))
+    html = client.get("/admin/").content.decode()
+    for label in ("HL7 messages", "Remote AEs", "Worklist queries", "RIS notifications", "MPPS forwards"):
+        assert f">{label}<" in html
+    assert "H l7" not in html

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -177,6 +178,7 @@ def test_it_leaves_out_queries_from_other_stations_and_before_the_order(client, 
 
 
 def test_it_filters_the_hl7_log_by_type_and_ack_code(client, viewer):
+    cache.clear()  # the list of message types is cached for a minute
     accepted = make_hl7_message("AA")
     rejected = make_hl7_message("AR")
     adt = make_hl7_message("AE", message_type="ADT^A08")
