@@ -172,6 +172,10 @@ def main():
     settings.BROKER_HEALTH_CHECKS = ["database"]
     call_command("migrate", verbosity=0)
     populate(n_orders)
+    if connection.vendor == "postgresql":
+        # What autovacuum does shortly after a bulk load: statistics for the planner, visibility for index-only scans.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
     from django.contrib.auth.models import Group, User
 
     from broker.dicom.models import WorklistQuery

@@ -109,15 +109,23 @@ def order_studies(order: ImagingOrder, procedures) -> list[Study]:
     return studies
 
 
+def performed_step_ids(steps, procedures) -> set[int]:
+    """MPPS linked to the steps, or reporting one of the order's Study Instance UIDs (two index lookups, no OR across a join)."""
+    links = PerformedProcedureStep.scheduled_steps.through.objects.filter(scheduledprocedurestep__in=steps)
+    ids = set(links.values_list("performedprocedurestep_id", flat=True))
+    uids = [procedure.study_instance_uid for procedure in procedures]
+    ids.update(PerformedProcedureStep.objects.filter(study_instance_uid__in=uids).values_list("pk", flat=True))
+    return ids
+
+
 def build(order: ImagingOrder) -> dict:
     procedures = list(order.requested_procedures.order_by("pk"))
     steps = list(ScheduledProcedureStep.objects.filter(requested_procedure__order=order)
                  .select_related("requested_procedure").order_by("start", "pk"))
     for procedure in procedures:
         procedure.step_list = [step for step in steps if step.requested_procedure_id == procedure.pk]
-    performed_steps = list(PerformedProcedureStep.objects.filter(
-        Q(scheduled_steps__in=steps) | Q(study_instance_uid__in=[p.study_instance_uid for p in procedures])
-    ).distinct().prefetch_related("series", "scheduled_steps").order_by("created_at"))
+    performed_steps = list(PerformedProcedureStep.objects.filter(pk__in=performed_step_ids(steps, procedures))
+                           .prefetch_related("series", "scheduled_steps").order_by("created_at"))
     hl7_messages = list(order.hl7_messages.order_by("received_at"))
     queries, queries_checked = queries_that_returned(order, steps, performed_steps)
     studies = order_studies(order, procedures)
