@@ -157,3 +157,14 @@ def test_it_names_the_models_readably_on_the_admin_index(client):
     for label in ("HL7 messages", "Remote AEs", "Worklist queries", "RIS notifications", "MPPS forwards"):
         assert f">{label}<" in html
     assert "H l7" not in html
+
+
+def test_it_filters_steps_by_station_and_modality_in_the_admin(client):
+    _, ct = scheduled_order(station="CT01")
+    _, mr = scheduled_order(station="MR01")
+    mr.modality = "MR"
+    mr.save()
+    client.force_login(make_user("viewer"))
+    url = reverse("admin:worklist_scheduledprocedurestep_changelist")
+    assert [step.pk for step in client.get(url, {"station_ae_title": "MR01"}).context["cl"].result_list] == [mr.pk]
+    assert [step.pk for step in client.get(url, {"modality": "CT"}).context["cl"].result_list] == [ct.pk]

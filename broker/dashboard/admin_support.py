@@ -9,6 +9,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     """A record the protocols wrote (a message log, a received image, a delivery): seen, never edited by hand."""
 
     show_full_result_count = False
+    list_per_page = 50
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -48,7 +48,7 @@ def _number(value) -> str:
 
 
 def _count_by(model, field: str, family: Family, label: str, choices=()) -> Family:
-    counts = dict(model.objects.values_list(field).annotate(n=Count("pk")).order_by())
+    counts = dict(model.objects.values_list(field).annotate(n=Count("*")).order_by())
     for value in choices:  # every known state appears, at 0 when empty, so alerts see it
         counts.setdefault(value, 0)
     for value in sorted(counts):
@@ -58,7 +58,7 @@ def _count_by(model, field: str, family: Family, label: str, choices=()) -> Fami
 
 def hl7_messages() -> Family:
     family = Family("broker_hl7_messages_total", "counter", "Inbound HL7 messages logged, by message type and ACK code.")
-    rows = HL7Message.objects.values_list("message_type", "outcome").annotate(n=Count("pk")).order_by("message_type", "outcome")
+    rows = HL7Message.objects.values_list("message_type", "outcome").annotate(n=Count("*")).order_by("message_type", "outcome")
     for message_type, outcome, n in rows:
         family.add(n, message_type=message_type, ack_code=outcome)
     return family
