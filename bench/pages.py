@@ -211,24 +211,27 @@ def main():
     ]
     floor = measure(Client(), "/healthz", requests)
     login_page = measure(Client(), "/login/", requests)
+    # The same layout, log-in and permission checks with no rows: what any page costs before its own work.
+    empty_page = measure(client, "/orders/?q=NO-SUCH-ORDER", requests)
     rows = []
     for name, url in pages:
         median = measure(client, url, requests)
         rows.append((name, url, median))
-        print(f"{name:36} {median:8.1f} ms  {median / floor:6.1f}× floor")
+        print(f"{name:36} {median:8.1f} ms  {median / floor:6.1f}× floor  {median / empty_page:5.1f}× empty page")
     engine = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
     lines = [
         f"{n_orders:,} orders (with as many HL7 messages, scheduled steps; {n_orders // 5:,} studies, MPPS and routing jobs; "
         f"{n_orders // 4:,} worklist queries) on {engine}. Median of {requests} requests after a warm-up, in-process "
         f"through Django's test client as a logged-in user.",
         "",
-        f"Floor: `/healthz` (database check only) **{floor:.1f} ms**; the log-in page (a template, no query) {login_page:.1f} ms.",
+        f"Floors: `/healthz` (database check only) **{floor:.1f} ms**; an empty dashboard page (same layout, log-in and "
+        f"permission checks, no rows: `/orders/?q=NO-SUCH-ORDER`) **{empty_page:.1f} ms**; the log-in page {login_page:.1f} ms.",
         "",
-        "| page | URL | median | vs floor |",
-        "| --- | --- | ---: | ---: |",
+        "| page | URL | median | vs `/healthz` | vs empty page |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
     for name, url, median in rows:
-        lines.append(f"| {name} | `{url}` | {median:.1f} ms | {median / floor:.1f}× |")
+        lines.append(f"| {name} | `{url}` | {median:.1f} ms | {median / floor:.1f}× | {median / empty_page:.1f}× |")
     if not args.quick:
         from bench.report import write_section
 
