@@ -172,6 +172,18 @@ LOGGING = {
     },
 }
 
+# --- MPPS ---
+# Refuse an N-CREATE/N-SET missing a Type 2 attribute (PS3.4 Table F.7.2-1) with 0x0120; false accepts them.
+BROKER_MPPS_REQUIRE_TYPE2 = env_bool("BROKER_MPPS_REQUIRE_TYPE2", True)
+
+# --- Outbound (MPPS forwarding, RIS notifications) ---
+BROKER_OUTBOUND_RETRY_BASE_SECONDS = env_float("BROKER_OUTBOUND_RETRY_BASE_SECONDS", 10.0)
+BROKER_OUTBOUND_RETRY_MAX_SECONDS = env_float("BROKER_OUTBOUND_RETRY_MAX_SECONDS", 3600.0)
+BROKER_OUTBOUND_SWEEP_SECONDS = env_float("BROKER_OUTBOUND_SWEEP_SECONDS", 60.0)
+BROKER_OUTBOUND_STUCK_SECONDS = env_float("BROKER_OUTBOUND_STUCK_SECONDS", 300.0)
+BROKER_OUTBOUND_PENDING_GRACE_SECONDS = env_float("BROKER_OUTBOUND_PENDING_GRACE_SECONDS", 30.0)
+BROKER_OUTBOUND_DICOM_TIMEOUT = env_float("BROKER_OUTBOUND_DICOM_TIMEOUT", 30.0)
+
 # --- Dashboard ---
 # Log-in everywhere: views that must stay open (login, /healthz, /metrics) say so with @login_not_required.
 MIDDLEWARE += ["django.contrib.auth.middleware.LoginRequiredMiddleware"]

@@ -24,9 +24,14 @@ class RisEndpoint(models.Model):
     receiving_application = models.CharField(max_length=64, blank=True, default="")
     receiving_facility = models.CharField(max_length=64, blank=True, default="")
     timeout_seconds = models.FloatField(default=10)
+    # Tell this RIS only about orders it placed (ImagingOrder.sending_application); empty = every order.
+    match_sending_application = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self):
         return f"{self.name} ({self.host}:{self.port})"
+
+    def applies_to(self, order) -> bool:
+        return not self.match_sending_application or self.match_sending_application == order.sending_application
 
 
 class RisNotification(models.Model):
@@ -34,6 +39,7 @@ class RisNotification(models.Model):
         IN_PROGRESS = "IP", "In progress"
         COMPLETED = "CM", "Completed"
         DISCONTINUED = "DC", "Discontinued"
+        SCHEDULED = "SC", "Scheduled again"  # the modality reported the wrong worklist entry (110514)
 
     endpoint = models.ForeignKey(RisEndpoint, on_delete=models.PROTECT, related_name="notifications")
     order = models.ForeignKey("worklist.ImagingOrder", on_delete=models.CASCADE, related_name="ris_notifications")
@@ -46,8 +52,12 @@ class RisNotification(models.Model):
     last_error = models.TextField(blank=True, default="")
     ack = models.TextField(blank=True, default="")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)  # when a worker took it (RUNNING); the sweep's clock
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["endpoint", "order", "id"], name="ris_notification_queue_idx")]
 
     def __str__(self):
         return f"{self.event} for {self.order_id} → {self.endpoint}"
@@ -79,6 +89,9 @@ class MppsForward(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveIntegerField(null=True, blank=True)  # the destination's DIMSE status
+    response_comment = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

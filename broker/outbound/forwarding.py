@@ -1,0 +1,79 @@
+"""MPPS forwarding (IHE PPS Manager): one N-CREATE / N-SET row sent to one downstream MPPS SCP."""
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from pydicom import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityPerformedProcedureStep
+
+from broker.outbound import queueing
+from broker.outbound.models import MppsForward
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    sent: bool = False
+    retry_in: float | None = None  # seconds until the next try, when it failed
+    next_id: int | None = None  # the next row of the same queue, now free to go
+
+
+def send(forward: MppsForward) -> tuple[int | None, str, int | None]:
+    """One association, one DIMSE request; returns (status or None when no answer came, comment, error ID)."""
+    destination = forward.destination
+    ae = AE(ae_title=settings.BROKER_AE_TITLE)
+    ae.add_requested_context(ModalityPerformedProcedureStep)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    if not assoc.is_established:
+        return None, f"association with {destination.ae_title}@{destination.host}:{destination.port} not established", None
+    try:
+        dataset = Dataset.from_json(forward.dataset)
+        uid = forward.performed_step.sop_instance_uid
+        if forward.operation == MppsForward.Operation.N_CREATE:
+            status, _ = assoc.send_n_create(dataset, ModalityPerformedProcedureStep, uid)
+        else:
+            status, _ = assoc.send_n_set(dataset, ModalityPerformedProcedureStep, uid)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    if "Status" not in status:
+        return None, "no response (timeout or abort)", None
+    error_id = status.get("ErrorID")
+    return int(status.Status), str(status.get("ErrorComment", "") or ""), int(error_id) if error_id is not None else None
+
+
+def delivered(operation: str, status: int, error_id) -> str | None:
+    """Whether the destination now has what we sent; the note says why a failure status still means yes."""
+    if status == 0x0000 or status == 0x0001 or 0xB000 <= status <= 0xBFFF:
+        return ""
+    if operation == MppsForward.Operation.N_CREATE and status == 0x0111:
+        return "destination already had this MPPS (0x0111): an earlier try reached it"
+    if operation == MppsForward.Operation.N_SET and status == 0x0110 and error_id == 0xA710:
+        return "destination already has the step final (A710): an earlier try reached it"
+    return None
+
+
+def deliver(forward_id: int) -> Outcome:
+    forward = queueing.claim(MppsForward, forward_id)
+    if forward is None:
+        return Outcome()
+    try:
+        status, comment, error_id = send(forward)
+    except Exception as exc:  # network errors of every kind: retried, never lost
+        status, comment, error_id = None, f"{type(exc).__name__}: {exc}", None
+    note = delivered(forward.operation, status, error_id) if status is not None else None
+    if note is not None:
+        queueing.finish_sent(MppsForward, forward, response_status=status, response_comment=(note or comment)[:200])
+        log.info("forwarded %s of %s to %s (attempt %s)", forward.operation, forward.performed_step_id,
+                 forward.destination, forward.attempts)
+        following = queueing.next_in_queue(forward)
+        return Outcome(sent=True, next_id=following.pk if following else None)
+    error = comment if status is None else f"destination answered 0x{status:04X} {comment}".strip()
+    retry_in = queueing.finish_failed(MppsForward, forward, error, response_status=status,
+                                      response_comment=comment[:200])
+    log.warning("forward %s of %s to %s failed (attempt %s): %s; next try in %s s", forward.operation,
+                forward.performed_step_id, forward.destination, forward.attempts, error, retry_in)
+    return Outcome(retry_in=retry_in)

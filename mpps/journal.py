@@ -1,0 +1,40 @@
+"""The journal of MPPS requests: what each modality sent and what it was answered, for staff to read."""
+import logging
+
+from django.db import transaction
+from pydicom import Dataset
+
+from mpps.models import MppsRequest
+
+log = logging.getLogger(__name__)
+
+
+def as_json(dataset: Dataset | None) -> dict:
+    if dataset is None:
+        return {}
+    try:
+        return dataset.to_json_dict()
+    except Exception as exc:  # a dataset pydicom cannot even re-encode is still worth a journal row
+        log.warning("could not keep the dataset as JSON: %s", exc)
+        return {"error": f"not representable as DICOM JSON: {exc}"}
+
+
+def record(operation: str, sop_instance_uid: str, dataset_json: dict, *, calling_ae: str = "", peer: str = "",
+           status: int = 0, error_comment: str = "", error_detail: str = "", performed_step=None) -> MppsRequest:
+    return MppsRequest.objects.create(
+        operation=operation, sop_instance_uid=(sop_instance_uid or "")[:64], calling_ae=calling_ae[:16],
+        peer=peer[:100], dataset=dataset_json, status=status, error_comment=error_comment[:64],
+        error_detail=error_detail, performed_step=performed_step)
+
+
+def record_refusal(operation: str, sop_instance_uid: str, dataset: Dataset | None, *, calling_ae: str = "",
+                   peer: str = "", status: int, error_comment: str, error_detail: str = "") -> None:
+    """Keep a refused request in its own transaction; the journal failing must not change the answer."""
+    log.warning("MPPS %s %s from %s refused with 0x%04X: %s", operation, sop_instance_uid, calling_ae or peer,
+                status, error_detail or error_comment)
+    try:
+        with transaction.atomic():
+            record(operation, sop_instance_uid, as_json(dataset), calling_ae=calling_ae, peer=peer, status=status,
+                   error_comment=error_comment, error_detail=error_detail)
+    except Exception:
+        log.exception("could not journal the refused MPPS %s %s", operation, sop_instance_uid)
