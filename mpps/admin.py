@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from pydicom import Dataset
 
-from mpps.models import PerformedProcedureStep, PerformedSeries
+from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
 from worklist.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
@@ -71,3 +71,21 @@ class PerformedSeriesAdmin(ReadOnlyAdmin):
     list_display = ("series_instance_uid", "description", "performed_step", "retrieve_ae_title", "image_count")
     search_fields = ("=series_instance_uid", "=performed_step__sop_instance_uid")
     list_select_related = ("performed_step",)
+
+
+@admin.register(MppsRequest)
+class MppsRequestAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "operation", "calling_ae", "sop_instance_uid", "status_hex", "error_comment", "performed_step")
+    list_filter = ("operation", "status", "calling_ae", "received_at")
+    search_fields = ("=sop_instance_uid", "=calling_ae", "error_comment")
+    list_select_related = ("performed_step",)
+    exclude = ("dataset",)
+    readonly_fields = ("dataset_readable",)
+
+    @admin.display(description="status", ordering="status")
+    def status_hex(self, request_row):
+        return f"0x{request_row.status:04X}"
+
+    @admin.display(description="attributes as received")
+    def dataset_readable(self, request_row):
+        return dicom_json_html(request_row.dataset)

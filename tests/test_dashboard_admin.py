@@ -7,10 +7,12 @@ from django.urls import reverse
 from broker.hl7.models import HL7Message
 from broker.dicom.models import RemoteAE
 from broker.routing.models import DeliveredInstance, Destination, RoutingRule
+from mpps.models import MppsRequest
 from worklist.models import StationAssignmentRule
 from tests.factories import make_patient
 from tests.helpers_dashboard import (
     make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query, make_user, scheduled_order,
+    worklist_identifier,
 )
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +45,10 @@ def rows():
     StationAssignmentRule.objects.create(match_modality="CT", station_ae_titles="CT01,CT02")
     make_notification(order=order)
     make_forward()
-    make_performed_step().series.create(series_instance_uid="1.2.3", image_count=4)
+    performed = make_performed_step()
+    performed.series.create(series_instance_uid="1.2.3", image_count=4)
+    MppsRequest.objects.create(operation="N-CREATE", sop_instance_uid=performed.sop_instance_uid, calling_ae="CT01",
+                               performed_step=performed, dataset=worklist_identifier())
     return order
 
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from broker.routing.models import RoutingJob
+from mpps.models import MppsRequest
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.helpers_dashboard import (
     make_destination, make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query,
@@ -265,8 +266,13 @@ def test_it_lists_the_problems_needing_a_person(client, viewer):
     broken = make_destination(name="Broken PACS")
     make_job(destination=broken, state=RoutingJob.State.GAVE_UP, last_error="Connection refused by 127.0.0.1:11113")
     make_job(destination=make_destination(name="Healthy PACS"), state=RoutingJob.State.DONE)
+    refused = MppsRequest.objects.create(operation="N-SET", sop_instance_uid="1.2.3.4", calling_ae="CT01", status=0x0120,
+                                         error_comment="Missing (0040,0252)", error_detail="Missing (0040,0252) PerformedProcedureStepStatus")
+    MppsRequest.objects.create(operation="N-CREATE", sop_instance_uid="1.2.3.5", calling_ae="CT01", status=0)
     response = client.get("/problems/")
     shown = response.context["shown"]
+    assert [r.pk for r in shown["refused_mpps"]] == [refused.pk]
+    assert "0x0120" in response.content.decode()
     assert [p.pk for p in shown["unscheduled"]] == [unscheduled.pk]
     assert [s.pk for s in shown["missing"]] == [missing.pk]
     assert [m.pk for m in shown["rejected"]] == [rejected.pk]

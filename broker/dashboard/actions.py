@@ -39,13 +39,16 @@ def _back(request, fallback: str):
 def _run(request, what: str, function_path: str, *args) -> bool:
     """Call an area's function; an error it raises becomes a message for the person who clicked."""
     try:
-        area_function(function_path)(*args)
+        result = area_function(function_path)(*args)
     except Unavailable as exc:
         messages.error(request, f"Could not {what}: {exc}")
         return False
     except Exception as exc:  # the area refuses (wrong state, unknown id): tell the person, keep the page
         log.warning("%s by %s failed: %s", what, request.user, exc)
         messages.error(request, f"Could not {what}: {exc}")
+        return False
+    if result is False:  # the area's conditional update found the row in another state (someone was quicker)
+        messages.warning(request, f"Did not {what}: it is no longer in a state that allows it.")
         return False
     log.info("%s by %s", what, request.user)
     messages.success(request, what[0].upper() + what[1:] + ": done.")

@@ -7,7 +7,7 @@ from django.utils import timezone
 from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
 from broker.routing.models import Destination, RoutingJob, Study
-from mpps.models import PerformedProcedureStep
+from mpps.models import MppsRequest, PerformedProcedureStep
 from worklist.models import ScheduledProcedureStep
 
 
@@ -69,3 +69,9 @@ def link_candidates(performed: PerformedProcedureStep, limit: int = 30):
     query = by_identity | by_station if by_identity else by_station
     return (active.filter(query).select_related("requested_procedure__order__patient")
             .order_by("start", "pk")[:limit])
+
+
+def refused_mpps_requests(days: int = 7):
+    """N-CREATE / N-SET the broker refused lately: the modality believes it reported a step the broker never stored."""
+    since = timezone.now() - timedelta(days=days)
+    return MppsRequest.objects.filter(status__gt=0, received_at__gte=since).order_by("-received_at")

@@ -221,6 +221,7 @@ def mpps_detail(request, pk: int):
     linked = list(performed.scheduled_steps.select_related("requested_procedure__order__patient"))
     return _page(request, "dashboard/mpps_detail.html", {
         "performed": performed, "linked": linked, "series": list(performed.series.all()),
+        "requests": list(performed.requests.order_by("received_at", "pk")),
         "candidates": [] if linked else list(problems.link_candidates(performed)),
     })
 
@@ -232,6 +233,7 @@ def problem_list(request):
         "unscheduled": problems.unscheduled_mpps(),
         "missing": problems.studies_missing_instances().select_related("order"),
         "rejected": problems.rejected_messages(),
+        "refused_mpps": problems.refused_mpps_requests(),
         "ris": rejected_ris,
         "forwards": rejected_forwards,
     }
