@@ -197,3 +197,10 @@ BROKER_DASHBOARD_REFRESH_SECONDS = env_int("BROKER_DASHBOARD_REFRESH_SECONDS", 2
 BROKER_DASHBOARD_PAGE_SIZE = env_int("BROKER_DASHBOARD_PAGE_SIZE", 50)
 # The calling AE title /healthz uses for its C-ECHO (register it as a RemoteAE when BROKER_REQUIRE_KNOWN_AE is on).
 BROKER_HEALTH_CALLING_AE = env_str("BROKER_HEALTH_CALLING_AE", "HEALTHZ")
+# --- HL7 intake (docs/hl7.md) ---
+# MSH-18 assumed when a message leaves it empty (HL7 says ASCII; UTF-8 is a superset and what most RISes send).
+BROKER_HL7_DEFAULT_CHARSET = env_str("BROKER_HL7_DEFAULT_CHARSET", "UNICODE UTF-8")
+# Assigning authority (PID-3.4) whose identifier is the Patient ID when PID-3 repeats; empty: the first one.
+BROKER_HL7_PATIENT_ID_ISSUER = env_str("BROKER_HL7_PATIENT_ID_ISSUER", "")
+# Threads that apply messages to the database (connections are served by one event loop).
+BROKER_HL7_WORKERS = env_int("BROKER_HL7_WORKERS", 8)

@@ -20,6 +20,7 @@ class FrameDecoder:
         self.max_message_bytes = max_message_bytes
         self._buffer = bytearray()
         self.discarded = 0  # bytes seen outside any frame
+        self.discarded_excerpt = bytearray()  # the first of them, for the message log
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
@@ -27,12 +28,10 @@ class FrameDecoder:
         while True:
             start = self._buffer.find(START_BLOCK)
             if start < 0:
-                self.discarded += len(self._buffer)
-                self._buffer.clear()
+                self._discard(len(self._buffer))
                 break
             if start:
-                self.discarded += start
-                del self._buffer[:start]
+                self._discard(start)
             end = self._buffer.find(END_BLOCK, 1)
             if end < 0:
                 if len(self._buffer) - 1 > self.max_message_bytes:
@@ -44,9 +43,22 @@ class FrameDecoder:
             del self._buffer[: end + len(END_BLOCK)]
         return messages
 
+    def _discard(self, count: int) -> None:
+        room = self.EXCERPT_BYTES - len(self.discarded_excerpt)
+        if room > 0:
+            self.discarded_excerpt += self._buffer[: min(room, count)]
+        self.discarded += count
+        del self._buffer[:count]
+
     @property
     def pending_bytes(self) -> int:
         return len(self._buffer)
+
+    def pending_excerpt(self, limit: int = 65536) -> bytes:
+        """The start of an unfinished frame (without <VT>), for the message log."""
+        return bytes(self._buffer[1 : 1 + limit])
+
+    EXCERPT_BYTES = 4096
 
 
 class MLLPClient:

@@ -27,6 +27,15 @@ class HL7Message(models.Model):
     order = models.ForeignKey("worklist.ImagingOrder", null=True, blank=True, on_delete=models.SET_NULL, related_name="hl7_messages")
     # Set when staff replayed this message; points at the new log row.
     replayed_as = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replay_of")
+    # Where the error is (e.g. "OBR-18"), as sent in ERR.
+    error_location = models.CharField(max_length=32, blank=True, default="")
+    # Size of what arrived; `raw` holds only an excerpt when the frame was over the size limit or never ended.
+    raw_size = models.PositiveBigIntegerField(default=0)
+    # Dedupe key of an accepted message (hash of MSH-3, MSH-4, MSH-10): unique, so a message is applied once
+    # even when the sender repeats it on two connections at the same moment.
+    accepted_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    # A repeated message (same sender and MSH-10 as an accepted one) points at the original; it got the same ACK.
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates")
 
     class Meta:
         indexes = [
@@ -39,3 +48,7 @@ class HL7Message(models.Model):
 
     def raw_text(self) -> str:
         return bytes(self.raw).decode("utf-8", errors="replace").replace("\r", "\n")
+
+    @property
+    def is_excerpt(self) -> bool:
+        return self.raw_size > len(bytes(self.raw))

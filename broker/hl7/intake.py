@@ -1,0 +1,206 @@
+"""HL7 intake: parse one message, apply it in one transaction, log it, build its ACK.
+
+`receive(raw, peer)` is what the MLLP listener and the dashboard's replay call. AA is built only for a
+message whose changes and log row are in the same committed transaction; everything else is answered
+AE or AR (see broker.hl7.outcomes) and still logged.
+"""
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+
+from broker.hl7 import charsets, outcomes, parser
+from broker.hl7.ack import AckError, build_ack, encode_ack
+from broker.hl7.models import HL7Message
+from worklist import orders, patients, rowsql
+from worklist.hl7map import adt
+from worklist.hl7map.errors import Location, MappingError, RequiredFieldMissing
+from worklist.hl7map.orders import map_order_message
+
+log = logging.getLogger("broker.hl7.intake")
+
+SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
+PROCESSING_IDS = ("P", "T", "D")
+EXCERPT_BYTES = 64 * 1024
+
+
+@dataclass
+class Receipt:
+    ack: bytes  # the ACK payload, unframed
+    message: HL7Message  # the log row (unsaved only when the database itself could not be reached)
+
+
+@dataclass(frozen=True)
+class Handler:
+    map: object  # (message, tz, preferred_issuer) -> mapped values
+    apply: object  # mapped values -> (patient_id, order_id)
+
+
+def _apply_orders(mapped):
+    applied = orders.apply_order_message(mapped)
+    return applied.patient_id, applied.order_id
+
+
+def _apply_update(mapped):
+    return patients.apply_patient_update(mapped).pk, None
+
+
+def _apply_merge(mapped):
+    return patients.merge_patients(mapped).pk, None
+
+
+_ORDERS = Handler(lambda m, tz, issuer: map_order_message(m, tz, issuer), _apply_orders)
+HANDLERS = {
+    ("ORM", "O01"): _ORDERS,
+    ("OMI", "O23"): _ORDERS,
+    **{("ADT", event): Handler(lambda m, tz, issuer, e=event: adt.map_patient_update(m, e, issuer), _apply_update)
+       for event in sorted(adt.UPDATE_EVENTS)},
+    ("ADT", "A40"): Handler(lambda m, tz, issuer: adt.map_patient_merge(m, issuer), _apply_merge),
+}
+MESSAGE_CODES = {code for code, _ in HANDLERS}
+
+
+@lru_cache(maxsize=4)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def dedupe_key(header: parser.Header) -> str | None:
+    if not header.control_id:
+        return None
+    identity = "\x1f".join((header.sending_application, header.sending_facility, header.control_id))
+    return hashlib.sha256(identity.encode("utf-8", "replace")).hexdigest()
+
+
+def receive(raw: bytes, peer: str = "") -> Receipt:
+    started = time.perf_counter()
+    try:
+        header = parser.read_header(raw)
+    except parser.NotHL7 as exc:
+        return _refuse(raw, peer, None, outcomes.NotHL7Message(str(exc), Location("MSH")), started)
+    # A repeat of an accepted message is caught by the unique accepted_key of its log row (or earlier, by
+    # its order's unique placer number): the transaction that tried to apply it again rolls back, and the
+    # except branch answers with the earlier ACK. No lookup is spent on the common, first-time case.
+    key = dedupe_key(header)
+    try:
+        _check_supported(header)
+        try:
+            message = parser.Message(parser.decode(raw, header), header)
+        except parser.CharsetError as exc:
+            kind = outcomes.UnsupportedCharset if exc.unsupported else outcomes.UndecodableText
+            raise kind(str(exc), Location("MSH", 1, 18)) from exc
+        handler = HANDLERS[(header.message_code, header.trigger_event)]
+        mapped = handler.map(message, _zone(settings.BROKER_TIME_ZONE), settings.BROKER_HL7_PATIENT_ID_ISSUER)
+        ack_text = build_ack(header, "AA")
+        row = _row(raw, peer, header, message)
+        with transaction.atomic():
+            row.patient_id, row.order_id = handler.apply(mapped)
+            row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
+            row.processing_ms = (time.perf_counter() - started) * 1000
+            rowsql.insert([row])
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an AE/AR answer and a log row
+        if key and not isinstance(exc, outcomes.Rejected):
+            # The same message accepted on another connection while this one worked (its order then exists,
+            # or its log row's key collides): answer as that one was answered.
+            try:
+                earlier = HL7Message.objects.filter(accepted_key=key).first()
+            except Exception:  # noqa: BLE001 - the database is gone; _refuse answers AE
+                earlier = None
+            if earlier is not None:
+                return _repeat(raw, peer, header, earlier, started)
+        return _refuse(raw, peer, header, exc, started)
+    log.debug("accepted %s %s from %s in %.1f ms", header.message_type, header.control_id, peer, row.processing_ms)
+    return Receipt(encode_ack(ack_text, charsets.ack_codec(header.charset)), row)
+
+
+def _check_supported(header: parser.Header) -> None:
+    if header.message_code not in MESSAGE_CODES:
+        raise outcomes.UnsupportedMessageType(
+            f"Message type {header.message_type or '(empty)'} is not supported; the broker takes "
+            f"ORM^O01, OMI^O23 and ADT^A01/A04/A05/A08/A31/A40", Location("MSH", 1, 9, 1))
+    if (header.message_code, header.trigger_event) not in HANDLERS:
+        raise outcomes.UnsupportedEvent(f"Trigger event {header.trigger_event or '(empty)'} of "
+                                        f"{header.message_code} is not supported", Location("MSH", 1, 9, 2))
+    if header.processing_id not in PROCESSING_IDS:
+        raise outcomes.UnsupportedProcessingId(f"Processing ID {header.processing_id!r} is not P, T or D",
+                                               Location("MSH", 1, 11))
+    if not header.control_id:  # without MSH-10 a resend cannot be recognised, nor the ACK matched by the sender
+        raise RequiredFieldMissing("Message control ID (MSH-10) is empty", Location("MSH", 1, 10))
+    if header.version not in SUPPORTED_VERSIONS:
+        raise outcomes.UnsupportedVersion(f"HL7 version {header.version or '(empty)'} is not supported; "
+                                          f"2.3 to 2.8 are", Location("MSH", 1, 12))
+
+
+def _row(raw: bytes, peer: str, header: parser.Header | None, message: parser.Message | None = None) -> HL7Message:
+    excerpt = raw if len(raw) <= settings.BROKER_HL7_MAX_MESSAGE_BYTES else raw[:EXCERPT_BYTES]
+    row = HL7Message(peer=peer[:100], raw=excerpt, raw_size=len(raw))
+    if header is not None:
+        row.sending_application = header.sending_application[:200]
+        row.sending_facility = header.sending_facility[:200]
+        row.control_id = header.control_id[:200]
+        row.message_type = header.message_type[:32]
+        row.version = header.version[:16]
+        row.charset = header.charset[:32]
+    if message is not None:
+        orc = message.first("ORC")
+        row.order_control = orc.get(1)[:8] if orc is not None else ""
+    return row
+
+
+def _repeat(raw: bytes, peer: str, header: parser.Header, earlier: HL7Message, started: float) -> Receipt:
+    """A message accepted before: the same ACK bytes again, nothing applied twice."""
+    row = _row(raw, peer, header)
+    row.outcome, row.ack, row.duplicate_of_id = HL7Message.Outcome.ACCEPTED, earlier.ack, earlier.pk
+    row.patient_id, row.order_id = earlier.patient_id, earlier.order_id
+    row.error_text = f"repeat of message #{earlier.pk}: answered with its ACK, not applied again"
+    row.processing_ms = (time.perf_counter() - started) * 1000
+    row.save(force_insert=True)
+    log.info("repeated %s %s from %s: same ACK as message #%s", header.message_type, header.control_id, peer, earlier.pk)
+    return Receipt(encode_ack(earlier.ack, charsets.ack_codec(earlier.charset)), row)
+
+
+def _refuse(raw: bytes, peer: str, header: parser.Header | None, exc: BaseException, started: float) -> Receipt:
+    ack_code, error_code = outcomes.ack_code_for(exc)
+    location = getattr(exc, "location", Location())
+    text = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    error = AckError(error_code, text, location.segment, location.sequence, location.field, location.component)
+    ack_text = build_ack(header, ack_code, error)
+    row = _row(raw, peer, header)
+    row.outcome, row.error_code, row.error_text = ack_code, error_code, text
+    row.error_location, row.ack = str(location)[:32], ack_text
+    row.processing_ms = (time.perf_counter() - started) * 1000
+    expected = isinstance(exc, (MappingError, outcomes.Rejected))
+    log.log(logging.WARNING if expected else logging.ERROR, "%s %s %s from %s: %s %s", ack_code,
+            header.message_type if header else "(no MSH)", header.control_id if header else "", peer,
+            error_code, text, exc_info=None if expected else exc)
+    try:
+        row.save(force_insert=True)
+    except Exception:  # noqa: BLE001 - the database is gone: still answer (AE), never AA
+        log.exception("could not store the log row of a refused message from %s", peer)
+    codec = charsets.ack_codec(header.charset) if header else "ascii"
+    return Receipt(encode_ack(ack_text, codec), row)
+
+
+def record_unframed(data: bytes, peer: str, reason: str, size: int | None = None) -> HL7Message | None:
+    """Log bytes that never became a message (garbage outside frames, an unfinished or oversized frame)."""
+    row = HL7Message(peer=peer[:100], raw=data[:EXCERPT_BYTES], raw_size=size if size is not None else len(data),
+                     outcome=HL7Message.Outcome.REJECTED, error_code="100", error_text=reason)
+    try:
+        header = parser.read_header(data)
+    except parser.NotHL7:
+        header = None
+    if header is not None:
+        row.sending_application, row.sending_facility = header.sending_application[:200], header.sending_facility[:200]
+        row.control_id, row.message_type = header.control_id[:200], header.message_type[:32]
+    log.warning("connection %s: %s (%d bytes)", peer, reason, row.raw_size)
+    try:
+        row.save(force_insert=True)
+    except Exception:  # noqa: BLE001
+        log.exception("could not store the record of unframed bytes from %s", peer)
+        return None
+    return row

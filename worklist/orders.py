@@ -1,0 +1,215 @@
+"""Orders from HL7 (ORM^O01 / OMI^O23) applied to the worklist: new, change, cancel, discontinue, status.
+
+Called inside the intake's transaction; raises worklist.hl7map.errors exceptions for what cannot be applied.
+"""
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError
+from pydicom.uid import generate_uid
+
+from worklist import rowsql, stations
+from worklist.hl7map.errors import DuplicateKey, Location, UnknownKey
+from worklist.hl7map.fields import OrderFields, OrderMessage, ProcedureFields, StepFields
+from worklist.hl7map.orders import ORDER_CONTROL, ORDER_STATUS
+from worklist.models import ImagingOrder, RequestedProcedure, ScheduledProcedureStep
+from worklist.names import search_key
+from worklist.patients import upsert_patient
+
+Step = ScheduledProcedureStep.Status
+OPEN_STEP = ("SCHEDULED", "ARRIVED", "READY")
+FINAL_STEP = ("COMPLETED", "DISCONTINUED", "CANCELED")
+ORDER_STATUS_FOR_STEP = {"SCHEDULED": "SCHEDULED", "STARTED": "IN_PROGRESS", "COMPLETED": "COMPLETED",
+                         "CANCELED": "CANCELED", "DISCONTINUED": "DISCONTINUED"}
+ORDER_VALUES = ("requesting_physician_name", "priority", "reason_for_procedure", "patient_transport_arrangements",
+                "medical_alerts", "patient_state")
+
+
+@dataclass
+class Applied:
+    patient_id: int | None
+    order_id: int | None
+
+
+def apply_order_message(message: OrderMessage) -> Applied:
+    applied = Applied(None, None)
+    patient = None
+    for fields in message.orders:
+        action = ORDER_CONTROL[fields.order_control]
+        if action == "new":
+            if patient is None:  # PID/PV1 update the patient on a new order only (IHE RAD-13: not on changes)
+                patient = upsert_patient(message.patient)
+            order = create_order(patient, message, fields)
+        else:
+            order = find_order(fields)
+            if action == "change":
+                change_order(order, message, fields)
+            elif action == "cancel":
+                end_order(order, Step.CANCELED)
+            elif action == "discontinue":
+                end_order(order, Step.DISCONTINUED)
+            else:
+                set_status(order, ORDER_STATUS[fields.order_status])
+        applied.patient_id = applied.patient_id or order.patient_id
+        applied.order_id = applied.order_id or order.pk
+    return applied
+
+
+def find_order(fields: OrderFields) -> ImagingOrder:
+    """The order a change/cancel/status message refers to: placer number, else filler number, else accession."""
+    orders = ImagingOrder.objects.select_related(None)
+    if fields.placer_order_number:
+        found = orders.filter(placer_order_number=fields.placer_order_number, placer_issuer=fields.placer_issuer).first()
+        if found is None:  # some RISes send the namespace (ORC-2.2) on NW only: a number that is unique still names it
+            same_number = list(orders.filter(placer_order_number=fields.placer_order_number)[:2])
+            found = same_number[0] if len(same_number) == 1 else None
+        where = Location("ORC", fields.location.sequence, 2)
+    elif fields.filler_order_number:
+        found = orders.filter(filler_order_number=fields.filler_order_number).order_by("-id").first()
+        where = Location("ORC", fields.location.sequence, 3)
+    else:
+        found = orders.filter(accession_number=fields.accession_number).order_by("-id").first()
+        where = Location("OBR", fields.location.sequence, 18)
+    if found is None:
+        key = fields.placer_order_number or fields.filler_order_number or fields.accession_number
+        raise UnknownKey(f"Order {key!r} is not known; order control {fields.order_control} needs an earlier NW",
+                         where)
+    return found
+
+
+def create_order(patient, message: OrderMessage, fields: OrderFields) -> ImagingOrder:
+    visit = message.visit
+    order = ImagingOrder(
+        patient=patient,
+        placer_order_number=fields.placer_order_number, placer_issuer=fields.placer_issuer,
+        filler_order_number=fields.filler_order_number, filler_issuer=fields.filler_issuer,
+        accession_number=fields.accession_number, accession_issuer=fields.accession_issuer,
+        referring_physician_name=visit.referring_physician_name, admission_id=visit.admission_id,
+        current_patient_location=visit.current_patient_location,
+        sending_application=message.sending_application[:64], sending_facility=message.sending_facility[:64],
+        hl7_version=message.hl7_version, status=ImagingOrder.Status.SCHEDULED,
+        **{name: getattr(fields, name) for name in ORDER_VALUES},
+    )
+    try:
+        rowsql.insert([order])
+    except IntegrityError as exc:  # the unique placer order number: this order exists already
+        raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
+                           Location("ORC", fields.location.sequence, 2)) from exc
+    _add_procedures(order, fields.procedures, start_index=1)
+    return order
+
+
+def _add_procedures(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int) -> None:
+    rows = []
+    for n, proc in enumerate(procedures, start=start_index):
+        rows.append(RequestedProcedure(
+            order=order, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
+            description=proc.description, code_value=proc.code_value, code_scheme=proc.code_scheme,
+            code_meaning=proc.code_meaning, comments=proc.comments,
+            study_instance_uid=proc.study_instance_uid or generate_uid(prefix=settings.BROKER_UID_ROOT),
+        ))
+    rowsql.insert(rows)
+    steps = []
+    for rp, proc in zip(rows, procedures):
+        for m, step_fields in enumerate(proc.steps, start=1):
+            step = ScheduledProcedureStep(requested_procedure=rp, status=Step.SCHEDULED)
+            _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, m))
+            steps.append(step)
+    rowsql.insert(steps)
+
+
+def _default_id(base: str, n: int) -> str:
+    """An ID when the RIS sends none: the parent's, with '-n' for the second and later children (SH: 16)."""
+    if n == 1:
+        return base[:16]
+    suffix = f"-{n}"
+    return base[: 16 - len(suffix)] + suffix
+
+
+def _fill_step(step, fields: StepFields, rp: RequestedProcedure, order: ImagingOrder, default_id: str = "") -> None:
+    step.sps_id = fields.sps_id or step.sps_id or default_id
+    step.modality = fields.modality or step.modality
+    step.start = fields.start or step.start
+    step.performing_physician_name = fields.performing_physician_name or step.performing_physician_name
+    step.performing_physician_search = search_key(step.performing_physician_name)  # rowsql skips save()
+    step.description = fields.description or step.description
+    step.protocol_codes = fields.protocol_codes or step.protocol_codes
+    step.location = fields.location or step.location
+    if fields.station_ae_title:
+        step.station_ae_title = fields.station_ae_title
+        step.station_name = fields.station_name or step.station_name
+    else:
+        locations = [loc for loc in (step.location, order.current_patient_location.split(" ")[0]) if loc]
+        titles, names = stations.assign(step.modality, rp.code_value, locations)
+        if titles or not step.station_ae_title:
+            step.station_ae_title = titles
+            step.station_name = fields.station_name or names or step.station_name
+
+
+def change_order(order: ImagingOrder, message: OrderMessage, fields: OrderFields) -> None:
+    """XO/XX: new procedure information (time, modality, station, codes); never patient data (IHE RAD-13)."""
+    changed = [name for name in ORDER_VALUES if getattr(fields, name) and getattr(order, name) != getattr(fields, name)]
+    for name in changed:
+        setattr(order, name, getattr(fields, name))
+    if fields.accession_number and fields.accession_number != order.accession_number:
+        order.accession_number = fields.accession_number
+        changed.append("accession_number")
+    if changed:
+        order.save(update_fields=changed + ["updated_at"])
+    existing = list(order.requested_procedures.all())
+    steps_by_rp = {rp.pk: [] for rp in existing}
+    for step in ScheduledProcedureStep.objects.filter(requested_procedure__order=order).order_by("id"):
+        steps_by_rp[step.requested_procedure_id].append(step)
+    new_procedures = []
+    for proc in fields.procedures:
+        rp = _match_procedure(existing, proc, single=len(fields.procedures) == 1)
+        if rp is None:
+            new_procedures.append(proc)
+            continue
+        for name in ("description", "code_value", "code_scheme", "code_meaning", "comments"):
+            if getattr(proc, name):
+                setattr(rp, name, getattr(proc, name))
+        rp.save()  # the Study Instance UID stays as first assigned: images may already carry it
+        steps = steps_by_rp[rp.pk]
+        for step_fields in proc.steps:
+            step = next((s for s in steps if step_fields.sps_id and s.sps_id == step_fields.sps_id), None)
+            if step is None and len(steps) == 1 and len(proc.steps) == 1:
+                step = steps[0]
+            if step is None:
+                step = ScheduledProcedureStep(requested_procedure=rp, status=Step.SCHEDULED)
+                steps.append(step)
+                _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, len(steps)))
+            else:
+                _fill_step(step, step_fields, rp, order)
+            step.save()
+    if new_procedures:
+        _add_procedures(order, new_procedures, start_index=len(existing) + 1)
+    if fields.order_status in ("CM", "CA", "DC"):  # XO with ORC-5 CM: the procedure is done, it leaves the worklist
+        set_status(order, ORDER_STATUS[fields.order_status])
+
+
+def _match_procedure(existing: list[RequestedProcedure], proc: ProcedureFields, single: bool):
+    for rp in existing:
+        if proc.study_instance_uid and rp.study_instance_uid == proc.study_instance_uid:
+            return rp
+    for rp in existing:
+        if proc.requested_procedure_id and rp.requested_procedure_id == proc.requested_procedure_id:
+            return rp
+    # One procedure in the order and in the message, not both named otherwise: the same one (v2.3.1 XO without IDs).
+    if single and len(existing) == 1 and not (proc.requested_procedure_id and proc.study_instance_uid):
+        return existing[0]
+    return None
+
+
+def end_order(order: ImagingOrder, step_status: str) -> None:
+    """CA/OC cancel, DC discontinue: open steps leave the worklist; a step already started stays (its MPPS rules it)."""
+    ScheduledProcedureStep.objects.filter(requested_procedure__order=order, status__in=OPEN_STEP).update(
+        status=step_status)
+    ImagingOrder.objects.filter(pk=order.pk).update(status=ORDER_STATUS_FOR_STEP[step_status])
+
+
+def set_status(order: ImagingOrder, step_status: str) -> None:
+    """SC (and XO with a final ORC-5): every step not yet in a final state takes the new status."""
+    ScheduledProcedureStep.objects.filter(requested_procedure__order=order).exclude(status__in=FINAL_STEP).update(
+        status=step_status)
+    ImagingOrder.objects.filter(pk=order.pk).update(status=ORDER_STATUS_FOR_STEP[step_status])
