@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from broker.routing.models import RoutingJob
 from tests.factories import make_patient
+from tests.helpers_hl7 import orm, pid
 from tests.helpers_dashboard import (
     PASSWORD, make_destination, make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query,
     make_study, make_user, scheduled_order,
@@ -22,37 +23,18 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-NEW_ORDER = (
-    "MSH|^~\\&|RIS|HOSP|BROKER|RADIOLOGY|{now}||ORM^O01^ORM_O01|BROWSER-{n}|P|2.5.1|||AL|NE||UNICODE UTF-8\r"
-    "PID|1||PB{n}^^^HOSP^MR||SCHNEIDER^ANNA^MARIA||19750314|F\r"
-    "PV1|1|O|RAD^^^HOSP\r"
-    "ORC|NW|PLB{n}^RIS|||SC||^^^{start}^^R\r"
-    "OBR|1|PLB{n}^RIS||CTHEAD^CT head without contrast^99LOCAL|||||||||||||||ACCB{n}|||||CT|||^^^{start}^^R\r"
-)
-
-
 def order_from_hl7(n: int):
-    """The order an HL7 ORM just created: through intake when that area is installed, else the rows intake writes."""
-    from broker.hl7.models import HL7Message
-    from worklist.models import ImagingOrder
+    """The order an ORM^O01 from the RIS just created, through the same intake the MLLP listener uses."""
+    from broker.hl7.intake import receive
+    from worklist.models import ImagingOrder, StationAssignmentRule
 
-    now = timezone.localtime()
-    raw = NEW_ORDER.format(n=n, now=now.strftime("%Y%m%d%H%M%S"), start=now.strftime("%Y%m%d%H%M")).encode()
-    try:
-        from broker.hl7.intake import receive
-    except ImportError:
-        receive = None
-    if receive is not None:
-        receipt = receive(raw, peer="127.0.0.1:39999")
-        assert receipt.message.outcome == "AA", receipt.ack
-        return ImagingOrder.objects.get(pk=receipt.message.order_id)
-    order, step = scheduled_order(station="CT01", accession_number=f"ACCB{n}", placer_order_number=f"PLB{n}",
-                                  patient=make_patient(patient_id=f"PB{n}", name="SCHNEIDER^ANNA^MARIA", sex="F"))
-    HL7Message.objects.create(peer="127.0.0.1:39999", sending_application="RIS", sending_facility="HOSP",
-                              control_id=f"BROWSER-{n}", message_type="ORM^O01", order_control="NW", version="2.5.1",
-                              raw=raw, outcome="AA", ack=f"MSH|^~\\&|BROKER|RADIOLOGY|RIS|HOSP|||ACK^O01|A{n}|P|2.5.1\rMSA|AA|BROWSER-{n}",
-                              order=order, patient=order.patient, processing_ms=3.1)
-    return order
+    StationAssignmentRule.objects.get_or_create(match_modality="CT", defaults={"station_ae_titles": "CT01", "station_names": "CT ROOM 1"})
+    raw = orm(placer=f"PLB{n}", accession=f"ACCB{n}", control_id=f"BROWSER-{n}",
+              start=timezone.localtime().strftime("%Y%m%d%H%M%S"),
+              patient=pid(patient_id=f"PB{n}", name="SCHNEIDER^ANNA^MARIA", birth="19750314", sex="F"))
+    receipt = receive(raw, peer="127.0.0.1:39999")
+    assert receipt.message.outcome == "AA", receipt.ack
+    return ImagingOrder.objects.get(pk=receipt.message.order_id)
 
 
 @pytest.fixture

@@ -2,16 +2,15 @@
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import timezone
 
-from broker.hl7.models import HL7Message
 from broker.routing.models import RoutingJob
 from tests.factories import make_patient
 from tests.helpers_dashboard import (
     make_forward, make_job, make_notification, make_performed_step, make_query, make_study, make_user, scheduled_order,
     worklist_identifier,
 )
-from tests.test_browser import NEW_ORDER
+from tests.helpers_hl7 import orm
+from worklist.models import ImagingOrder
 
 pytestmark = pytest.mark.django_db
 
@@ -74,19 +73,19 @@ def test_it_links_an_unscheduled_mpps_to_the_step_it_performed(client, operator)
 
 
 def test_it_replays_a_rejected_message_through_intake(client, operator):
-    now = timezone.localtime()
-    raw = NEW_ORDER.format(n=8123, now=now.strftime("%Y%m%d%H%M%S"), start=now.strftime("%Y%m%d%H%M")).encode()
-    rejected = HL7Message.objects.create(peer="127.0.0.1:40000", sending_application="RIS", sending_facility="HOSP",
-                                         control_id="BROWSER-8123", message_type="ORM^O01", raw=raw, outcome="AR",
-                                         error_code="204", error_text="Unknown procedure code (fixed since)", ack="MSA|AR|BROWSER-8123")
-    response = client.post(reverse("dashboard:hl7_replay", args=[rejected.pk]))
-    rejected.refresh_from_db()
-    replay = rejected.replayed_as
-    assert replay is not None and replay.peer == "replay"
+    """A cancel that overtook its order was refused; once the order arrived, the replayed cancel applies."""
+    from broker.hl7.intake import receive
+
+    cancel = receive(orm(control="CA", status="CA", placer="P77", accession="A77", control_id="CA-77"), "ris:1").message
+    assert cancel.outcome == "AE"
+    receive(orm(placer="P77", accession="A77"), "ris:1")
+    response = client.post(reverse("dashboard:hl7_replay", args=[cancel.pk]))
+    cancel.refresh_from_db()
+    replay = cancel.replayed_as
+    assert replay is not None and replay.peer == "replay" and replay.outcome == "AA"
     assert response["Location"] == reverse("dashboard:hl7_detail", args=[replay.pk])
-    assert flashed(response) == [f"Replayed as message #{replay.pk}: answered {replay.outcome}."]
-    assert replay.outcome == "AA"
-    assert replay.order.accession_number == "ACCB8123"
+    assert flashed(response) == [f"Replayed as message #{replay.pk}: answered AA."]
+    assert ImagingOrder.objects.get(accession_number="A77").status == "CANCELED"
 
 
 def test_it_explains_which_key_excluded_an_expected_patient(client, operator):

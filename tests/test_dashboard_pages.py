@@ -289,3 +289,10 @@ def test_it_proposes_steps_of_the_same_patient_for_an_unscheduled_mpps(client, v
     response = client.get(reverse("dashboard:mpps_detail", args=[performed.pk]))
     assert [s.pk for s in response.context["candidates"]] == [step.pk]
     assert f'name="step" value="{step.pk}"'.encode() in response.content
+
+
+def test_it_shows_a_latin1_message_in_its_own_character_set(client, viewer):
+    raw = "MSH|^~\\&|RIS|HOSP|BROKER|RADIOLOGY|20260101||ORM^O01|L1|P|2.3.1||||||8859/1\rPID|1||P1^^^HOSP||GÄRTNER^SÖREN\r"
+    message = make_hl7_message("AA", raw=raw.encode("latin-1"), charset="8859/1")
+    html = client.get(reverse("dashboard:hl7_detail", args=[message.pk])).content.decode()
+    assert "GÄRTNER^SÖREN" in html

@@ -33,10 +33,11 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-def hl7_html(raw):
+def hl7_html(raw, codec: str = "utf-8"):
     from django.utils.html import format_html
 
-    return format_html('<pre class="readable-hl7" style="white-space:pre-wrap;font-family:monospace">{}</pre>', readable.hl7_html(raw))
+    return format_html('<pre class="readable-hl7" style="white-space:pre-wrap;font-family:monospace">{}</pre>',
+                       readable.hl7_html(raw, codec))
 
 
 def dicom_html(json_dataset):

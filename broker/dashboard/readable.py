@@ -6,20 +6,20 @@ from django.utils.safestring import mark_safe
 from pydicom import Dataset
 
 
-def hl7_text(raw) -> str:
-    """Bytes or text of an HL7 message with one segment per line (segments end with CR on the wire)."""
+def hl7_text(raw, codec: str = "utf-8") -> str:
+    """Bytes (in the message's MSH-18 codec) or text of an HL7 message, one segment per line (CR on the wire)."""
     if isinstance(raw, memoryview):
         raw = raw.tobytes()
     if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
+        raw = raw.decode(codec or "utf-8", errors="replace")
     raw = raw or ""
     return "\n".join(segment for segment in raw.replace("\r\n", "\r").replace("\n", "\r").split("\r") if segment)
 
 
-def hl7_html(raw) -> str:
+def hl7_html(raw, codec: str = "utf-8") -> str:
     """HTML for a <pre>: the segment ID of each line emphasised, everything else escaped."""
     lines = []
-    for segment in hl7_text(raw).split("\n"):
+    for segment in hl7_text(raw, codec).split("\n"):
         if not segment:
             continue
         name, rest = segment[:3], segment[3:]
@@ -63,3 +63,10 @@ def dicom_html(json_dataset) -> str:
     lines = [f'{"  " * row["depth"]}{escape(row["tag"]):<11} <span class="kw">{escape(row["keyword"])}</span>'
              f' {escape(row["vr"])}  {escape(row["value"])}' for row in rows]
     return mark_safe('<pre class="raw">' + "\n".join(lines) + "</pre>")
+
+
+def hl7_codec(message) -> str:
+    """The codec the message's raw bytes are in (its MSH-18), as intake decoded them."""
+    from broker.hl7.charsets import codec_for
+
+    return codec_for(message.charset) or "utf-8"

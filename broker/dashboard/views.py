@@ -8,7 +8,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from broker.dashboard import lookups, problems, timeline
+from broker.dashboard import lookups, problems, readable, timeline
 from broker.dicom.models import WorklistQuery
 from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
@@ -141,7 +141,7 @@ def hl7_list(request):
 def hl7_detail(request, pk: int):
     message = get_object_or_404(HL7Message.objects.select_related("order__patient", "replayed_as"), pk=pk)
     return _page(request, "dashboard/hl7_detail.html", {
-        "message": message, "replay_of": message.replay_of.order_by("pk").first(),
+        "message": message, "replay_of": message.replay_of.order_by("pk").first(), "codec": readable.hl7_codec(message),
         "can_replay": message.outcome != HL7Message.Outcome.ACCEPTED and message.replayed_as_id is None,
     })
 

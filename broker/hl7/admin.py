@@ -5,6 +5,7 @@ from django.utils.html import format_html
 
 from broker.dashboard.admin_support import ReadOnlyAdmin, hl7_html
 from broker.dashboard.lookups import hl7_message_types
+from broker.dashboard.readable import hl7_codec
 from broker.hl7.models import HL7Message
 
 
@@ -24,7 +25,7 @@ class MessageTypeFilter(admin.SimpleListFilter):
 @admin.register(HL7Message)
 class HL7MessageAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "message_type", "order_control", "control_id", "sending_application", "sending_facility",
-                    "outcome", "error_code", "processing_ms")
+                    "outcome", "error_code", "error_location", "processing_ms")
     list_filter = ("outcome", MessageTypeFilter, "received_at")
     search_fields = ("=control_id", "=order__accession_number", "=patient__patient_id", "error_text")
     exclude = ("raw", "ack")
@@ -32,7 +33,7 @@ class HL7MessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="message as received")
     def raw_readable(self, message):
-        return hl7_html(message.raw)
+        return hl7_html(message.raw, hl7_codec(message))
 
     @admin.display(description="ACK sent")
     def ack_readable(self, message):

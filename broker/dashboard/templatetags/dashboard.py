@@ -26,8 +26,8 @@ def badge(value, label=None):
 
 
 @register.filter
-def hl7(raw):
-    return readable.hl7_html(raw)
+def hl7(raw, codec="utf-8"):
+    return readable.hl7_html(raw, codec)
 
 
 @register.filter
