@@ -188,4 +188,8 @@ def _events(order, hl7_messages, steps, queries, performed_steps, studies, jobs,
         if notification.sent_at:
             events.append(Event(notification.sent_at, "ris", f"RIS acknowledged {notification.get_event_display().lower()}",
                                 f"control ID {notification.control_id}", tone="ok"))
-    return sorted((event for event in events if event.at), key=lambda event: event.at)
+    # Within the same instant, cause before effect: the message creates the order, the order its steps, ...
+    return sorted((event for event in events if event.at), key=lambda event: (event.at, _KIND_ORDER.index(event.kind)))
+
+
+_KIND_ORDER = ["hl7", "order", "step", "query", "mpps", "image", "routing", "ris"]
