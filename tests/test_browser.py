@@ -63,8 +63,8 @@ def test_it_takes_an_operator_from_an_hl7_order_to_a_retried_routing_job(live_se
     order = order_from_hl7(4711)
     step = order.requested_procedures.first().scheduled_steps.first()
     make_query(calling_ae=step.station_ae_title.split("\\")[0] or "CT01", match_count=3)
-    performed = make_performed_step(steps=[step], status="COMPLETED", started_at=timezone.now() - timedelta(minutes=12),
-                                    ended_at=timezone.now() - timedelta(minutes=2))
+    started = timezone.now()
+    performed = make_performed_step(steps=[step], status="COMPLETED", started_at=started, ended_at=started + timedelta(seconds=1))
     study = make_study(order=order, instances=12, completed_at=timezone.now(), state="COMPLETE", completion_reason="MPPS")
     failed = make_job(study=study, destination=make_destination(name="Main PACS", ae_title="PACS"), sent=7, total=12)
     make_job(study=study, destination=make_destination(name="AI node", ae_title="AINODE"), state=RoutingJob.State.DONE, sent=12, total=12)
