@@ -19,10 +19,16 @@ class Study(models.Model):
     study_description = models.CharField(max_length=64, blank=True, default="")
     modalities = models.CharField(max_length=64, blank=True, default="")  # backslash-joined
     calling_ae = models.CharField(max_length=16, blank=True, default="")
+    # Backslash-joined values seen on the study's instances, for rule matching.
+    station_names = models.CharField(max_length=200, blank=True, default="")
+    body_parts = models.CharField(max_length=200, blank=True, default="")
+    procedure_codes = models.CharField(max_length=200, blank=True, default="")
     order = models.ForeignKey("worklist.ImagingOrder", null=True, blank=True, on_delete=models.SET_NULL, related_name="studies")
     state = models.CharField(max_length=12, choices=State.choices, default=State.RECEIVING, db_index=True)
     completion_reason = models.CharField(max_length=8, choices=CompletionReason.choices, blank=True, default="")
     missing_instances = models.PositiveIntegerField(default=0)  # referenced by MPPS but never received
+    # Why a complete study is not routed until staff release it (e.g. MPPS discontinued: wrong worklist entry).
+    held_reason = models.CharField(max_length=200, blank=True, default="")
     first_received_at = models.DateTimeField(auto_now_add=True)
     last_received_at = models.DateTimeField(db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -118,6 +124,8 @@ class RoutingJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # "host:pid" of the process running it: a RUNNING job whose process is gone is taken over at once.
+    claimed_by = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -134,8 +142,24 @@ class DeliveredInstance(models.Model):
     job = models.ForeignKey(RoutingJob, on_delete=models.CASCADE, related_name="delivered")
     instance = models.ForeignKey(StoredInstance, on_delete=models.CASCADE, related_name="deliveries")
     delivered_at = models.DateTimeField(auto_now_add=True)
+    # The syntax it travelled in: differs from the stored one when the destination refused the original.
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["job", "instance"], name="unique_delivery"),
         ]
+
+
+class RejectedInstance(models.Model):
+    """A C-STORE the broker answered with a failure status, for staff to see (the file was not kept)."""
+
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    calling_ae = models.CharField(max_length=16, blank=True, default="")
+    sop_class_uid = models.CharField(max_length=64, blank=True, default="")
+    sop_instance_uid = models.CharField(max_length=64, blank=True, default="")
+    status = models.PositiveIntegerField()
+    error_comment = models.CharField(max_length=200, blank=True, default="")
+
+    def __str__(self):
+        return f"{self.sop_instance_uid} 0x{self.status:04X}"

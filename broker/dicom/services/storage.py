@@ -1,7 +1,101 @@
-"""storage: not offered yet."""
+"""C-STORE SCP: every storage SOP class, kept byte for byte by broker.routing.storage.
 
-SUPPORTED_CONTEXTS = []
+The handler decodes only what the index needs, hands the encoded bytes as received to the
+storage module, and maps its exceptions to a failure status through one table.
+"""
+import logging
+
+from django.db import DatabaseError, close_old_connections
+from pydicom import Dataset
+from pydicom import uid as pydicom_uid
+from pynetdicom import AllStoragePresentationContexts, evt
+
+from broker.routing.storage import InstanceFacts, InvalidInstance, store_instance
+
+log = logging.getLogger(__name__)
+
+# The common transfer syntaxes: whatever arrives in one of them is stored and forwarded as is.
+STORAGE_TRANSFER_SYNTAXES = [
+    pydicom_uid.ImplicitVRLittleEndian,
+    pydicom_uid.ExplicitVRLittleEndian,
+    pydicom_uid.DeflatedExplicitVRLittleEndian,
+    pydicom_uid.ExplicitVRBigEndian,
+    pydicom_uid.JPEGBaseline8Bit,
+    pydicom_uid.JPEGExtended12Bit,
+    pydicom_uid.JPEGLossless,
+    pydicom_uid.JPEGLosslessSV1,
+    pydicom_uid.JPEGLSLossless,
+    pydicom_uid.JPEGLSNearLossless,
+    pydicom_uid.JPEG2000Lossless,
+    pydicom_uid.JPEG2000,
+    pydicom_uid.HTJ2KLossless,
+    pydicom_uid.HTJ2KLosslessRPCL,
+    pydicom_uid.HTJ2K,
+    pydicom_uid.RLELossless,
+]
+
+# All storage SOP classes pynetdicom knows (170); the AE accepts any number, the 128 limit is per proposal.
+SUPPORTED_CONTEXTS = [(cx.abstract_syntax, STORAGE_TRANSFER_SYNTAXES) for cx in AllStoragePresentationContexts]
+
+
+class DatasetDoesNotMatch(ValueError):
+    """The data set's SOP Class/Instance UID differ from the C-STORE request's."""
+
+
+# Exception → (status, comment prefix); the first matching row wins. Never success.
+STATUS_FOR_EXCEPTION = (
+    (DatasetDoesNotMatch, 0xA900, "Data set does not match SOP class"),
+    (InvalidInstance, 0xC000, "Cannot understand"),
+    (OSError, 0xA700, "Out of resources: cannot write file"),
+    (DatabaseError, 0xA700, "Out of resources: cannot index"),
+    (Exception, 0xC000, "Cannot understand"),
+)
+
+
+def status_for(exc: Exception) -> tuple[int, str]:
+    # Error Comment is LO (64 characters): an OSError's reason without errno and path fits.
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    for kind, status, prefix in STATUS_FOR_EXCEPTION:
+        if isinstance(exc, kind):
+            return status, f"{prefix}: {detail}"[:64]
+    raise exc  # BaseException: not ours to answer
+
+
+def handle_store(event):
+    request = event.request
+    calling_ae = event.assoc.requestor.ae_title.strip()
+    close_old_connections()
+    try:
+        dataset = event.dataset
+        facts = InstanceFacts.from_dataset(dataset, sop_class_uid=request.AffectedSOPClassUID,
+                                           sop_instance_uid=request.AffectedSOPInstanceUID)
+        if (facts.sop_class_uid, facts.sop_instance_uid) != (request.AffectedSOPClassUID, request.AffectedSOPInstanceUID):
+            raise DatasetDoesNotMatch(f"data set has {facts.sop_instance_uid}")
+        store_instance(event.encoded_dataset(include_meta=True), facts,
+                       transfer_syntax_uid=str(event.context.transfer_syntax), calling_ae=calling_ae)
+        return 0x0000
+    except Exception as exc:
+        status, comment = status_for(exc)
+        log.warning("C-STORE %s from %s refused 0x%04X: %s", request.AffectedSOPInstanceUID, calling_ae, status, exc)
+        _record_rejection(calling_ae, request, status, comment)
+        answer = Dataset()
+        answer.Status = status
+        answer.ErrorComment = comment
+        return answer
+    finally:
+        close_old_connections()
+
+
+def _record_rejection(calling_ae, request, status, comment):
+    from broker.routing.models import RejectedInstance
+
+    try:
+        RejectedInstance.objects.create(calling_ae=calling_ae[:16], sop_class_uid=str(request.AffectedSOPClassUID or "")[:64],
+                                        sop_instance_uid=str(request.AffectedSOPInstanceUID or "")[:64],
+                                        status=status, error_comment=comment)
+    except DatabaseError:
+        log.exception("could not record the refused C-STORE")  # the database may be why it was refused
 
 
 def handlers():
-    return []
+    return [(evt.EVT_C_STORE, handle_store)]

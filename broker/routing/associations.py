@@ -1,0 +1,64 @@
+"""Associations the router opens to destinations and archives, and the errors a delivery attempt ends with."""
+import socket
+import ssl
+
+from django.conf import settings
+from pydicom.uid import UID
+from pynetdicom import AE, evt
+
+from broker.routing.models import Destination
+
+
+class DeliveryError(Exception):
+    """The job did not finish: retried with backoff up to BROKER_ROUTING_MAX_ATTEMPTS."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (nothing acceptable can be offered): the job waits for an operator."""
+
+
+def application_entity() -> AE:
+    ae = AE(ae_title=settings.BROKER_AE_TITLE)
+    ae.acse_timeout = settings.BROKER_ROUTING_TIMEOUT
+    ae.dimse_timeout = settings.BROKER_ROUTING_TIMEOUT
+    ae.network_timeout = settings.BROKER_ROUTING_TIMEOUT
+    ae.maximum_pdu_size = 0  # unlimited on our side; the peer's limit applies to what we send
+    return ae
+
+
+def _tls_args(destination: Destination):
+    if not destination.use_tls:
+        return None
+    context = ssl.create_default_context(cafile=destination.tls_ca_file or None)
+    if destination.tls_cert_file:
+        context.load_cert_chain(destination.tls_cert_file, destination.tls_key_file or None)
+    return context, destination.host
+
+
+def no_delay(event) -> None:
+    # Each C-STORE request/response turn would otherwise wait ~40 ms for a delayed ACK under Nagle.
+    transport = event.assoc.dul.socket
+    if transport is not None and transport.socket is not None:
+        try:
+            transport.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
+def associate(ae: AE, destination: Destination):
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=_tls_args(destination),
+                         evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)])
+    if assoc.is_established:
+        return assoc
+    if assoc.is_rejected:
+        result = assoc.acceptor.primitive.result if assoc.acceptor.primitive else None
+        kind = "permanently" if result == 1 else "transiently"
+        raise DeliveryError(f"{destination.ae_title}@{destination.host}:{destination.port} rejected the association {kind}")
+    answer = assoc.acceptor.primitive
+    if answer is not None and answer.result == 0x00:
+        # Associated, but the peer accepted none of our contexts (pynetdicom then aborts).
+        classes = sorted({UID(cx.abstract_syntax).name for cx in ae.requested_contexts})
+        raise PermanentDeliveryError(f"the destination accepted no context for SOP class {', '.join(classes)}")
+    # pynetdicom reports a refused connection as an abort too.
+    raise DeliveryError(f"could not associate with {destination.ae_title}@{destination.host}:{destination.port}"
+                        " (connection refused, aborted or timed out)")

@@ -1,0 +1,121 @@
+"""When a received study is complete, and why.
+
+Complete by MPPS: every performed procedure step of the study is final (COMPLETED or
+DISCONTINUED) and every instance their Performed Series Sequences reference has arrived.
+Complete by quiet time: no instance for BROKER_STUDY_QUIET_SECONDS (studies without MPPS,
+with MPPS still in progress, or with referenced instances that never came — those are flagged).
+"""
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from broker.routing.models import Study
+from broker.routing.signals import study_completed
+
+log = logging.getLogger(__name__)
+
+
+def performed_steps_of(study: Study):
+    from mpps.models import PerformedProcedureStep
+
+    series = study.instances.values_list("series_instance_uid", flat=True).distinct()
+    return PerformedProcedureStep.objects.filter(
+        Q(study_instance_uid=study.study_instance_uid) | Q(series__series_instance_uid__in=series)
+    ).distinct().prefetch_related("series")
+
+
+def referenced_instance_uids(performed_steps) -> set[str]:
+    return {
+        image["sop_instance_uid"]
+        for step in performed_steps
+        for series in step.series.all()
+        for image in series.referenced_images or []
+        if image.get("sop_instance_uid")
+    }
+
+
+def received_instance_uids(study: Study) -> set[str]:
+    return set(study.instances.values_list("sop_instance_uid", flat=True))
+
+
+def complete_by_mpps_if_ready(study: Study) -> bool:
+    """Complete the (locked, RECEIVING) study if its MPPS say everything is here."""
+    steps = list(performed_steps_of(study))
+    if not steps or not all(step.is_final for step in steps):
+        return False
+    expected = referenced_instance_uids(steps)
+    # Counting first spares loading every received UID on each instance of a large study still arriving.
+    if len(expected) > study.instances.count() or not expected <= received_instance_uids(study):
+        return False
+    complete(study, Study.CompletionReason.MPPS)
+    return True
+
+
+def complete(study: Study, reason: str, *, missing_instances: int = 0) -> None:
+    """Mark the study COMPLETE and send study_completed inside the caller's transaction."""
+    study.state = Study.State.COMPLETE
+    study.completion_reason = reason
+    study.missing_instances = missing_instances
+    study.completed_at = timezone.now()
+    study.save(update_fields=["state", "completion_reason", "missing_instances", "completed_at"])
+    if missing_instances:
+        log.warning("study %s complete by %s with %d instances its MPPS referenced missing",
+                    study.study_instance_uid, reason, missing_instances)
+    else:
+        log.info("study %s complete (%s)", study.study_instance_uid, reason)
+    study_completed.send(sender=Study, study=study)
+
+
+def instance_received(study: Study) -> None:
+    """Called in the storing transaction with the study row locked."""
+    if study.state == Study.State.COMPLETE:
+        from broker.routing import jobs
+
+        jobs.resume_for_late_instances(study)  # routed already: send the newcomer incrementally
+        return
+    complete_by_mpps_if_ready(study)
+
+
+def performed_step_finalized(sender, performed_step, **kwargs) -> None:
+    """mpps.signals.performed_step_finalized receiver: the MPPS may be the last piece."""
+    series = performed_step.series.values_list("series_instance_uid", flat=True)
+    candidates = Study.objects.filter(state=Study.State.RECEIVING).filter(
+        Q(study_instance_uid=performed_step.study_instance_uid) | Q(instances__series_instance_uid__in=series)
+    ).distinct()
+    for study_id in candidates.values_list("id", flat=True):
+        with transaction.atomic():
+            study = Study.objects.select_for_update().get(pk=study_id)
+            if study.state == Study.State.RECEIVING:
+                complete_by_mpps_if_ready(study)
+
+
+def complete_quiet_studies(now=None) -> int:
+    """Complete every study that received nothing for the quiet time; returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.BROKER_STUDY_QUIET_SECONDS)
+    done = 0
+    for study_id in Study.objects.filter(state=Study.State.RECEIVING, last_received_at__lte=cutoff).values_list("id", flat=True):
+        with transaction.atomic():
+            study = Study.objects.select_for_update().get(pk=study_id)
+            if study.state != Study.State.RECEIVING or study.last_received_at > cutoff:
+                continue  # an instance arrived meanwhile
+            if complete_by_mpps_if_ready(study):
+                done += 1
+                continue
+            missing = referenced_instance_uids(performed_steps_of(study)) - received_instance_uids(study)
+            complete(study, Study.CompletionReason.QUIET_TIME, missing_instances=len(missing))
+            done += 1
+    return done
+
+
+def mark_complete_by_operator(study_id: int) -> Study:
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        if study.state != Study.State.COMPLETE:
+            missing = referenced_instance_uids(performed_steps_of(study)) - received_instance_uids(study)
+            complete(study, Study.CompletionReason.OPERATOR, missing_instances=len(missing))
+    return study

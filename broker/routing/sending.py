@@ -1,0 +1,162 @@
+"""C-STORE of a job's pending instances: contexts, the stored bytes or a lossless conversion, confirmations.
+
+Each instance goes in its stored transfer syntax, straight from the file (no decode). Only when the
+destination accepted no context for it is it converted: uncompressed and deflated syntaxes to
+explicit/implicit VR little endian, encapsulated ones decompressed by pydicom where a pixel data
+handler is installed (numpy covers RLE Lossless; the JPEG family needs pylibjpeg/Pillow/GDCM).
+"""
+import time
+from collections import OrderedDict
+
+from django.db import transaction
+from django.utils import timezone
+from pydicom import dcmread
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import _config
+
+from broker.routing.associations import DeliveryError, PermanentDeliveryError, application_entity, associate
+from broker.routing.models import DeliveredInstance, RoutingJob, StoredInstance
+from broker.routing.rules import apply_attribute_changes
+from broker.routing.storage import instance_path
+
+# Send a file's encoded data set as stored (byte for byte) instead of decoding and re-encoding it.
+_config.STORE_SEND_CHUNKED_DATASET = True
+
+MAX_CONTEXTS = 128  # presentation context IDs are odd numbers 1..255
+FALLBACK_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+SUCCESS_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}  # warnings: the destination kept it
+
+
+class CannotConvert(Exception):
+    pass
+
+
+def pending_instances(job: RoutingJob):
+    """The study's instances this job's destination has not confirmed (and whose file is still here)."""
+    return (StoredInstance.objects.filter(study_id=job.study_id, deleted_at__isnull=True)
+            .exclude(deliveries__job=job).order_by("id"))
+
+
+def context_batches(instances: list[StoredInstance]):
+    """Split into runs whose contexts fit one association: (sop class, stored syntax) plus fallbacks."""
+    batch, contexts = [], OrderedDict()
+    for instance in instances:
+        wanted = [(instance.sop_class_uid, instance.transfer_syntax_uid)] + [
+            (instance.sop_class_uid, str(ts)) for ts in FALLBACK_SYNTAXES]
+        new = [c for c in wanted if c not in contexts]
+        if len(contexts) + len(new) > MAX_CONTEXTS and batch:
+            yield batch, list(contexts)
+            batch, contexts = [], OrderedDict()
+            new = wanted
+        for c in new:
+            contexts[c] = True
+        batch.append(instance)
+    if batch:
+        yield batch, list(contexts)
+
+
+def send_pending(job: RoutingJob) -> None:
+    instances = list(pending_instances(job))
+    changes = (job.rule.attribute_changes if job.rule_id else None) or {}
+    failures, permanent = [], []
+    confirmations = Confirmations(job)
+    try:
+        _send_batches(job, instances, changes, confirmations, failures, permanent)
+    finally:
+        confirmations.flush()
+    if failures:
+        raise DeliveryError(f"{len(failures)} instances refused, first: {failures[0]}")
+    if permanent:
+        raise PermanentDeliveryError(f"{len(permanent)} instances cannot be sent, first: {permanent[0]}")
+
+
+def _send_batches(job, instances, changes, confirmations, failures, permanent) -> None:
+    for batch, contexts in context_batches(instances):
+        ae = application_entity()
+        for sop_class, syntax in contexts:
+            ae.add_requested_context(sop_class, syntax)
+        assoc = associate(ae, job.destination)
+        try:
+            accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
+            for instance in batch:
+                try:
+                    payload, syntax = payload_for(instance, accepted, changes)
+                except CannotConvert as exc:
+                    permanent.append(f"{instance.sop_instance_uid}: {exc}")
+                    continue
+                response = assoc.send_c_store(payload)
+                status = getattr(response, "Status", None)
+                if status is None:
+                    raise DeliveryError(f"no C-STORE response for {instance.sop_instance_uid} (timeout or abort)")
+                if status in SUCCESS_STATUSES:
+                    confirmations.add(instance, syntax)
+                else:
+                    comment = getattr(response, "ErrorComment", "") or ""
+                    failures.append(f"{instance.sop_instance_uid}: status 0x{status:04X} {comment}".strip())
+                if not assoc.is_established:
+                    raise DeliveryError("the destination closed the association")
+        finally:
+            if assoc.is_established:
+                assoc.release()
+
+
+class Confirmations:
+    """Records destination confirmations in batches: one insert and one progress update per batch.
+
+    A batch is written every CONFIRM_BATCH instances or CONFIRM_SECONDS, and always before the run ends, so a
+    worker killed mid-study re-sends at most one batch of instances the destination already has (a destination
+    takes a repeated SOP Instance UID as the same instance); recorded confirmations are never re-sent.
+    """
+
+    CONFIRM_BATCH = 25
+    CONFIRM_SECONDS = 1.0
+
+    def __init__(self, job: RoutingJob):
+        self.job = job
+        self.pending: list[DeliveredInstance] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, instance: StoredInstance, syntax: str) -> None:
+        self.pending.append(DeliveredInstance(job=self.job, instance=instance, transfer_syntax_uid=syntax))
+        if len(self.pending) >= self.CONFIRM_BATCH or time.monotonic() - self.last_flush >= self.CONFIRM_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.pending:
+            return
+        with transaction.atomic():
+            DeliveredInstance.objects.bulk_create(self.pending, ignore_conflicts=True)
+            # The progress update is also the job's heartbeat for the sweep.
+            RoutingJob.objects.filter(pk=self.job.pk).update(sent=self.job.delivered.count(), updated_at=timezone.now())
+        self.pending = []
+
+
+def payload_for(instance: StoredInstance, accepted: set, changes: dict):
+    """What to hand send_c_store, and the syntax it travels in."""
+    path = instance_path(instance)
+    stored = UID(instance.transfer_syntax_uid)
+    if (instance.sop_class_uid, stored) in accepted:
+        if not changes:
+            return str(path), str(stored)  # byte for byte from the file
+        return apply_attribute_changes(dcmread(path), changes), str(stored)
+    target = next((ts for ts in FALLBACK_SYNTAXES if (instance.sop_class_uid, ts) in accepted), None)
+    if target is None:
+        raise CannotConvert(f"the destination accepted no context for SOP class {UID(instance.sop_class_uid).name}")
+    return apply_attribute_changes(convert(path, stored, target), changes), str(target)
+
+
+def convert(path, stored: UID, target: UID):
+    """The data set of the file re-encoded in an uncompressed little endian syntax (pixel data lossless)."""
+    ds = dcmread(path)
+    if not stored.is_little_endian:
+        raise CannotConvert(f"conversion from {stored.name} is not supported")
+    if stored.is_encapsulated:
+        try:
+            # Lossless decompression keeps the instance's identity (no new SOP Instance UID).
+            ds.decompress(generate_instance_uid=False, as_rgb=False)
+        except Exception as exc:
+            raise CannotConvert(f"the destination refused {stored.name} and it cannot be decompressed here: {exc}")
+    ds.file_meta.TransferSyntaxUID = target
+    ds.set_original_encoding(target.is_implicit_VR, True, ds.original_character_set)
+    return ds

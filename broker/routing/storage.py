@@ -1,0 +1,223 @@
+"""Received instances: the file on disk, byte for byte as sent, and its index rows.
+
+A file is written to a temporary name, fsynced, and renamed into place inside the database
+transaction that indexes it; a failure at any step removes the file and rolls back the rows,
+so the caller answers a failure status and nothing is left half-indexed.
+"""
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pydicom import Dataset
+
+from broker.routing.models import StoredInstance, Study
+
+log = logging.getLogger(__name__)
+
+
+class InvalidInstance(ValueError):
+    """The data set lacks what the broker needs to index it (the UIDs)."""
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """What the index keeps from a received data set."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    modality: str = ""
+    patient_id: str = ""
+    patient_name: str = ""
+    accession_number: str = ""
+    study_description: str = ""
+    station_name: str = ""
+    body_part: str = ""
+    procedure_codes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, *, sop_class_uid: str = "", sop_instance_uid: str = "") -> "InstanceFacts":
+        def text(keyword: str) -> str:
+            value = ds.get(keyword, "")
+            return "" if value is None else str(value).strip()
+
+        uids = {
+            "study_instance_uid": text("StudyInstanceUID"),
+            "series_instance_uid": text("SeriesInstanceUID"),
+            "sop_instance_uid": text("SOPInstanceUID") or sop_instance_uid,
+            "sop_class_uid": text("SOPClassUID") or sop_class_uid,
+        }
+        missing = [name for name, value in uids.items() if not value]
+        if missing:
+            raise InvalidInstance(f"missing {', '.join(missing)}")
+        for name, value in uids.items():
+            if len(value) > 64 or not all(c.isdigit() or c == "." for c in value):
+                raise InvalidInstance(f"{name} {value[:40]!r} is not a UID")
+        codes = []
+        for keyword in ("ProcedureCodeSequence", "RequestedProcedureCodeSequence"):
+            for item in ds.get(keyword, None) or []:
+                code = str(item.get("CodeValue", "") or "").strip()
+                if code and code not in codes:
+                    codes.append(code)
+        return cls(
+            **uids,
+            modality=text("Modality")[:16],
+            patient_id=text("PatientID")[:64],
+            patient_name=text("PatientName")[:200],
+            accession_number=text("AccessionNumber")[:16],
+            study_description=text("StudyDescription")[:64],
+            station_name=text("StationName")[:16],
+            body_part=text("BodyPartExamined")[:16],
+            procedure_codes=tuple(codes),
+        )
+
+    def relative_path(self) -> str:
+        return f"{self.study_instance_uid}/{self.series_instance_uid}/{self.sop_instance_uid}.dcm"
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    instance: StoredInstance
+    created: bool  # False: the same SOP Instance UID was stored before; nothing was written
+
+
+def storage_root() -> Path:
+    return Path(settings.BROKER_STORAGE_DIR)
+
+
+def instance_path(instance: StoredInstance) -> Path:
+    return storage_root() / instance.path
+
+
+def store_instance(file_bytes: bytes, facts: InstanceFacts, *, transfer_syntax_uid: str, calling_ae: str = "") -> StoreOutcome:
+    """Write and index one received instance; raises OSError or DatabaseError if it could not be kept."""
+    existing = StoredInstance.objects.filter(sop_instance_uid=facts.sop_instance_uid).first()
+    if existing is not None:
+        return StoreOutcome(existing, created=False)
+    root = storage_root()
+    temporary = _write_temporary(root, file_bytes)
+    final = root / facts.relative_path()
+    placed = False
+    try:
+        with transaction.atomic():
+            study = _study_for(facts, calling_ae)
+            instance = StoredInstance.objects.create(
+                study=study,
+                series_instance_uid=facts.series_instance_uid,
+                sop_instance_uid=facts.sop_instance_uid,
+                sop_class_uid=facts.sop_class_uid,
+                transfer_syntax_uid=transfer_syntax_uid,
+                modality=facts.modality,
+                path=facts.relative_path(),
+                size=len(file_bytes),
+                calling_ae=calling_ae[:16],
+            )
+            # The row exists in our transaction only: nobody else can own this path now.
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temporary, final)
+            placed = True
+            _fsync_directory(final.parent)
+            from broker.routing import completion
+
+            completion.instance_received(study)
+    except IntegrityError:
+        _remove_quietly(temporary)
+        if placed:
+            _remove_quietly(final)
+        # Another association stored the same instance at the same moment: that copy stands.
+        existing = StoredInstance.objects.filter(sop_instance_uid=facts.sop_instance_uid).first()
+        if existing is None:
+            raise
+        return StoreOutcome(existing, created=False)
+    except BaseException:
+        _remove_quietly(temporary)
+        if placed:
+            _remove_quietly(final)
+        raise
+    return StoreOutcome(instance, created=True)
+
+
+def _study_for(facts: InstanceFacts, calling_ae: str) -> Study:
+    now = timezone.now()
+    study, _ = Study.objects.get_or_create(
+        study_instance_uid=facts.study_instance_uid,
+        defaults={"last_received_at": now, "calling_ae": calling_ae[:16]},
+    )
+    # Lock the row: concurrent associations of one study would otherwise lose each other's updates.
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    for field, value in (("patient_id", facts.patient_id), ("patient_name", facts.patient_name),
+                         ("accession_number", facts.accession_number),
+                         ("study_description", facts.study_description), ("calling_ae", calling_ae[:16])):
+        if value and not getattr(study, field):
+            setattr(study, field, value)
+    study.modalities = _join(study.modalities, [facts.modality], 64)
+    study.station_names = _join(study.station_names, [facts.station_name], 200)
+    study.body_parts = _join(study.body_parts, [facts.body_part], 200)
+    study.procedure_codes = _join(study.procedure_codes, facts.procedure_codes, 200)
+    study.last_received_at = now
+    if study.order_id is None:
+        study.order = _order_for(facts)
+    study.save()
+    return study
+
+
+def _order_for(facts: InstanceFacts):
+    from worklist.models import ImagingOrder, RequestedProcedure
+
+    procedure = RequestedProcedure.objects.filter(study_instance_uid=facts.study_instance_uid).select_related("order").first()
+    if procedure is not None:
+        return procedure.order
+    if facts.accession_number:
+        return ImagingOrder.objects.filter(accession_number=facts.accession_number).order_by("-id").first()
+    return None
+
+
+def _join(current: str, values, limit: int) -> str:
+    present = [v for v in current.split("\\") if v]
+    for value in values:
+        if value and value not in present and len("\\".join(present + [value])) <= limit:
+            present.append(value)
+    return "\\".join(present)
+
+
+def _write_temporary(root: Path, file_bytes: bytes) -> Path:
+    incoming = root / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / f"{uuid.uuid4().hex}.part"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        view = memoryview(file_bytes)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _remove_quietly(path)
+        raise
+    os.close(fd)
+    return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        log.exception("could not remove %s", path)

@@ -1,0 +1,21 @@
+"""Celery tasks of storage and routing: thin wrappers that take ids and call the owning module."""
+from celery import shared_task
+
+from broker.routing import completion, delivery, housekeeping, jobs
+
+
+@shared_task(name="broker.routing.tasks.route_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def route_job(job_id: int) -> str:
+    """One attempt of a routing job; safe to run twice (the job is claimed, confirmed instances skipped)."""
+    return delivery.run_job(job_id)
+
+
+@shared_task(name="broker.routing.tasks.sweep", ignore_result=True)
+def sweep() -> dict:
+    """Complete studies that went quiet, and re-enqueue jobs whose task was lost."""
+    return {"completed": completion.complete_quiet_studies(), "requeued": jobs.requeue_lost_jobs()}
+
+
+@shared_task(name="broker.routing.tasks.delete_expired_files", ignore_result=True)
+def delete_expired_files() -> int:
+    return housekeeping.delete_expired_files()
