@@ -18,6 +18,7 @@ def action_urls():
         "job_retry": lambda: reverse("dashboard:job_retry", args=[make_job().pk]),
         "job_give_up": lambda: reverse("dashboard:job_give_up", args=[make_job().pk]),
         "study_complete": lambda: reverse("dashboard:study_complete", args=[make_study(missing_instances=1).pk]),
+        "study_release": lambda: reverse("dashboard:study_release", args=[make_study(held_reason="MPPS discontinued").pk]),
         "notification_retry": lambda: reverse("dashboard:notification_retry", args=[make_notification().pk]),
         "notification_give_up": lambda: reverse("dashboard:notification_give_up", args=[make_notification().pk]),
         "forward_retry": lambda: reverse("dashboard:forward_retry", args=[make_forward().pk]),

@@ -3,10 +3,10 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from broker.routing.models import RoutingJob
+from broker.routing.models import RoutingJob, RoutingRule
 from tests.factories import make_patient
 from tests.helpers_dashboard import (
-    make_forward, make_job, make_notification, make_performed_step, make_query, make_study, make_user, scheduled_order,
+    make_destination, make_forward, make_job, make_notification, make_performed_step, make_query, make_study, make_user, scheduled_order,
     worklist_identifier,
 )
 from tests.helpers_hl7 import orm
@@ -47,6 +47,15 @@ def test_it_marks_a_study_complete(client, operator):
     assert flashed(response) == [f"Mark study complete #{study.pk}: done."]
     study.refresh_from_db()
     assert (study.state, study.completion_reason) == ("COMPLETE", "OPERATOR")
+
+
+def test_it_releases_a_held_study_to_the_routing_rules(client, operator):
+    study = make_study(state="COMPLETE", completion_reason="MPPS", held_reason="MPPS discontinued: wrong worklist entry")
+    pacs = make_destination(name="PACS")
+    RoutingRule.objects.create(name="everything to PACS").destinations.add(pacs)
+    response = client.post(reverse("dashboard:study_release", args=[study.pk]))
+    assert flashed(response) == [f"Release study #{study.pk}: done."]
+    assert list(RoutingJob.objects.filter(study=study).values_list("destination__name", flat=True)) == ["PACS"]
 
 
 @pytest.mark.parametrize("kind", ["notification", "forward"])

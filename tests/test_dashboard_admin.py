@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from broker.hl7.models import HL7Message
 from broker.dicom.models import RemoteAE
-from broker.routing.models import DeliveredInstance, Destination, RoutingRule
+from broker.routing.models import DeliveredInstance, Destination, RejectedInstance, RoutingRule
 from mpps.models import MppsRequest
 from worklist.models import StationAssignmentRule
 from tests.factories import make_patient
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 WORKFLOW_APPS = ("worklist", "mpps", "hl7", "dicom", "outbound", "routing")
 WORKFLOW_MODELS = [model for label in WORKFLOW_APPS for model in apps.get_app_config(label).get_models()]
 PROTOCOL_OWNED = ["hl7message", "worklistquery", "performedprocedurestep", "performedseries", "study", "storedinstance",
-                  "routingjob", "deliveredinstance", "risnotification", "mppsforward"]
+                  "routingjob", "deliveredinstance", "risnotification", "mppsforward", "mppsrequest", "rejectedinstance"]
 
 
 def changelist(model) -> str:
@@ -42,6 +42,7 @@ def rows():
     rule = RoutingRule.objects.create(name="CT to PACS", match_modality="CT")
     rule.destinations.add(job.destination)
     RemoteAE.objects.create(ae_title="CT01", host="10.0.0.21", port=104)
+    RejectedInstance.objects.create(calling_ae="US01", sop_instance_uid="1.2.9", status=0xA700, error_comment="disk full")
     StationAssignmentRule.objects.create(match_modality="CT", station_ae_titles="CT01,CT02")
     make_notification(order=order)
     make_forward()

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from broker.routing.models import RoutingJob
+from broker.routing.models import RejectedInstance, RoutingJob
 from mpps.models import MppsRequest
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.helpers_dashboard import (
@@ -269,9 +269,15 @@ def test_it_lists_the_problems_needing_a_person(client, viewer):
     refused = MppsRequest.objects.create(operation="N-SET", sop_instance_uid="1.2.3.4", calling_ae="CT01", status=0x0120,
                                          error_comment="Missing (0040,0252)", error_detail="Missing (0040,0252) PerformedProcedureStepStatus")
     MppsRequest.objects.create(operation="N-CREATE", sop_instance_uid="1.2.3.5", calling_ae="CT01", status=0)
+    held = make_study(state="COMPLETE", held_reason="MPPS discontinued: wrong worklist entry selected")
+    refused_image = RejectedInstance.objects.create(calling_ae="US01", sop_instance_uid="1.2.9", status=0xA700,
+                                                    error_comment="Out of resources: disk full")
     response = client.get("/problems/")
     shown = response.context["shown"]
     assert [r.pk for r in shown["refused_mpps"]] == [refused.pk]
+    assert [s.pk for s in shown["held"]] == [held.pk]
+    assert [r.pk for r in shown["refused_images"]] == [refused_image.pk]
+    assert "wrong worklist entry selected" in response.content.decode()
     assert "0x0120" in response.content.decode()
     assert [p.pk for p in shown["unscheduled"]] == [unscheduled.pk]
     assert [s.pk for s in shown["missing"]] == [missing.pk]

@@ -68,6 +68,7 @@ def _simple_action(permission: str, what: str, function_path: str, fallback_url:
 
 retry_job = _simple_action("dashboard.manage_routing", "retry routing job", "broker.routing.services.retry_job", "dashboard:routing")
 give_up_job = _simple_action("dashboard.manage_routing", "give up routing job", "broker.routing.services.give_up_job", "dashboard:routing")
+release_study = _simple_action("dashboard.manage_routing", "release study", "broker.routing.services.release_study", "dashboard:problems")
 complete_study = _simple_action("dashboard.manage_routing", "mark study complete", "broker.routing.services.mark_study_complete", "dashboard:problems")
 retry_notification = _simple_action("dashboard.manage_outbound", "retry RIS notification", "broker.outbound.services.retry_notification", "dashboard:outbound")
 give_up_notification = _simple_action("dashboard.manage_outbound", "give up RIS notification", "broker.outbound.services.give_up_notification", "dashboard:outbound")

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
-from broker.routing.models import Destination, RoutingJob, Study
+from broker.routing.models import Destination, RejectedInstance, RoutingJob, Study
 from mpps.models import MppsRequest, PerformedProcedureStep
 from worklist.models import ScheduledProcedureStep
 
@@ -75,3 +75,13 @@ def refused_mpps_requests(days: int = 7):
     """N-CREATE / N-SET the broker refused lately: the modality believes it reported a step the broker never stored."""
     since = timezone.now() - timedelta(days=days)
     return MppsRequest.objects.filter(status__gt=0, received_at__gte=since).order_by("-received_at")
+
+
+def held_studies():
+    """Complete studies routing waits on a person for (e.g. the MPPS said the wrong worklist entry was picked)."""
+    return Study.objects.exclude(held_reason="").order_by("-last_received_at")
+
+
+def refused_instances(days: int = 7):
+    """Images the broker refused lately (C-STORE failure status): the modality believes they were sent."""
+    return RejectedInstance.objects.filter(received_at__gte=timezone.now() - timedelta(days=days)).order_by("-received_at")

@@ -20,6 +20,7 @@ urlpatterns = [
     path("queues/routing/jobs/<int:pk>/retry", actions.retry_job, name="job_retry"),
     path("queues/routing/jobs/<int:pk>/give-up", actions.give_up_job, name="job_give_up"),
     path("studies/<int:pk>/complete", actions.complete_study, name="study_complete"),
+    path("studies/<int:pk>/release", actions.release_study, name="study_release"),
     path("queues/outbound/", views.outbound_queue, name="outbound"),
     path("queues/outbound/notifications/<int:pk>/retry", actions.retry_notification, name="notification_retry"),
     path("queues/outbound/notifications/<int:pk>/give-up", actions.give_up_notification, name="notification_give_up"),

@@ -232,6 +232,8 @@ def problem_list(request):
     sections = {
         "unscheduled": problems.unscheduled_mpps(),
         "missing": problems.studies_missing_instances().select_related("order"),
+        "held": problems.held_studies().select_related("order"),
+        "refused_images": problems.refused_instances(),
         "rejected": problems.rejected_messages(),
         "refused_mpps": problems.refused_mpps_requests(),
         "ris": rejected_ris,

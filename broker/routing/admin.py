@@ -2,7 +2,9 @@
 from django.contrib import admin
 
 from broker.dashboard.admin_support import PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
-from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, StoredInstance, Study
+from broker.routing.models import (
+    DeliveredInstance, Destination, RejectedInstance, RoutingJob, RoutingRule, StoredInstance, Study,
+)
 
 
 @admin.register(Destination)
@@ -37,15 +39,19 @@ class JobInline(ReadOnlyInline):
 @admin.register(Study)
 class StudyAdmin(PermissionActionsMixin, ReadOnlyAdmin):
     list_display = ("last_received_at", "accession_number", "patient_name", "patient_id", "modalities", "calling_ae",
-                    "state", "completion_reason", "missing_instances")
+                    "state", "completion_reason", "missing_instances", "held_reason")
     list_filter = ("state", "completion_reason", "calling_ae", "last_received_at")
     search_fields = ("=study_instance_uid", "=accession_number", "=patient_id", "patient_name")
     inlines = [JobInline]
-    actions = ["mark_complete"]
+    actions = ["mark_complete", "release"]
 
     @admin.action(description="Mark the selected studies complete (start routing now)", permissions=["manage_routing"])
     def mark_complete(self, request, queryset):
         run_for_each(self, request, queryset, "mark study complete", "broker.routing.services.mark_study_complete")
+
+    @admin.action(description="Release the selected held studies (route them by the rules)", permissions=["manage_routing"])
+    def release(self, request, queryset):
+        run_for_each(self, request, queryset, "release study", "broker.routing.services.release_study")
 
 
 @admin.register(StoredInstance)
@@ -94,3 +100,14 @@ class DeliveredInstanceAdmin(ReadOnlyAdmin):
     list_display = ("delivered_at", "job", "instance")
     search_fields = ("=instance__sop_instance_uid",)
     list_select_related = ("job__study", "job__destination", "instance")
+
+
+@admin.register(RejectedInstance)
+class RejectedInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "calling_ae", "sop_instance_uid", "sop_class_uid", "status_hex", "error_comment")
+    list_filter = ("calling_ae", "status", "received_at")
+    search_fields = ("=sop_instance_uid", "=calling_ae", "error_comment")
+
+    @admin.display(description="status", ordering="status")
+    def status_hex(self, rejected):
+        return f"0x{rejected.status:04X}"
