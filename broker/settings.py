@@ -212,3 +212,8 @@ BROKER_ROUTING_STALE_SECONDS = env_int("BROKER_ROUTING_STALE_SECONDS", 300)
 BROKER_ROUTING_SWEEP_SECONDS = env_float("BROKER_ROUTING_SWEEP_SECONDS", 30.0)
 BROKER_ROUTING_TIMEOUT = env_float("BROKER_ROUTING_TIMEOUT", 30.0)
 BROKER_HOUSEKEEPING_SECONDS = env_float("BROKER_HOUSEKEEPING_SECONDS", 3600.0)
+# --- Modality Worklist / DICOM listener ---
+# Acknowledge each incoming TCP segment at once (TCP_QUICKACK) so peers with Nagle on do not stall.
+BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
+# Threads doing the DICOM listener's database work (each keeps one database connection).
+BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)

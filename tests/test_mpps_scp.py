@@ -7,7 +7,6 @@ from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from broker.dicom import listener
-from broker.dicom.services import mwl
 from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
 from mpps.services import link_unscheduled
 from tests.conftest import free_port
@@ -233,8 +232,6 @@ def worklist_accessions(dcmtk, port: int, accession: str, tmp_path) -> list[str]
 
 
 def test_it_takes_a_completed_step_off_the_worklist(modality, broker_port, dcmtk, tmp_path):
-    if not mwl.SUPPORTED_CONTEXTS:
-        pytest.skip("the Modality Worklist service is not on this branch yet")
     step = make_step()
     accession = step.requested_procedure.order.accession_number
     assert worklist_accessions(dcmtk, broker_port, accession, tmp_path) == [accession]

@@ -1,14 +1,28 @@
-"""Builds the broker's one pynetdicom AE from the settings and the service modules."""
+"""Builds the broker's one pynetdicom AE from the settings and the service modules.
+
+Association-level concerns live here: the remote AE registry (record / refuse the caller) and
+socket options. Database work runs in `db_work`'s long-lived threads, not the association's.
+"""
 import logging
 import socket
 
 from django.conf import settings
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
 from pynetdicom.transport import AssociationServer
 
+from broker.dicom import db_work, registry
 from broker.dicom.services import SERVICES
 
 log = logging.getLogger(__name__)
+
+# pynetdicom decodes and pretty-prints every request and response identifier for its own log,
+# even when that log level is off: pure overhead on a busy worklist.
+_config.LOG_REQUEST_IDENTIFIERS = False
+_config.LOG_RESPONSE_IDENTIFIERS = False
+# Likewise its standard handlers format every PDU and DIMSE message for a debug log nobody reads in
+# production; BROKER_PYNETDICOM_LOG_LEVEL=DEBUG turns them back on for troubleshooting.
+if settings.LOGGING["loggers"]["pynetdicom"]["level"] != "DEBUG":
+    _config.LOG_HANDLER_LEVEL = "none"
 
 
 def build_ae() -> AE:
@@ -27,20 +41,45 @@ def build_ae() -> AE:
     return ae
 
 
-def _set_nodelay(event):
-    # Each request/response turn would otherwise wait for a delayed ACK (~40 ms) under Nagle.
-    sock = event.assoc.dul.socket.socket if event.assoc.dul.socket else None
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if hasattr(socket, "TCP_QUICKACK"):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-        except OSError:
-            pass
+def _quickack(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    except OSError:
+        pass
+
+
+def _tune_socket(event):
+    """TCP_NODELAY: our PDUs leave at once. TCP_QUICKACK before every read: the peer's PDUs do too.
+
+    Peers that write a PDU header and its body separately with Nagle on (DCMTK as shipped, many
+    modalities) cannot send the body until their header is acknowledged; Linux would delay that
+    ACK by ~40 ms. QUICKACK is not sticky (the kernel drops it when we answer), so it is re-armed
+    before each read; setting it also flushes an ACK already pending.
+    """
+    assoc_socket = event.assoc.dul.socket
+    sock = assoc_socket.socket if assoc_socket else None
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        return
+    if settings.BROKER_DICOM_QUICKACK and hasattr(socket, "TCP_QUICKACK"):
+        read = assoc_socket.recv
+
+        def recv_acking_at_once(nr_bytes: int):
+            _quickack(sock)
+            return read(nr_bytes)
+
+        assoc_socket.recv = recv_acking_at_once
+        _quickack(sock)
 
 
 def all_handlers() -> list:
-    bound = [(evt.EVT_CONN_OPEN, _set_nodelay)]
+    bound = [
+        (evt.EVT_CONN_OPEN, _tune_socket),
+        (evt.EVT_REQUESTED, registry.on_association_requested),
+    ]
     for service in SERVICES:
         bound.extend(service.handlers())
     return bound
@@ -50,6 +89,14 @@ def start(host: str | None = None, port: int | None = None) -> AssociationServer
     """Start the listener in background threads; call `.shutdown()` on the result to stop it."""
     ae = build_ae()
     address = (host if host is not None else settings.BROKER_HOST, port if port is not None else settings.BROKER_DICOM_PORT)
+    registry.clear_cache()
     server = ae.start_server(address, block=False, evt_handlers=all_handlers())
+    stop_server = server.shutdown
+
+    def shutdown() -> None:
+        stop_server()
+        db_work.shutdown()
+
+    server.shutdown = shutdown
     log.info("DICOM listener %s on %s:%s", settings.BROKER_AE_TITLE, *server.server_address[:2])
     return server

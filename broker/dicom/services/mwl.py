@@ -1,7 +1,122 @@
-"""mwl: not offered yet."""
+"""Modality Worklist C-FIND SCP: decode, ask the worklist (worklist.mwl), stream the answers, log the query."""
+import logging
 
-SUPPORTED_CONTEXTS = []
+from django.conf import settings
+from django.db import DatabaseError
+from pydicom import Dataset
+from pydicom.datadict import tag_for_keyword
+from pynetdicom import evt
+from pynetdicom.sop_class import ModalityWorklistInformationFind
+
+from broker.dicom import db_work, registry
+from broker.dicom.query_log import QueryLogEntry
+from worklist.mwl.charset import is_known, parse_character_set
+from worklist.mwl.query import run_query
+from worklist.mwl.response import build_response
+from worklist.mwl.values import InvalidIdentifier
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_CONTEXTS = [ModalityWorklistInformationFind]
+
+PENDING = 0xFF00
+PENDING_UNSUPPORTED_KEYS = 0xFF01  # matches continue; some optional keys were not matched
+SUCCESS = 0x0000
+CANCELED = 0xFE00
+
+
+class UndecodableIdentifier(Exception):
+    pass
+
+
+class ServiceNotAllowed(Exception):
+    pass
+
+
+# One table: what went wrong → the C-FIND failure status the modality gets (PS3.4 Table K.4-1, PS3.7 C).
+FAILURE_STATUS = [
+    (ServiceNotAllowed, 0x0124),  # Refused: not authorized
+    (InvalidIdentifier, 0xA900),  # Identifier does not match SOP Class
+    (UndecodableIdentifier, 0xC000),  # Unable to process
+    (DatabaseError, 0xC100),  # Unable to process: the worklist database failed
+    (Exception, 0xC000),
+]
+
+
+def failure_status(exc: Exception) -> Dataset:
+    code = next(status for kind, status in FAILURE_STATUS if isinstance(exc, kind))
+    status = Dataset()
+    status.Status = code
+    comment = getattr(exc, "comment", None) or str(exc) or type(exc).__name__
+    status.ErrorComment = comment[:64]
+    keyword = getattr(exc, "keyword", "")
+    tag = tag_for_keyword(keyword.rsplit(">", 1)[-1].split(":")[0]) if keyword else None
+    if tag is not None:
+        status.OffendingElement = [tag]
+    return status
+
+
+def response_character_set(remote) -> list[str]:
+    configured = (remote.character_set if remote is not None and remote.character_set else
+                  settings.BROKER_MWL_DEFAULT_CHARSET)
+    charsets = parse_character_set(configured)
+    if not is_known(charsets):
+        log.warning("unknown character set %r for %s; answering in %s", configured,
+                    remote.ae_title if remote else "?", settings.BROKER_MWL_DEFAULT_CHARSET)
+        charsets = parse_character_set(settings.BROKER_MWL_DEFAULT_CHARSET)
+    return charsets
+
+
+def _decode(event) -> Dataset:
+    try:
+        identifier = event.identifier
+        # Touch every element so bad bytes fail here, not halfway through the answer.
+        for elem in identifier.iterall():
+            elem.value
+        return identifier
+    except Exception as exc:
+        raise UndecodableIdentifier(f"identifier cannot be decoded: {exc}"[:64]) from exc
+
+
+def handle_find(event):
+    calling_ae = registry.calling_ae_title(event.assoc)
+    entry = QueryLogEntry(calling_ae, registry.peer_of(event.assoc))
+    matches = 0
+    try:
+        identifier = _decode(event)
+        entry.set_identifier(identifier)
+        if not registry.allows(event.assoc, "mwl"):
+            raise ServiceNotAllowed(f"AE {calling_ae} may not query the worklist")
+        result = db_work.run(run_query, identifier, calling_ae=calling_ae)
+        charsets = response_character_set(registry.remote_ae_of(event.assoc))
+        pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
+        had_charset = "SpecificCharacterSet" in identifier
+        for step in result.steps:
+            if event.is_cancelled:
+                entry.finish(CANCELED, matches, "canceled by the modality (C-CANCEL)")
+                yield CANCELED, None
+                return
+            yield pending, build_response(identifier, step, charsets=charsets, request_had_charset=had_charset)
+            matches += 1
+        note = f"answer capped at BROKER_MWL_MAX_RESULTS={len(result.steps)}" if result.truncated else ""
+        if result.plan.unsupported:
+            note = (note + "; " if note else "") + "not matched: " + ", ".join(result.plan.unsupported)
+        entry.finish(SUCCESS, matches, note)
+    except Exception as exc:
+        status = failure_status(exc)
+        if isinstance(exc, (InvalidIdentifier, ServiceNotAllowed, UndecodableIdentifier)):
+            log.warning("C-FIND from %s refused 0x%04X: %s", calling_ae, status.Status, status.ErrorComment)
+        else:
+            log.exception("C-FIND from %s failed", calling_ae)
+        entry.finish(status.Status, matches, str(getattr(exc, "comment", None) or exc))
+        yield status, None
+    finally:
+        if not entry.finished:
+            # The association ended (abort, network) while responses were still being sent.
+            entry.finish(PENDING, matches, f"the modality left after {matches} response(s); answer incomplete")
+        # The log row is bookkeeping: written after the answer, off the association's path.
+        db_work.submit(entry.save)
 
 
 def handlers():
-    return []
+    return [(evt.EVT_C_FIND, handle_find)]

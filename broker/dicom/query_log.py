@@ -1,0 +1,69 @@
+"""The worklist query log: one WorklistQuery row per C-FIND, written when the answer is complete."""
+import logging
+import time
+
+from broker.dicom.models import WorklistQuery
+
+log = logging.getLogger(__name__)
+
+
+def summarize_keys(identifier, prefix: str = "") -> str:
+    """'PatientName=DOE*; ScheduledProcedureStepSequence>Modality=CT; +12 return keys' for staff."""
+    asked, returned = [], 0
+    for elem in identifier:
+        if elem.tag.element == 0 or elem.keyword == "SpecificCharacterSet":
+            continue
+        name = prefix + (elem.keyword or str(elem.tag))
+        if elem.VR == "SQ":
+            items = list(elem.value or [])
+            if items and len(items[0]):
+                inner = summarize_keys(items[0], prefix=name + ">")
+                if inner:
+                    asked.append(inner)
+                continue
+            returned += 1
+            continue
+        value = elem.value
+        text = "\\".join(str(v) for v in value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else ("" if value is None else str(value))
+        if text.strip():
+            asked.append(f"{name}={text}")
+        else:
+            returned += 1
+    parts = [a for a in asked if a and not a.startswith("+")]
+    summary = "; ".join(parts)
+    if returned and not prefix:
+        summary = (summary + "; " if summary else "") + f"+{returned} return keys"
+    return summary
+
+
+class QueryLogEntry:
+    """Collects what happened during one C-FIND; `save()` writes the row once."""
+
+    def __init__(self, calling_ae: str, peer: str):
+        self.row = WorklistQuery(calling_ae=calling_ae[:16], peer=peer[:100])
+        self.started = time.perf_counter()
+        self.saved = False
+        self.finished = False
+
+    def set_identifier(self, identifier) -> None:
+        try:
+            self.row.identifier = identifier.to_json_dict()
+            self.row.keys_summary = summarize_keys(identifier)
+        except Exception as exc:  # an identifier pydicom cannot render as JSON still gets its row
+            self.row.keys_summary = f"(identifier could not be rendered: {exc})"[:500]
+
+    def finish(self, status: int, matches: int, comment: str = "") -> None:
+        self.finished = True
+        self.row.status = status
+        self.row.match_count = matches
+        self.row.error_comment = comment[:200]
+        self.row.duration_ms = (time.perf_counter() - self.started) * 1000
+
+    def save(self) -> None:
+        if self.saved:
+            return
+        self.saved = True
+        try:
+            self.row.save()
+        except Exception:
+            log.exception("could not write the worklist query log row for %s", self.row.calling_ae)

@@ -1,0 +1,136 @@
+"""Actors for the worklist tests: an in-process listener, a pynetdicom SCU, identifiers built in code."""
+import time
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+from pydicom import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
+
+# Every return key of a typical modality query (patient, order, procedure, one SPS item).
+COMMON_RETURN_KEYS = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
+                      "ReferringPhysicianName", "RequestedProcedureID", "RequestedProcedureDescription",
+                      "StudyInstanceUID"]
+COMMON_SPS_KEYS = ["ScheduledStationAETitle", "ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime",
+                   "Modality", "ScheduledPerformingPhysicianName", "ScheduledProcedureStepDescription",
+                   "ScheduledProcedureStepID", "ScheduledStationName", "ScheduledProcedureStepLocation"]
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)  # polling a condition with a deadline, not waiting for a fixed time
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def local_today():
+    return timezone.localdate()
+
+
+def at(hour: int, minute: int = 0, *, days: int = 0) -> datetime:
+    """An aware datetime `days` from today at hour:minute in the department's time zone."""
+    day = local_today() + timedelta(days=days)
+    return timezone.make_aware(datetime(day.year, day.month, day.day, hour, minute))
+
+
+def da(days: int = 0) -> str:
+    return (local_today() + timedelta(days=days)).strftime("%Y%m%d")
+
+
+def identifier(top: dict | None = None, sps: dict | None = None, *, common: bool = True,
+               charset: str | None = None) -> Dataset:
+    """A worklist identifier: the common return keys empty, then the given matching keys."""
+    ds = Dataset()
+    if charset:
+        ds.SpecificCharacterSet = charset
+    if common:
+        for keyword in COMMON_RETURN_KEYS:
+            setattr(ds, keyword, "")
+    for keyword, value in (top or {}).items():
+        setattr(ds, keyword, value)
+    item = Dataset()
+    if common:
+        for keyword in COMMON_SPS_KEYS:
+            setattr(item, keyword, "")
+    for keyword, value in (sps or {}).items():
+        setattr(item, keyword, value)
+    ds.ScheduledProcedureStepSequence = [item]
+    return ds
+
+
+def find(port: int, query: Dataset, *, calling_ae: str = "CT01"):
+    """Run one C-FIND; returns [(status, identifier or None, status dataset)] in arrival order."""
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(ModalityWorklistInformationFind)
+    assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+    assert assoc.is_established, "association was not accepted"
+    answers = []
+    try:
+        responses = assoc.send_c_find(query, ModalityWorklistInformationFind)
+        for status, ds in responses:
+            answers.append((status.Status if status else None, ds, status))
+    finally:
+        assoc.release()
+    return answers
+
+
+def matches(answers) -> list[Dataset]:
+    return [ds for status, ds, _ in answers if status in (0xFF00, 0xFF01)]
+
+
+def final_status(answers) -> int:
+    return answers[-1][0]
+
+
+def echo(port: int, calling_ae: str = "CT01"):
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+    try:
+        if not assoc.is_established:
+            return assoc
+        status = assoc.send_c_echo()
+        return status.Status if status else None
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+# A pynetdicom SCU in its own process: it reacts to the first response at once instead of sharing
+# the test process's GIL with the listener (which could otherwise finish the whole answer first).
+_SCU_SCRIPT = r"""
+import json, sys
+from pydicom import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import ModalityWorklistInformationFind as MWL
+port, mode = int(sys.argv[1]), sys.argv[2]
+query = Dataset(); query.PatientName = ""; query.ScheduledProcedureStepSequence = [Dataset()]
+ae = AE(ae_title="CT01"); ae.add_requested_context(MWL)
+assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+statuses = []
+for status, _ in assoc.send_c_find(query, MWL):
+    statuses.append(status.Status if status else None)
+    if len(statuses) == 1 and mode == "cancel":
+        assoc.send_c_cancel(1, assoc._get_valid_context(MWL, "", "scu").context_id)
+    if len(statuses) == 1 and mode == "abort":
+        assoc.abort()
+        break
+if assoc.is_established:
+    assoc.release()
+print(json.dumps(statuses))
+"""
+
+
+def find_in_other_process(port: int, mode: str) -> list:
+    """C-FIND from a separate process; mode "cancel" sends C-CANCEL, "abort" aborts, after the first response."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _SCU_SCRIPT, str(port), mode], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
