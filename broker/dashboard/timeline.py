@@ -1,4 +1,5 @@
 """Everything that happened to one imaging order, gathered from every app, as sections and one timeline."""
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,24 +75,33 @@ def queries_that_returned(order: ImagingOrder, steps, performed_steps) -> tuple[
     candidates = list(candidates.order_by("-received_at")[:MAX_CANDIDATE_QUERIES])
     if explain is None:
         return candidates[:MAX_SHOWN_QUERIES], False
+    # A station polls with the same keys all day: explain each distinct identifier (and day) once.
+    matched_by_key: dict[tuple, ScheduledProcedureStep | None] = {}
     returned = []
     for query in candidates:
-        identifier = identifier_dataset(query)
-        if identifier is None:
-            continue
-        for step in steps:
-            try:
-                reasons = explain(identifier, step)
-            except Exception:
-                log.exception("explaining worklist query %s against step %s failed", query.pk, step.pk)
-                continue
-            if not reasons:
-                query.matched_step = step
-                returned.append(query)
-                break
+        day = timezone.localtime(query.received_at).date()
+        key = (json.dumps(query.identifier, sort_keys=True), day)
+        if key not in matched_by_key:
+            matched_by_key[key] = _first_matching_step(explain, query, steps, day)
+        if matched_by_key[key] is not None:
+            query.matched_step = matched_by_key[key]
+            returned.append(query)
         if len(returned) >= MAX_SHOWN_QUERIES:
             break
     return returned, True
+
+
+def _first_matching_step(explain, query: WorklistQuery, steps, day):
+    identifier = identifier_dataset(query)
+    if identifier is None:
+        return None
+    for step in steps:
+        try:
+            if not explain(identifier, step, today=day):
+                return step
+        except Exception:  # one odd logged identifier must not break the order's page
+            log.exception("explaining worklist query %s against step %s failed", query.pk, step.pk)
+    return None
 
 
 def order_studies(order: ImagingOrder, procedures) -> list[Study]:

@@ -207,8 +207,10 @@ def query_detail(request, pk: int):
     identifier = timeline.identifier_dataset(query)
     if expected and explain_available and identifier is not None:
         explain = timeline.explain_function()
+        # Judged by the query's own day (its date keys and the broker's default window), against the step as it is now.
+        day = timezone.localtime(query.received_at).date()
         for step in _expected_steps(expected):
-            explanations.append({"step": step, "reasons": explain(identifier, step)})
+            explanations.append({"step": step, "reasons": explain(identifier, step, today=day)})
     return _page(request, "dashboard/query_detail.html", {
         "query": query, "identifier": identifier, "expected": expected, "explanations": explanations,
         "explain_available": explain_available, "searched": bool(expected),
