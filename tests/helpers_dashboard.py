@@ -1,6 +1,5 @@
 """Actors for the dashboard tests: staff users in each role, and rows of every app as the protocols leave them."""
 import itertools
-import time
 from datetime import timedelta
 
 from django.contrib.auth.models import Group, User
@@ -17,17 +16,6 @@ from tests.factories import make_order, make_procedure, make_step
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery staple"
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def make_user(role: str | None, **fields) -> User:

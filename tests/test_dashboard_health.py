@@ -41,7 +41,9 @@ def tcp_listener():
 
 
 @pytest.fixture
-def dicom_listener(settings):
+def dicom_listener(settings, transactional_db):
+    # The listener's threads use their own database connections (they note the calling AE): the test's data
+    # must be committed, and no test transaction may hold SQLite's write lock while they work.
     server = listener.start(host="127.0.0.1", port=free_port())
     settings.BROKER_DICOM_PORT = server.server_address[1]
     yield server
@@ -57,7 +59,7 @@ def all_checks(settings):
 def test_it_is_healthy_when_everything_answers(client, all_checks, settings, dicom_listener, tcp_listener):
     settings.BROKER_HL7_PORT = tcp_listener()
     response = client.get("/healthz")
-    assert response.status_code == 200
+    assert response.status_code == 200, response.json()
     assert response.json() == {"status": "ok", "database": "ok", "task_broker": "ok", "dicom_listener": "ok", "hl7_listener": "ok"}
 
 
