@@ -185,6 +185,19 @@ BROKER_OUTBOUND_STUCK_SECONDS = env_float("BROKER_OUTBOUND_STUCK_SECONDS", 300.0
 BROKER_OUTBOUND_PENDING_GRACE_SECONDS = env_float("BROKER_OUTBOUND_PENDING_GRACE_SECONDS", 30.0)
 BROKER_OUTBOUND_DICOM_TIMEOUT = env_float("BROKER_OUTBOUND_DICOM_TIMEOUT", 30.0)
 
+# --- Dashboard ---
+# Log-in everywhere: views that must stay open (login, /healthz, /metrics) say so with @login_not_required.
+MIDDLEWARE += ["django.contrib.auth.middleware.LoginRequiredMiddleware"]
+# Which parts /healthz checks; a web-only host in a scale-out set-up runs no listeners on 127.0.0.1.
+BROKER_HEALTH_CHECKS = env_list("BROKER_HEALTH_CHECKS", ["database", "task_broker", "dicom_listener", "hl7_listener"])
+BROKER_HEALTH_TIMEOUT = env_float("BROKER_HEALTH_TIMEOUT", 2.0)
+# When set, /metrics wants "Authorization: Bearer <token>"; empty = open to whoever reaches the web port.
+BROKER_METRICS_TOKEN = env_str("BROKER_METRICS_TOKEN", "")
+# Seconds between automatic refreshes of the worklist and queue pages.
+BROKER_DASHBOARD_REFRESH_SECONDS = env_int("BROKER_DASHBOARD_REFRESH_SECONDS", 20)
+BROKER_DASHBOARD_PAGE_SIZE = env_int("BROKER_DASHBOARD_PAGE_SIZE", 50)
+# The calling AE title /healthz uses for its C-ECHO (register it as a RemoteAE when BROKER_REQUIRE_KNOWN_AE is on).
+BROKER_HEALTH_CALLING_AE = env_str("BROKER_HEALTH_CALLING_AE", "HEALTHZ")
 # --- HL7 intake (docs/hl7.md) ---
 # MSH-18 assumed when a message leaves it empty (HL7 says ASCII; UTF-8 is a superset and what most RISes send).
 BROKER_HL7_DEFAULT_CHARSET = env_str("BROKER_HL7_DEFAULT_CHARSET", "UNICODE UTF-8")

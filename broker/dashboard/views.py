@@ -1,14 +1,250 @@
-"""Staff pages and operations endpoints."""
-from django.db import connection
-from django.http import JsonResponse
+"""Staff pages (read): today's worklist, orders and their timeline, HL7 log, queues, worklist queries, problems."""
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from broker.dashboard import lookups, problems, readable, timeline
+from broker.dicom.models import WorklistQuery
+from broker.hl7.models import HL7Message
+from broker.outbound.models import DeliveryState, MppsForward, RisNotification
+from broker.routing.models import RoutingJob
+from mpps.models import PerformedProcedureStep
+from worklist.models import ImagingOrder, Patient, ScheduledProcedureStep
+from worklist.names import search_key
+
+can_view = permission_required("dashboard.view_dashboard", raise_exception=True)
+
+OPEN_JOB_STATES = [RoutingJob.State.WAITING, RoutingJob.State.RUNNING, RoutingJob.State.FAILED, RoutingJob.State.GAVE_UP]
+OPEN_DELIVERY_STATES = [DeliveryState.PENDING, DeliveryState.RUNNING, DeliveryState.FAILED, DeliveryState.GAVE_UP]
 
 
-def healthz(request):
+def paginate(request, queryset, per_page: int | None = None):
+    paginator = Paginator(queryset, per_page or settings.BROKER_DASHBOARD_PAGE_SIZE)
+    return paginator.get_page(request.GET.get("page"))
+
+
+def is_partial(request) -> bool:
+    """The refresh script asks for the page body only (the part inside <main>)."""
+    return request.headers.get("X-Refresh") == "1"
+
+
+def _page(request, template: str, context: dict, refresh: bool = False):
+    context.setdefault("refresh_seconds", settings.BROKER_DASHBOARD_REFRESH_SECONDS if refresh else 0)
+    context["partial"] = is_partial(request)
+    return render(request, template, context)
+
+
+def _day(request) -> date:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        database = "ok"
-    except Exception as exc:  # the point of the endpoint is to report, not raise
-        database = f"error: {exc}"
-    healthy = database == "ok"
-    return JsonResponse({"status": "ok" if healthy else "error", "database": database}, status=200 if healthy else 503)
+        return date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        return timezone.localdate()
+
+
+@can_view
+def worklist_today(request):
+    day = _day(request)
+    start = timezone.make_aware(datetime.combine(day, datetime.min.time()))
+    # Every status named on purpose: no index starts with `start`, but (status, start) does, and the planner
+    # then reads one day from it instead of scanning all steps (1 ms instead of 40 with 100,000 steps).
+    day_steps = ScheduledProcedureStep.objects.filter(status__in=ScheduledProcedureStep.Status.values,
+                                                      start__gte=start, start__lt=start + timedelta(days=1))
+    station, modality, status = (request.GET.get(key, "").strip() for key in ("station", "modality", "status"))
+    steps = day_steps
+    if station:
+        steps = steps.filter(station_ae_title__contains=station)
+    if modality:
+        steps = steps.filter(modality=modality)
+    if status:
+        steps = steps.filter(status=status)
+    steps = steps.select_related("requested_procedure__order__patient").order_by("station_ae_title", "start", "pk")
+    # The board: one row per station and modality, one column per step status, counted in one query.
+    board = {}
+    for row in day_steps.values("station_ae_title", "modality", "status").annotate(n=Count("pk")).order_by():
+        key = (row["station_ae_title"], row["modality"])
+        board.setdefault(key, dict.fromkeys(ScheduledProcedureStep.Status.values, 0))[row["status"]] = row["n"]
+    board_rows = [{"station": key[0], "modality": key[1], "counts": [counts[s] for s in ScheduledProcedureStep.Status.values],
+                   "total": sum(counts.values())} for key, counts in sorted(board.items())]
+    return _page(request, "dashboard/worklist.html", {
+        "day": day, "previous_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+        "is_today": day == timezone.localdate(), "page": paginate(request, steps, 100),
+        "board": board_rows, "statuses": ScheduledProcedureStep.Status.choices,
+        "stations": sorted({row["station"] for row in board_rows}),
+        "modalities": sorted({row["modality"] for row in board_rows}),
+        "filters": {"station": station, "modality": modality, "status": status},
+    }, refresh=True)
+
+
+# A name like "schneider" can match thousands of patients; beyond this many the search asks for more letters.
+MAX_PATIENTS_PER_SEARCH = 500
+
+
+def order_search(q: str) -> Q:
+    """Orders matching an accession, order number, patient ID or the start of a name, as one filter on indexed columns.
+
+    The patients are looked up first, so the order query is an OR of index lookups on one table (no join to
+    filter on), which PostgreSQL and SQLite answer from their indexes even with 100,000 orders.
+    """
+    patients = Q(patient_id=q)
+    key = search_key(q)
+    if len(key) >= 2:
+        patients |= Q(name_search__startswith=key)
+    patient_ids = list(Patient.objects.filter(patients).values_list("pk", flat=True)[:MAX_PATIENTS_PER_SEARCH])
+    return Q(accession_number=q) | Q(placer_order_number=q) | Q(filler_order_number=q) | Q(patient_id__in=patient_ids)
+
+
+@can_view
+def order_list(request):
+    q = request.GET.get("q", "").strip()
+    orders = ImagingOrder.objects.select_related("patient").order_by("-created_at", "-pk")
+    if q:
+        orders = orders.filter(order_search(q))
+    status = request.GET.get("status", "")
+    if status:
+        orders = orders.filter(status=status)
+    return _page(request, "dashboard/orders.html", {
+        "page": paginate(request, orders), "q": q, "status": status, "statuses": ImagingOrder.Status.choices,
+    })
+
+
+@can_view
+def order_detail(request, pk: int):
+    order = get_object_or_404(ImagingOrder.objects.select_related("patient"), pk=pk)
+    return _page(request, "dashboard/order.html", timeline.build(order), refresh=True)
+
+
+@can_view
+def hl7_list(request):
+    messages = HL7Message.objects.order_by("-received_at", "-pk")
+    message_type, outcome, q = (request.GET.get(key, "").strip() for key in ("type", "ack", "q"))
+    if message_type:
+        messages = messages.filter(message_type=message_type)
+    if outcome:
+        messages = messages.filter(outcome=outcome)
+    if q:
+        # Orders and patients looked up first: an OR over joined tables would scan the whole log.
+        order_ids = list(ImagingOrder.objects.filter(accession_number=q).values_list("pk", flat=True)[:100])
+        patient_ids = list(Patient.objects.filter(patient_id=q).values_list("pk", flat=True)[:100])
+        messages = messages.filter(Q(control_id=q) | Q(order_id__in=order_ids) | Q(patient_id__in=patient_ids))
+    return _page(request, "dashboard/hl7_list.html", {
+        "page": paginate(request, messages.select_related("order")), "types": lookups.hl7_message_types(),
+        "outcomes": HL7Message.Outcome.choices, "filters": {"type": message_type, "ack": outcome, "q": q},
+    }, refresh=True)
+
+
+@can_view
+def hl7_detail(request, pk: int):
+    message = get_object_or_404(HL7Message.objects.select_related("order__patient", "replayed_as"), pk=pk)
+    return _page(request, "dashboard/hl7_detail.html", {
+        "message": message, "replay_of": message.replay_of.order_by("pk").first(), "codec": readable.hl7_codec(message),
+        "can_replay": message.outcome != HL7Message.Outcome.ACCEPTED and message.replayed_as_id is None,
+    })
+
+
+@can_view
+def routing_queue(request):
+    state = request.GET.get("state", "")
+    jobs = RoutingJob.objects.select_related("study", "destination", "study__order").order_by("-created_at", "-pk")
+    jobs = jobs.filter(state=state) if state else jobs.filter(state__in=OPEN_JOB_STATES)
+    counts = dict(RoutingJob.objects.values_list("state").annotate(n=Count("pk")).order_by())
+    return _page(request, "dashboard/routing.html", {
+        "page": paginate(request, jobs), "state": state,
+        "states": [(value, label, counts.get(value, 0)) for value, label in RoutingJob.State.choices],
+    }, refresh=True)
+
+
+@can_view
+def outbound_queue(request):
+    state = request.GET.get("state", "")
+    states = [state] if state else OPEN_DELIVERY_STATES
+    notifications = (RisNotification.objects.filter(state__in=states)
+                     .select_related("endpoint", "order__patient").order_by("-created_at", "-pk"))
+    forwards = (MppsForward.objects.filter(state__in=states)
+                .select_related("destination", "performed_step").order_by("-created_at", "-pk"))
+    notification_counts = dict(RisNotification.objects.values_list("state").annotate(n=Count("pk")).order_by())
+    forward_counts = dict(MppsForward.objects.values_list("state").annotate(n=Count("pk")).order_by())
+    return _page(request, "dashboard/outbound.html", {
+        "notifications": paginate(request, notifications), "forwards": Paginator(forwards, 50).get_page(request.GET.get("fpage")),
+        "state": state, "states": [(value, label, notification_counts.get(value, 0), forward_counts.get(value, 0))
+                                   for value, label in DeliveryState.choices],
+    }, refresh=True)
+
+
+@can_view
+def query_list(request):
+    queries = WorklistQuery.objects.order_by("-received_at", "-pk")
+    calling_ae, result = request.GET.get("ae", "").strip(), request.GET.get("result", "")
+    if calling_ae:
+        queries = queries.filter(calling_ae=calling_ae)
+    if result == "empty":
+        queries = queries.filter(match_count=0, status=0)
+    elif result == "failed":
+        queries = queries.exclude(status=0)
+    return _page(request, "dashboard/queries.html", {
+        "page": paginate(request, queries), "filters": {"ae": calling_ae, "result": result},
+    }, refresh=True)
+
+
+def _expected_steps(expected: str):
+    """The newest steps of the patient (ID or start of the name) or order (accession) staff expected to see."""
+    if not expected:
+        return []
+    order_ids = list(ImagingOrder.objects.filter(order_search(expected)).order_by("-created_at").values_list("pk", flat=True)[:50])
+    return list(ScheduledProcedureStep.objects.filter(requested_procedure__order__in=order_ids)
+                .select_related("requested_procedure__order__patient").order_by("-start", "pk")[:20])
+
+
+@can_view
+def query_detail(request, pk: int):
+    query = get_object_or_404(WorklistQuery, pk=pk)
+    expected = request.GET.get("expected", "").strip()
+    explanations, explain_available = [], timeline.explain_function() is not None
+    identifier = timeline.identifier_dataset(query)
+    if expected and explain_available and identifier is not None:
+        explain = timeline.explain_function()
+        # Judged by the query's own day (its date keys and the broker's default window), against the step as it is now.
+        day = timezone.localtime(query.received_at).date()
+        for step in _expected_steps(expected):
+            explanations.append({"step": step, "reasons": explain(identifier, step, today=day)})
+    return _page(request, "dashboard/query_detail.html", {
+        "query": query, "identifier": identifier, "expected": expected, "explanations": explanations,
+        "explain_available": explain_available, "searched": bool(expected),
+    })
+
+
+@can_view
+def mpps_detail(request, pk: int):
+    performed = get_object_or_404(PerformedProcedureStep.objects.select_related("patient"), pk=pk)
+    linked = list(performed.scheduled_steps.select_related("requested_procedure__order__patient"))
+    return _page(request, "dashboard/mpps_detail.html", {
+        "performed": performed, "linked": linked, "series": list(performed.series.all()),
+        "requests": list(performed.requests.order_by("received_at", "pk")),
+        "candidates": [] if linked else list(problems.link_candidates(performed)),
+    })
+
+
+@can_view
+def problem_list(request):
+    rejected_ris, rejected_forwards = problems.stuck_outbound()
+    sections = {
+        "unscheduled": problems.unscheduled_mpps(),
+        "missing": problems.studies_missing_instances().select_related("order"),
+        "held": problems.held_studies().select_related("order"),
+        "refused_images": problems.refused_instances(),
+        "rejected": problems.rejected_messages(),
+        "refused_mpps": problems.refused_mpps_requests(),
+        "ris": rejected_ris,
+        "forwards": rejected_forwards,
+    }
+    shown = {name: list(queryset[:25]) for name, queryset in sections.items()}
+    counts = {name: queryset.count() for name, queryset in sections.items()}
+    destinations = problems.failing_destinations()
+    counts["destinations"] = len(destinations)
+    return _page(request, "dashboard/problems.html", {
+        "shown": shown, "counts": counts, "destinations": destinations, "total": sum(counts.values()),
+    }, refresh=True)

@@ -1,0 +1,123 @@
+"""Staff actions (POST only): each checks its permission, calls the owning area's function, and says what happened."""
+import logging
+from importlib import import_module
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from broker.hl7.models import HL7Message
+from mpps.models import PerformedProcedureStep
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """The area that owns this action is not installed in this build."""
+
+
+def area_function(dotted: str):
+    module_name, name = dotted.rsplit(".", 1)
+    try:
+        return getattr(import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise Unavailable(f"{dotted} is not available: {exc}")
+
+
+def _back(request, fallback: str):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return HttpResponseRedirect(target)
+    return HttpResponseRedirect(fallback)
+
+
+def _run(request, what: str, function_path: str, *args) -> bool:
+    """Call an area's function; an error it raises becomes a message for the person who clicked."""
+    try:
+        result = area_function(function_path)(*args)
+    except Unavailable as exc:
+        messages.error(request, f"Could not {what}: {exc}")
+        return False
+    except Exception as exc:  # the area refuses (wrong state, unknown id): tell the person, keep the page
+        log.warning("%s by %s failed: %s", what, request.user, exc)
+        messages.error(request, f"Could not {what}: {exc}")
+        return False
+    if result is False:  # the area's conditional update found the row in another state (someone was quicker)
+        messages.warning(request, f"Did not {what}: it is no longer in a state that allows it.")
+        return False
+    log.info("%s by %s", what, request.user)
+    messages.success(request, what[0].upper() + what[1:] + ": done.")
+    return True
+
+
+def _simple_action(permission: str, what: str, function_path: str, fallback_url: str):
+    @require_POST
+    @permission_required(permission, raise_exception=True)
+    def view(request, pk: int):
+        _run(request, f"{what} #{pk}", function_path, pk)
+        return _back(request, reverse(fallback_url))
+
+    view.__name__ = function_path.rsplit(".", 1)[1]
+    return view
+
+
+retry_job = _simple_action("dashboard.manage_routing", "retry routing job", "broker.routing.services.retry_job", "dashboard:routing")
+give_up_job = _simple_action("dashboard.manage_routing", "give up routing job", "broker.routing.services.give_up_job", "dashboard:routing")
+release_study = _simple_action("dashboard.manage_routing", "release study", "broker.routing.services.release_study", "dashboard:problems")
+complete_study = _simple_action("dashboard.manage_routing", "mark study complete", "broker.routing.services.mark_study_complete", "dashboard:problems")
+retry_notification = _simple_action("dashboard.manage_outbound", "retry RIS notification", "broker.outbound.services.retry_notification", "dashboard:outbound")
+give_up_notification = _simple_action("dashboard.manage_outbound", "give up RIS notification", "broker.outbound.services.give_up_notification", "dashboard:outbound")
+retry_forward = _simple_action("dashboard.manage_outbound", "retry MPPS forward", "broker.outbound.services.retry_forward", "dashboard:outbound")
+give_up_forward = _simple_action("dashboard.manage_outbound", "give up MPPS forward", "broker.outbound.services.give_up_forward", "dashboard:outbound")
+
+
+@require_POST
+@permission_required("dashboard.replay_hl7", raise_exception=True)
+def replay_hl7(request, pk: int):
+    """Feed a rejected message, exactly as received, through intake again (after its cause was fixed)."""
+    message = get_object_or_404(HL7Message, pk=pk)
+    detail = reverse("dashboard:hl7_detail", args=[pk])
+    if message.outcome == HL7Message.Outcome.ACCEPTED:
+        messages.error(request, "This message was accepted; only rejected messages are replayed.")
+        return HttpResponseRedirect(detail)
+    # Lock the row so two clicks cannot replay it twice.
+    with transaction.atomic():
+        locked = HL7Message.objects.select_for_update().get(pk=pk)
+        if locked.replayed_as_id is not None:
+            messages.error(request, f"Already replayed as message #{locked.replayed_as_id}.")
+            return HttpResponseRedirect(detail)
+        try:
+            receive = area_function("broker.hl7.intake.receive")
+            receipt = receive(bytes(locked.raw), peer="replay")
+        except Exception as exc:
+            log.warning("replay of HL7 message %s by %s failed: %s", pk, request.user, exc)
+            messages.error(request, f"Could not replay message #{pk}: {exc}")
+            return HttpResponseRedirect(detail)
+        locked.replayed_as = receipt.message
+        locked.save(update_fields=["replayed_as"])
+    log.info("HL7 message %s replayed by %s as %s (%s)", pk, request.user, receipt.message.pk, receipt.message.outcome)
+    level = messages.SUCCESS if receipt.message.outcome == HL7Message.Outcome.ACCEPTED else messages.WARNING
+    messages.add_message(request, level, f"Replayed as message #{receipt.message.pk}: answered {receipt.message.outcome}.")
+    return HttpResponseRedirect(reverse("dashboard:hl7_detail", args=[receipt.message.pk]))
+
+
+@require_POST
+@permission_required("dashboard.link_mpps", raise_exception=True)
+def link_mpps(request, pk: int):
+    performed = get_object_or_404(PerformedProcedureStep, pk=pk)
+    try:
+        step_ids = [int(value) for value in request.POST.getlist("step")]
+    except ValueError:
+        step_ids = []
+    detail = reverse("dashboard:mpps_detail", args=[performed.pk])
+    if not step_ids:
+        messages.error(request, "Choose the scheduled step(s) this MPPS performed.")
+        return HttpResponseRedirect(detail)
+    _run(request, f"link MPPS #{pk} to step(s) {', '.join(map(str, step_ids))}",
+         "mpps.services.link_unscheduled", performed.pk, step_ids)
+    return HttpResponseRedirect(detail)
