@@ -64,6 +64,7 @@ class PerformedSeries(models.Model):
     non_image_count = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name_plural = "performed series"
         constraints = [
             models.UniqueConstraint(fields=["performed_step", "series_instance_uid"], name="unique_series_per_pps"),
         ]

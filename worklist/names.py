@@ -1,12 +1,16 @@
-"""Person-name normalisation shared by storage and matching: one search key per PN value."""
+"""Person-name normalisation shared by storage, matching and transliteration."""
 import unicodedata
+
+# Latin letters that Unicode decomposition (NFKD) does not split into base letter + accent.
+LATIN_BASE_LETTERS = {"ß": "ss", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Œ": "OE", "œ": "oe", "Ł": "L",
+                      "ł": "l", "Đ": "D", "đ": "d", "Þ": "TH", "þ": "th", "ı": "i"}
+_BASE_LETTER_TABLE = str.maketrans(LATIN_BASE_LETTERS)
 
 
 def search_key(person_name: str) -> str:
     """Upper-case, accent-free form of a DICOM PN used for case- and accent-insensitive matching.
 
-    "Müller^Jürgen" -> "MULLER^JURGEN"; component and group delimiters (^ =) are kept.
+    "Müller^Jürgen" -> "MULLER^JURGEN", "Łukasz" -> "LUKASZ"; component and group delimiters (^ =) are kept.
     """
-    decomposed = unicodedata.normalize("NFKD", person_name or "")
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.replace("ß", "SS").upper()
+    decomposed = unicodedata.normalize("NFKD", (person_name or "").translate(_BASE_LETTER_TABLE))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()

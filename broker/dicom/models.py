@@ -14,6 +14,10 @@ class RemoteAE(models.Model):
     auto_registered = models.BooleanField(default=False)
     last_seen = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = "remote AE"
+        verbose_name_plural = "remote AEs"
+
     def __str__(self):
         return self.ae_title
 
@@ -28,6 +32,10 @@ class WorklistQuery(models.Model):
     duration_ms = models.FloatField(default=0)
     status = models.PositiveIntegerField(default=0)  # final DIMSE status
     error_comment = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = "worklist query"
+        verbose_name_plural = "worklist queries"
 
     def __str__(self):
         return f"{self.calling_ae} {self.received_at:%Y-%m-%d %H:%M:%S} {self.match_count}"

@@ -38,6 +38,7 @@ class HL7Message(models.Model):
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates")
 
     class Meta:
+        verbose_name = "HL7 message"
         indexes = [
             models.Index(fields=["sending_application", "sending_facility", "control_id"], name="hl7_sender_control_idx"),
             models.Index(fields=["message_type", "outcome"], name="hl7_type_outcome_idx"),

@@ -27,6 +27,9 @@ class RisEndpoint(models.Model):
     # Tell this RIS only about orders it placed (ImagingOrder.sending_application); empty = every order.
     match_sending_application = models.CharField(max_length=64, blank=True, default="")
 
+    class Meta:
+        verbose_name = "RIS endpoint"
+
     def __str__(self):
         return f"{self.name} ({self.host}:{self.port})"
 
@@ -57,6 +60,7 @@ class RisNotification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "RIS notification"
         indexes = [models.Index(fields=["endpoint", "order", "id"], name="ris_notification_queue_idx")]
 
     def __str__(self):
@@ -70,6 +74,9 @@ class MppsDestination(models.Model):
     port = models.PositiveIntegerField()
     enabled = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = "MPPS destination"
 
     def __str__(self):
         return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
@@ -96,6 +103,7 @@ class MppsForward(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "MPPS forward"
         constraints = [
             models.UniqueConstraint(fields=["performed_step", "destination", "sequence"], name="unique_forward_sequence"),
         ]
