@@ -90,32 +90,40 @@ def create_order(patient, message: OrderMessage, fields: OrderFields) -> Imaging
         hl7_version=message.hl7_version, status=ImagingOrder.Status.SCHEDULED,
         **{name: getattr(fields, name) for name in ORDER_VALUES},
     )
+    rows = [(order, None)] + _procedure_rows(order, fields.procedures, start_index=1, order_row=0)
     try:
-        rowsql.insert([order])
-    except IntegrityError as exc:  # the unique placer order number: this order exists already
+        rowsql.insert_linked(rows)
+    except IntegrityError as exc:
+        if "placer_order_number" not in str(exc):
+            raise
+        # the unique placer order number: this order exists already
         raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
                            Location("ORC", fields.location.sequence, 2)) from exc
-    _add_procedures(order, fields.procedures, start_index=1)
     return order
 
 
-def _add_procedures(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int) -> None:
+def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int,
+                    order_row: int | None = None) -> list[tuple]:
+    """Requested procedures and their steps as rows for rowsql.insert_linked.
+
+    `order_row`: the index of the (new) order among the rows inserted with these; None for a saved order.
+    """
+    first = 0 if order_row is None else order_row + 1
     rows = []
     for n, proc in enumerate(procedures, start=start_index):
-        rows.append(RequestedProcedure(
+        rp = RequestedProcedure(
             order=order, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
             description=proc.description, code_value=proc.code_value, code_scheme=proc.code_scheme,
             code_meaning=proc.code_meaning, comments=proc.comments,
             study_instance_uid=proc.study_instance_uid or generate_uid(prefix=settings.BROKER_UID_ROOT),
-        ))
-    rowsql.insert(rows)
-    steps = []
-    for rp, proc in zip(rows, procedures):
+        )
+        rp_index = first + len(rows)
+        rows.append((rp, None if order_row is None else (order_row, "order_id")))
         for m, step_fields in enumerate(proc.steps, start=1):
             step = ScheduledProcedureStep(requested_procedure=rp, status=Step.SCHEDULED)
             _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, m))
-            steps.append(step)
-    rowsql.insert(steps)
+            rows.append((step, (rp_index, "requested_procedure_id")))
+    return rows
 
 
 def _default_id(base: str, n: int) -> str:
@@ -183,7 +191,7 @@ def change_order(order: ImagingOrder, message: OrderMessage, fields: OrderFields
                 _fill_step(step, step_fields, rp, order)
             step.save()
     if new_procedures:
-        _add_procedures(order, new_procedures, start_index=len(existing) + 1)
+        rowsql.insert_linked(_procedure_rows(order, new_procedures, start_index=len(existing) + 1))
     if fields.order_status in ("CM", "CA", "DC"):  # XO with ORC-5 CM: the procedure is done, it leaves the worklist
         set_status(order, ORDER_STATUS[fields.order_status])
 
