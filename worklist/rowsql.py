@@ -30,10 +30,11 @@ def _shape(model, vendor: str):
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     plan = []
     for f in fields:
+        auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
         # created_at / updated_at: one clock reading per statement, converted once (as pre_save would set it).
-        stamped = isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add)
-        plain = isinstance(f, _PLAIN) and not isinstance(f, models.JSONField) and not stamped
-        plan.append((f, f.attname, plain, stamped))
+        stamped = auto and isinstance(f, models.DateTimeField)
+        plain = isinstance(f, _PLAIN) and not isinstance(f, models.JSONField) and not auto
+        plan.append((f, f.attname, plain, stamped, auto))
     return plan, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row, quote(model._meta.pk.column)
 
 
@@ -102,14 +103,15 @@ def _stamp(connection) -> tuple:
 
 def _values(plan, obj, connection, stamp: tuple) -> list:
     values = []
-    for field, attname, plain, stamped in plan:
+    for field, attname, plain, stamped, auto in plan:
         if plain:
             values.append(getattr(obj, attname))
         elif stamped:
             setattr(obj, attname, stamp[0])
             values.append(stamp[1])
         else:
-            values.append(field.get_db_prep_save(getattr(obj, attname), connection))
+            value = field.pre_save(obj, True) if auto else getattr(obj, attname)
+            values.append(field.get_db_prep_save(value, connection))
     return values
 
 
@@ -121,7 +123,7 @@ def _linked_shape(shape: tuple, vendor: str):
     for n, (model, parent, link) in enumerate(shape):
         plan, *_ = _shape(model, vendor)
         columns, values = [], []
-        for field, attname, plain, stamped in plan:
+        for field, attname, *_ in plan:
             columns.append(quote(field.column))
             if parent is not None and attname == link:
                 values.append(f"r{parent}.{quote(shape[parent][0]._meta.pk.column)}")
