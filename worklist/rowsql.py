@@ -129,7 +129,8 @@ def _linked_shape(shape: tuple, vendor: str):
                 values.append(f"r{parent}.{quote(shape[parent][0]._meta.pk.column)}")
                 continue
             # Parameters in a SELECT list need a type; text for strings keeps the column's own length check.
-            cast = "text" if isinstance(field, (models.CharField, models.TextField)) else field.db_type(default_connection)
+            textual = isinstance(field, (models.CharField, models.TextField))
+            cast = "text" if textual else field.db_type(default_connection)
             values.append(f"CAST(%s AS {cast})")
         source = f" FROM r{parent}" if parent is not None else ""
         ctes.append(f"r{n} AS (INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
