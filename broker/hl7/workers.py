@@ -3,7 +3,7 @@
 ThreadPoolExecutor hands jobs to its idle threads in turn, so a single busy MLLP connection would go
 through every thread's database connection in rotation, each one cold: SQLite drops a connection's page
 cache whenever another connection wrote, and each PostgreSQL backend keeps its own caches. Measured on
-the 2-core machine this rotation cost about 1 ms of CPU per message. Here the thread that just finished
+the 2-core machine this rotation cost about 0.5 ms of CPU per message. Here the thread that just finished
 takes the next job, so a steady sender keeps using one warm connection; other threads start only when
 jobs overlap.
 """
