@@ -174,9 +174,10 @@ def measure(label: str, port: int, run: str, count: int, warmup: int, results: l
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
         if label == "floor (bare MLLP, no work)":
             floor[connections] = rate
-        results.append((label, connections, rate, p50, p99, cpu_ms))
+        load = os.getloadavg()[0]  # the machine is shared: how busy it was while this row was measured
+        results.append((label, connections, rate, p50, p99, cpu_ms, load))
         print(f"{label:30s} {connections} conn: {rate:8.0f} msg/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
-              f"server CPU {cpu_ms:.2f} ms/msg", flush=True)
+              f"server CPU {cpu_ms:.2f} ms/msg  load {load:.1f}", flush=True)
 
 
 def main():
@@ -192,7 +193,7 @@ def main():
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     results, floor = [], {}
-    commit_floor = None
+    commit_floor = commit_load = None
     load_at_start = os.getloadavg()[0]
     run = f"{int(time.time()) % 100000:05d}"
 
@@ -218,7 +219,9 @@ def main():
             stop_process(proc)
         if name == "postgres":
             commit_floor = postgres_commit_rate(min(count, 1000))
-            print(f"PostgreSQL durable INSERT+COMMIT, 1 connection: {commit_floor:.0f}/s", flush=True)
+            commit_load = os.getloadavg()[0]
+            print(f"PostgreSQL durable INSERT+COMMIT, 1 connection: {commit_floor:.0f}/s  load {commit_load:.1f}",
+                  flush=True)
     if any(name == "postgres" for name, _ in databases):
         import psycopg
 
@@ -226,11 +229,12 @@ def main():
             conn.execute("DROP DATABASE IF EXISTS broker_bench_hl7 WITH (FORCE)")
 
     rows = "\n".join(f"| {label} | {conns} | {rate:,.0f} | {ratio(rate, floor[conns])} | {p50:.2f} | {p99:.2f} | "
-                     f"{cpu:.2f} |" for label, conns, rate, p50, p99, cpu in results)
+                     f"{cpu:.2f} | {load:.1f} |" for label, conns, rate, p50, p99, cpu, load in results)
     pg_rate = next((r for label, c, r, *_ in results if label == "runhl7 + postgres" and c == 1), None)
     commit_line = (f"PostgreSQL's own ceiling for one connection in the same run — a one-row INSERT and a durable "
                    f"COMMIT in a loop, nothing else — was **{commit_floor:,.0f}/s** "
-                   f"(the listener reaches {ratio(pg_rate, commit_floor)} of it)." if commit_floor else "")
+                   f"(load average {commit_load:.1f}; the listener reaches {ratio(pg_rate, commit_floor)} of it)."
+                   if commit_floor else "")
     verdict = (f"Target ≥ 1,000 ORM^O01/s on one connection with PostgreSQL: **{pg_rate:,.0f}/s — "
                f"{'met' if pg_rate >= 1000 else 'not met'}**." if pg_rate else "PostgreSQL was not measured.")
     markdown = f"""ORM^O01 new orders (v2.3.1, UTF-8, one procedure, 500 patients so most already exist) sent over MLLP to the
@@ -240,15 +244,15 @@ senders do). Every AA is sent after the message's transaction committed: Postgre
 killed process; the last commits may be lost on power failure). {count:,} messages per row after {warmup} warm-up
 messages; the floor is a bare MLLP server answering a fixed ACK, measured in the same run with the same client.
 
-| server | connections | messages/s | vs floor | p50 latency ms | p99 latency ms | listener CPU ms/message |
-| --- | --- | --- | --- | --- | --- | --- |
+| server | connections | messages/s | vs floor | p50 latency ms | p99 latency ms | listener CPU ms/message | load average |
+| --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 
 {verdict} {commit_line} One connection waits for each commit's WAL flush before the next message
 can come, so its rate cannot exceed the commit ceiling; four connections share flushes (group commit).
 The client, the listener and the database share the machine's two cores, and other work ran beside them
-(load average {load_at_start:.1f} at the start): the CPU column is the listener process's own CPU time per
-message, which that load inflates least."""
+(load average {load_at_start:.1f} at the start; the last column is the 1-minute load average after each
+row): the CPU column is the listener process's own CPU time per message, which that load inflates least."""
     write_section("hl7_ingest", markdown)
 
 

@@ -2,7 +2,7 @@
 
 Called inside the intake's transaction; raises worklist.hl7map.errors exceptions for what cannot be applied.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -29,9 +29,15 @@ ORDER_VALUES = ("requesting_physician_name", "priority", "reason_for_procedure",
 class Applied:
     patient_id: int | None
     order_id: int | None
+    # New orders' rows (order, procedures, steps) not written yet: write() sends them in one statement,
+    # with the caller's own rows (the HL7 log row) that refer to the first of them.
+    pending: list = field(default_factory=list)
+    first_new: int | None = None  # index in `pending` of the order whose id order_id will be
+    pending_orders: list = field(default_factory=list)  # their OrderFields, to name one in an error
 
 
 def apply_order_message(message: OrderMessage) -> Applied:
+    """Apply every order group; new orders stay pending until write(applied) (the caller's, in its transaction)."""
     applied = Applied(None, None)
     patient = None
     for fields in message.orders:
@@ -39,20 +45,54 @@ def apply_order_message(message: OrderMessage) -> Applied:
         if action == "new":
             if patient is None:  # PID/PV1 update the patient on a new order only (IHE RAD-13: not on changes)
                 patient = upsert_patient(message.patient)
-            order = create_order(patient, message, fields)
+            if applied.order_id is None and applied.first_new is None:
+                applied.first_new = len(applied.pending)
+            applied.pending_orders.append(fields)
+            applied.pending += new_order_rows(patient, message, fields, first_index=len(applied.pending))
+            applied.patient_id = applied.patient_id or patient.pk
+            continue
+        write(applied)  # this group may refer to an order that an earlier group of the message created
+        order = find_order(fields)
+        if action == "change":
+            change_order(order, message, fields)
+        elif action == "cancel":
+            end_order(order, Step.CANCELED)
+        elif action == "discontinue":
+            end_order(order, Step.DISCONTINUED)
         else:
-            order = find_order(fields)
-            if action == "change":
-                change_order(order, message, fields)
-            elif action == "cancel":
-                end_order(order, Step.CANCELED)
-            elif action == "discontinue":
-                end_order(order, Step.DISCONTINUED)
-            else:
-                set_status(order, ORDER_STATUS[fields.order_status])
+            set_status(order, ORDER_STATUS[fields.order_status])
         applied.patient_id = applied.patient_id or order.patient_id
-        applied.order_id = applied.order_id or order.pk
+        if applied.first_new is None:
+            applied.order_id = applied.order_id or order.pk
     return applied
+
+
+def write(applied: Applied, also: list = ()) -> None:
+    """Insert the pending new orders and `also` (unsaved rows with an order_id and a patient_id to fill).
+
+    On PostgreSQL all of it is one statement: the intake's log row travels with the order it created.
+    """
+    for obj in also:
+        obj.patient_id = applied.patient_id
+        if applied.first_new is None:
+            obj.order_id = applied.order_id
+    if not applied.pending:
+        rowsql.insert(list(also))
+        return
+    link = None if applied.first_new is None else (applied.first_new, "order_id")
+    rows = applied.pending + [(obj, link) for obj in also]
+    try:
+        rowsql.insert_linked(rows)
+    except IntegrityError as exc:
+        if "placer_order_number" not in str(exc):
+            raise
+        # the unique placer order number: this order exists already (with several new orders, the first is named)
+        fields = applied.pending_orders[0]
+        raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
+                           Location("ORC", fields.location.sequence, 2)) from exc
+    if applied.first_new is not None:
+        applied.order_id = applied.pending[applied.first_new][0].pk
+    applied.pending, applied.first_new, applied.pending_orders = [], None, []
 
 
 def find_order(fields: OrderFields) -> ImagingOrder:
@@ -77,7 +117,8 @@ def find_order(fields: OrderFields) -> ImagingOrder:
     return found
 
 
-def create_order(patient, message: OrderMessage, fields: OrderFields) -> ImagingOrder:
+def new_order_rows(patient, message: OrderMessage, fields: OrderFields, first_index: int = 0) -> list[tuple]:
+    """A new order with its procedures and steps, as rows for rowsql.insert_linked (the order at `first_index`)."""
     visit = message.visit
     order = ImagingOrder(
         patient=patient,
@@ -90,32 +131,31 @@ def create_order(patient, message: OrderMessage, fields: OrderFields) -> Imaging
         hl7_version=message.hl7_version, status=ImagingOrder.Status.SCHEDULED,
         **{name: getattr(fields, name) for name in ORDER_VALUES},
     )
-    try:
-        rowsql.insert([order])
-    except IntegrityError as exc:  # the unique placer order number: this order exists already
-        raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
-                           Location("ORC", fields.location.sequence, 2)) from exc
-    _add_procedures(order, fields.procedures, start_index=1)
-    return order
+    return [(order, None)] + _procedure_rows(order, fields.procedures, start_index=1, order_row=first_index)
 
 
-def _add_procedures(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int) -> None:
+def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int,
+                    order_row: int | None = None) -> list[tuple]:
+    """Requested procedures and their steps as rows for rowsql.insert_linked.
+
+    `order_row`: the index of the (new) order among the rows inserted with these; None for a saved order.
+    """
+    first = 0 if order_row is None else order_row + 1
     rows = []
     for n, proc in enumerate(procedures, start=start_index):
-        rows.append(RequestedProcedure(
+        rp = RequestedProcedure(
             order=order, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
             description=proc.description, code_value=proc.code_value, code_scheme=proc.code_scheme,
             code_meaning=proc.code_meaning, comments=proc.comments,
             study_instance_uid=proc.study_instance_uid or generate_uid(prefix=settings.BROKER_UID_ROOT),
-        ))
-    rowsql.insert(rows)
-    steps = []
-    for rp, proc in zip(rows, procedures):
+        )
+        rp_index = first + len(rows)
+        rows.append((rp, None if order_row is None else (order_row, "order_id")))
         for m, step_fields in enumerate(proc.steps, start=1):
             step = ScheduledProcedureStep(requested_procedure=rp, status=Step.SCHEDULED)
             _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, m))
-            steps.append(step)
-    rowsql.insert(steps)
+            rows.append((step, (rp_index, "requested_procedure_id")))
+    return rows
 
 
 def _default_id(base: str, n: int) -> str:
@@ -183,7 +223,7 @@ def change_order(order: ImagingOrder, message: OrderMessage, fields: OrderFields
                 _fill_step(step, step_fields, rp, order)
             step.save()
     if new_procedures:
-        _add_procedures(order, new_procedures, start_index=len(existing) + 1)
+        rowsql.insert_linked(_procedure_rows(order, new_procedures, start_index=len(existing) + 1))
     if fields.order_status in ("CM", "CA", "DC"):  # XO with ORC-5 CM: the procedure is done, it leaves the worklist
         set_status(order, ORDER_STATUS[fields.order_status])
 

@@ -55,6 +55,19 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+_stamp = (0, "", "")  # (second, zone name, MSH-7 text), replaced as a whole: safe across threads
+
+
+def _timestamp(zone: str) -> str:
+    """MSH-7 to the second; formatted once per second, not once per ACK (strftime with %z is slow)."""
+    global _stamp
+    second = int(time.time())
+    cached = _stamp
+    if cached[0] != second or cached[1] != zone:
+        cached = _stamp = (second, zone, datetime.fromtimestamp(second, _zone(zone)).strftime("%Y%m%d%H%M%S%z"))
+    return cached[2]
+
+
 def _modern(version: str) -> bool:
     return version[:3] not in ("2.1", "2.2", "2.3", "2.4") or version == ""
 
@@ -71,7 +84,7 @@ def build_ack(header: Header | None, code: str, error: AckError | None = None) -
         msg_type = f"ACK{comp}{trigger}"
     else:
         msg_type = "ACK"
-    now = datetime.now(_zone(settings.BROKER_TIME_ZONE)).strftime("%Y%m%d%H%M%S%z")
+    now = _timestamp(settings.BROKER_TIME_ZONE)
     msh = [
         "MSH", enc, escape(settings.BROKER_HL7_APPLICATION, enc, sep), escape(settings.BROKER_HL7_FACILITY, enc, sep),
         header.sending_application if header else "", header.sending_facility if header else "",

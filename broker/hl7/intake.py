@@ -17,7 +17,7 @@ from django.db import transaction
 from broker.hl7 import charsets, outcomes, parser
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
-from worklist import orders, patients, rowsql
+from worklist import orders, patients
 from worklist.hl7map import adt
 from worklist.hl7map.errors import Location, MappingError, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
@@ -38,20 +38,19 @@ class Receipt:
 @dataclass(frozen=True)
 class Handler:
     map: object  # (message, tz, preferred_issuer) -> mapped values
-    apply: object  # mapped values -> (patient_id, order_id)
+    apply: object  # mapped values -> worklist.orders.Applied
 
 
-def _apply_orders(mapped):
-    applied = orders.apply_order_message(mapped)
-    return applied.patient_id, applied.order_id
+def _apply_orders(mapped) -> orders.Applied:
+    return orders.apply_order_message(mapped)  # new orders are written with the log row (orders.write)
 
 
-def _apply_update(mapped):
-    return patients.apply_patient_update(mapped).pk, None
+def _apply_update(mapped) -> orders.Applied:
+    return orders.Applied(patients.apply_patient_update(mapped).pk, None)
 
 
-def _apply_merge(mapped):
-    return patients.merge_patients(mapped).pk, None
+def _apply_merge(mapped) -> orders.Applied:
+    return orders.Applied(patients.merge_patients(mapped).pk, None)
 
 
 _ORDERS = Handler(lambda m, tz, issuer: map_order_message(m, tz, issuer), _apply_orders)
@@ -99,10 +98,10 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
         ack_text = build_ack(header, "AA")
         row = _row(raw, peer, header, message)
         with transaction.atomic():
-            row.patient_id, row.order_id = handler.apply(mapped)
+            applied = handler.apply(mapped)
             row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
             row.processing_ms = (time.perf_counter() - started) * 1000
-            rowsql.insert([row])
+            orders.write(applied, also=[row])  # sets row.patient_id/order_id; one statement with a new order's rows
     except Exception as exc:  # noqa: BLE001 - every failure becomes an AE/AR answer and a log row
         if key and not isinstance(exc, outcomes.Rejected):
             # The same message accepted on another connection while this one worked (its order then exists,

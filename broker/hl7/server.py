@@ -1,7 +1,8 @@
 """The MLLP listener: an asyncio server whose connections hand each framed message to the intake.
 
 One message in flight per connection (the sender waits for its ACK); many connections at once. The
-database work runs in a bounded thread pool, so a slow commit never blocks other connections' reads.
+database work runs in a bounded thread pool (broker.hl7.workers: the last idle thread, with its warm
+database connection, takes the next message), so a slow commit never blocks other connections' reads.
 Cancelling the server (SIGTERM in `runhl7`) lets every message already being applied finish and get
 its ACK, then closes the connections.
 """
@@ -9,13 +10,13 @@ import asyncio
 import logging
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connections
 
 from broker.hl7 import intake
 from broker.hl7.mllp import FrameDecoder, FrameTooLarge, frame
+from broker.hl7.workers import LastIdleFirstExecutor
 
 log = logging.getLogger("broker.hl7.server")
 
@@ -28,8 +29,7 @@ class MLLPServer:
         self.max_message_bytes = max_message_bytes or settings.BROKER_HL7_MAX_MESSAGE_BYTES
         self.idle_timeout = idle_timeout or settings.BROKER_HL7_IDLE_TIMEOUT
         self.receive = receive or intake.receive
-        self._executor = ThreadPoolExecutor(max_workers=workers or settings.BROKER_HL7_WORKERS,
-                                            thread_name_prefix="hl7-intake")
+        self._executor = LastIdleFirstExecutor(workers or settings.BROKER_HL7_WORKERS, thread_name_prefix="hl7-intake")
         self._server: asyncio.base_events.Server | None = None
         self._idle: dict[asyncio.Task, bool] = {}  # connection task -> waiting for bytes (safe to cancel)
         self._db_connections = []
