@@ -10,6 +10,7 @@ from worklist.names import search_key
     ("Strauß^Ørjan", "STRAUSS^ORJAN"),
     ("Æbelø^Œdipe", "AEBELO^OEDIPE"),
     ("Yamada^Tarou=山田^太郎=やまだ^たろう", "YAMADA^TAROU=山田^太郎=やまだ^たろう"),
+    ("ﾔﾏﾀﾞ^ﾀﾛｳ", "ヤマダ^タロウ"),
     ("", ""),
 ])
 def test_it_folds_case_and_accents(stored, key):

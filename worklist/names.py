@@ -5,6 +5,8 @@ import unicodedata
 LATIN_BASE_LETTERS = {"ß": "ss", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Œ": "OE", "œ": "oe", "Ł": "L",
                       "ł": "l", "Đ": "D", "đ": "d", "Þ": "TH", "þ": "th", "ı": "i"}
 _BASE_LETTER_TABLE = str.maketrans(LATIN_BASE_LETTERS)
+# Kana voicing marks are not accents: だ (da) and た (ta) are different names.
+_KANA_SOUND_MARKS = {"\u3099", "\u309a"}
 
 
 def search_key(person_name: str) -> str:
@@ -13,4 +15,5 @@ def search_key(person_name: str) -> str:
     "Müller^Jürgen" -> "MULLER^JURGEN", "Łukasz" -> "LUKASZ"; component and group delimiters (^ =) are kept.
     """
     decomposed = unicodedata.normalize("NFKD", (person_name or "").translate(_BASE_LETTER_TABLE))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch) or ch in _KANA_SOUND_MARKS)
+    return unicodedata.normalize("NFC", kept).upper()
