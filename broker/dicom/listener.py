@@ -11,6 +11,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
 from pynetdicom.transport import AssociationServer
 
 from broker.dicom import db_work, registry
+from broker.dicom.supported_contexts import SupportedContexts
 from broker.dicom.services import SERVICES
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def start(host: str | None = None, port: int | None = None) -> AssociationServer
     address = (host if host is not None else settings.BROKER_HOST, port if port is not None else settings.BROKER_DICOM_PORT)
     registry.clear_cache()
     server = ae.start_server(address, block=False, evt_handlers=all_handlers())
+    server.contexts = SupportedContexts(server.contexts)  # copied per association: keep that cheap
     stop_server = server.shutdown
 
     def shutdown() -> None:
