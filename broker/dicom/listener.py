@@ -10,7 +10,7 @@ from django.conf import settings
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
 from pynetdicom.transport import AssociationServer
 
-from broker.dicom import db_work, registry
+from broker.dicom import db_work, find_response_message, registry
 from broker.dicom.supported_contexts import SupportedContexts
 from broker.dicom.services import SERVICES
 
@@ -24,6 +24,10 @@ _config.LOG_RESPONSE_IDENTIFIERS = False
 # production; BROKER_PYNETDICOM_LOG_LEVEL=DEBUG turns them back on for troubleshooting.
 if settings.LOGGING["loggers"]["pynetdicom"]["level"] != "DEBUG":
     _config.LOG_HANDLER_LEVEL = "none"
+
+
+# Pending C-FIND responses reuse their encoded Command Set (see find_response_message).
+find_response_message.install()
 
 
 def build_ae() -> AE:
