@@ -6,13 +6,12 @@ contexts and ~2,900 transfer syntax UIDs: tens of milliseconds of CPU per associ
 C-ECHO. A context holds only immutable values (UIDs are str, flags are bool/int) plus its list of
 transfer syntaxes, so a copy of each context with its own list is as independent as a deep copy.
 """
-import copy
-
 from pynetdicom.presentation import PresentationContext
 
 
 def copy_context(context: PresentationContext) -> PresentationContext:
-    clone = copy.copy(context)
+    clone = PresentationContext.__new__(PresentationContext)  # copy.copy's generic path is 5x slower
+    clone.__dict__.update(context.__dict__)
     clone._transfer_syntax = list(context._transfer_syntax)
     return clone
 

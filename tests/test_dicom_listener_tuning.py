@@ -1,5 +1,6 @@
-"""The per-association copy of the listener's contexts is complete and independent of the original."""
+"""Listener tuning: cheap per-association context copies; start-up objects kept out of the garbage collector."""
 import copy
+import gc
 
 from broker.dicom import listener
 from broker.dicom.supported_contexts import SupportedContexts
@@ -14,3 +15,11 @@ def test_it_copies_every_context_with_its_own_transfer_syntax_list():
     copied[1].context_id = 99
     assert len(contexts[0].transfer_syntax) > 1
     assert contexts[1].context_id != 99
+
+
+def test_it_exempts_the_startup_objects_from_garbage_collection():
+    try:
+        listener.freeze_startup_objects()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
