@@ -1,8 +1,12 @@
-"""Listener tuning: cheap per-association context copies; start-up objects kept out of the garbage collector."""
+"""Listener tuning: cheap context copies, start-up objects out of the GC, database checks off the query path."""
 import copy
 import gc
 
-from broker.dicom import listener
+import pytest
+from django.db import connection, connections
+
+from broker.dicom import db_work, listener
+from broker.dicom.models import WorklistQuery
 from broker.dicom.supported_contexts import SupportedContexts
 
 
@@ -23,3 +27,21 @@ def test_it_exempts_the_startup_objects_from_garbage_collection():
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+@pytest.fixture
+def workers(transactional_db):
+    if not connection.settings_dict.get("CONN_HEALTH_CHECKS"):
+        pytest.skip("database connection health checks are off (SQLite)")
+    yield db_work
+    db_work.shutdown()
+
+
+@pytest.mark.parametrize("recently, checked_at_start", [(1.0, True), (0.0, False)],
+                         ids=["unit right after another", "unit after a pause"])
+def test_it_checks_the_connection_after_each_unit_so_the_next_one_starts_at_once(workers, monkeypatch,
+                                                                                 recently, checked_at_start):
+    monkeypatch.setattr(db_work, "CHECKED_RECENTLY_SECONDS", recently)
+    assert workers.run(WorklistQuery.objects.count) == 0
+    # A pending health check would cost a SELECT 1 round trip before this unit's first query.
+    assert workers.run(lambda: connections["default"].health_check_done) is checked_at_start
