@@ -13,6 +13,7 @@ which pydicom's `write_dataset` (called by pynetdicom) copies out as they are.
 import struct
 
 from pydicom import Dataset
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.filebase import DicomBytesIO
@@ -29,6 +30,7 @@ _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR
 _ASCII_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                              "UR", "UT"})
 _ITEM = struct.Struct("<HHI")
+_UL, _US = struct.Struct("<I"), struct.Struct("<H")
 _SPS_TAG = tag_for_keyword("ScheduledProcedureStepSequence")
 _CHARSET_TAG = tag_for_keyword("SpecificCharacterSet")
 
@@ -116,20 +118,25 @@ class ResponseEncoder:
         self.slots = _top_slots(identifier)
         charset_value = charsets if len(charsets) > 1 else charsets[0]
         self.charset_element = self._pydicom_element(_CHARSET_TAG, "CS", charset_value, None)
+        # What pydicom's Dataset._character_set gives with and without (0008,0005) in the response.
+        self._encodings = {True: convert_encodings(charset_value), False: default_encoding}
+        self._prefixes: dict[tuple[int, str], tuple[bytes, struct.Struct]] = {}
 
     # -- one step -------------------------------------------------------------------------------
     def response(self, step) -> Dataset:
         state = {"non_ascii": False}
         encoded = [self._slot(slot, step, state) for slot in self.slots]
-        if state["non_ascii"] or self.request_had_charset:
+        declares_charset = state["non_ascii"] or self.request_had_charset
+        if declares_charset:
             encoded.append((_CHARSET_TAG, "CS", self.charset_element))
         elements = {}
+        implicit_vr = self.implicit_vr
         for tag, vr, data in encoded:
             start = self._header_length(vr)
             tag = BaseTag(tag)
-            elements[tag] = RawDataElement(tag, vr, len(data) - start, data[start:], 0, self.implicit_vr, True)
+            elements[tag] = RawDataElement(tag, vr, len(data) - start, data[start:], 0, implicit_vr, True)
         ds = Dataset(elements)
-        ds.set_original_encoding(self.implicit_vr, True, ds._character_set)
+        ds.set_original_encoding(implicit_vr, True, self._encodings[declares_charset])
         return ds
 
     def _slot(self, slot: _Slot, step, state) -> tuple[int, str, bytes]:
@@ -165,11 +172,17 @@ class ResponseEncoder:
         return 12 if not self.implicit_vr and vr in _LONG_VRS else 8
 
     def _header(self, tag: int, vr: str, length: int) -> bytes:
-        if self.implicit_vr:
-            return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, length)
-        if vr in _LONG_VRS:
-            return struct.pack("<HH2s2xI", tag >> 16, tag & 0xFFFF, vr.encode(), length)
-        return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+        prefix = self._prefixes.get((tag, vr))
+        if prefix is None:
+            tag_bytes = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+            if self.implicit_vr:
+                prefix = (tag_bytes, _UL)
+            elif vr in _LONG_VRS:
+                prefix = (tag_bytes + vr.encode() + b"\0\0", _UL)
+            else:
+                prefix = (tag_bytes + vr.encode(), _US)
+            self._prefixes[(tag, vr)] = prefix
+        return prefix[0] + prefix[1].pack(length)
 
     def _sequence(self, tag: int, items: list[bytes]) -> bytes:
         body = b"".join(_ITEM.pack(0xFFFE, 0xE000, len(item)) + item for item in items)
