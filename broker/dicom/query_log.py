@@ -44,11 +44,16 @@ class QueryLogEntry:
         self.started = time.perf_counter()
         self.saved = False
         self.finished = False
+        self.identifier = None
 
     def set_identifier(self, identifier) -> None:
+        """Kept as is: rendered for the row in `save()`, after the answer, not on the modality's time."""
+        self.identifier = identifier
+
+    def _render_identifier(self) -> None:
         try:
-            self.row.identifier = identifier.to_json_dict()
-            self.row.keys_summary = summarize_keys(identifier)
+            self.row.identifier = self.identifier.to_json_dict()
+            self.row.keys_summary = summarize_keys(self.identifier)
         except Exception as exc:  # an identifier pydicom cannot render as JSON still gets its row
             self.row.keys_summary = f"(identifier could not be rendered: {exc})"[:500]
 
@@ -63,6 +68,8 @@ class QueryLogEntry:
         if self.saved:
             return
         self.saved = True
+        if self.identifier is not None:
+            self._render_identifier()
         try:
             self.row.save()
         except Exception:

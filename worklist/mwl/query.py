@@ -15,11 +15,19 @@ class QueryResult:
     truncated: bool = False  # more steps matched than BROKER_MWL_MAX_RESULTS
 
 
+# Bookkeeping columns no response carries: not fetched (time-zone conversion of 8 timestamps per row
+# was a fifth of the query's time). Deferred, not excluded: code that reads one still gets it.
+_NOT_RETURNED = [prefix + column for prefix in ("", "requested_procedure__", "requested_procedure__order__",
+                                                 "requested_procedure__order__patient__")
+                 for column in ("created_at", "updated_at")]
+
+
 def matching_steps(plan: Plan):
     """The queryset: every constraint in SQL, the patient/order/procedure joined in (no query per row)."""
     return (ScheduledProcedureStep.objects
             .filter(plan.q())
             .select_related("requested_procedure__order__patient")
+            .defer(*_NOT_RETURNED)
             .order_by("start", "pk"))
 
 

@@ -13,6 +13,7 @@ from broker.dicom.query_log import QueryLogEntry
 from worklist.mwl.charset import is_known, parse_character_set
 from worklist.mwl.query import run_query
 from worklist.mwl.response import build_response
+from worklist.mwl.response_encoder import encoder_for
 from worklist.mwl.values import InvalidIdentifier
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,16 @@ def _decode(event) -> Dataset:
         raise UndecodableIdentifier(f"identifier cannot be decoded: {exc}"[:64]) from exc
 
 
+def _responder(identifier: Dataset, charsets: list[str], transfer_syntax):
+    """step -> response Dataset: pre-encoded for this query's keys and transfer syntax where possible."""
+    had_charset = "SpecificCharacterSet" in identifier
+    encoder = encoder_for(identifier, charsets=charsets, request_had_charset=had_charset,
+                          transfer_syntax=transfer_syntax)
+    if encoder is not None:
+        return encoder.response
+    return lambda step: build_response(identifier, step, charsets=charsets, request_had_charset=had_charset)
+
+
 def handle_find(event):
     calling_ae = registry.calling_ae_title(event.assoc)
     entry = QueryLogEntry(calling_ae, registry.peer_of(event.assoc))
@@ -90,13 +101,13 @@ def handle_find(event):
         result = db_work.run(run_query, identifier, calling_ae=calling_ae)
         charsets = response_character_set(registry.remote_ae_of(event.assoc))
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
-        had_charset = "SpecificCharacterSet" in identifier
+        respond = _responder(identifier, charsets, event.context.transfer_syntax)
         for step in result.steps:
             if event.is_cancelled:
                 entry.finish(CANCELED, matches, "canceled by the modality (C-CANCEL)")
                 yield CANCELED, None
                 return
-            yield pending, build_response(identifier, step, charsets=charsets, request_had_charset=had_charset)
+            yield pending, respond(step)
             matches += 1
         note = f"answer capped at BROKER_MWL_MAX_RESULTS={len(result.steps)}" if result.truncated else ""
         if result.plan.unsupported:

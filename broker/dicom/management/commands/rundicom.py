@@ -19,6 +19,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         server = listener.start(options["host"], options["port"])
+        listener.freeze_startup_objects()
         host, port = server.server_address[:2]
         self.stdout.write(f"DICOM listener ready on {host}:{port}", ending="\n")
         self.stdout.flush()

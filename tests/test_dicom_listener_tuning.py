@@ -1,0 +1,47 @@
+"""Listener tuning: cheap context copies, start-up objects out of the GC, database checks off the query path."""
+import copy
+import gc
+
+import pytest
+from django.db import connection, connections
+
+from broker.dicom import db_work, listener
+from broker.dicom.models import WorklistQuery
+from broker.dicom.supported_contexts import SupportedContexts
+
+
+def test_it_copies_every_context_with_its_own_transfer_syntax_list():
+    contexts = SupportedContexts(listener.build_ae().supported_contexts)
+    copied = copy.deepcopy(contexts)
+    assert [(c.abstract_syntax, c.transfer_syntax, c.context_id, c.as_scp, c.as_scu) for c in copied] == \
+           [(c.abstract_syntax, c.transfer_syntax, c.context_id, c.as_scp, c.as_scu) for c in contexts]
+    copied[0].transfer_syntax = ["1.2.840.10008.1.2"]
+    copied[1].context_id = 99
+    assert len(contexts[0].transfer_syntax) > 1
+    assert contexts[1].context_id != 99
+
+
+def test_it_exempts_the_startup_objects_from_garbage_collection():
+    try:
+        listener.freeze_startup_objects()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+
+
+@pytest.fixture
+def workers(transactional_db):
+    if not connection.settings_dict.get("CONN_HEALTH_CHECKS"):
+        pytest.skip("database connection health checks are off (SQLite)")
+    yield db_work
+    db_work.shutdown()
+
+
+@pytest.mark.parametrize("recently, checked_at_start", [(1.0, True), (0.0, False)],
+                         ids=["unit right after another", "unit after a pause"])
+def test_it_checks_the_connection_after_each_unit_so_the_next_one_starts_at_once(workers, monkeypatch,
+                                                                                 recently, checked_at_start):
+    monkeypatch.setattr(db_work, "CHECKED_RECENTLY_SECONDS", recently)
+    assert workers.run(WorklistQuery.objects.count) == 0
+    # A pending health check would cost a SELECT 1 round trip before this unit's first query.
+    assert workers.run(lambda: connections["default"].health_check_done) is checked_at_start
