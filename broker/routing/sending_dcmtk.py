@@ -1,0 +1,72 @@
+"""C-STORE of a job's pending instances with DCMTK's dcmsend (the fast sender), in batches.
+
+Same guarantees as the pynetdicom sender (`sending`): only instances the destination has not confirmed
+are sent, each in its stored transfer syntax (dcmsend proposes the file's own syntax and converts only
+when the destination refuses it: uncompressed syntaxes between each other, lossless compression
+decompressed; lossy never), each confirmation is recorded, and failures raise the same errors, so
+`delivery` retries and gives up alike. A batch is one dcmsend run: its confirmations are written when it
+ends, so a killed worker re-sends at most one batch (BROKER_ROUTING_DCMSEND_BATCH instances).
+"""
+import logging
+
+from django.conf import settings
+from pydicom.uid import UID
+
+from broker.routing import dcmsend
+from broker.routing.associations import DeliveryError, PermanentDeliveryError
+from broker.routing.models import RoutingJob
+from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances
+from broker.routing.storage import instance_path
+
+log = logging.getLogger(__name__)
+
+
+def send_pending(job: RoutingJob) -> None:
+    instances = list(pending_instances(job))
+    failures, permanent = [], []
+    size = max(settings.BROKER_ROUTING_DCMSEND_BATCH, 1)
+    for start in range(0, len(instances), size):
+        _send_batch(job, instances[start:start + size], failures, permanent)
+    if failures:
+        raise DeliveryError(f"{len(failures)} instances refused, first: {failures[0]}")
+    if permanent:
+        raise PermanentDeliveryError(f"{len(permanent)} instances cannot be sent, first: {permanent[0]}")
+
+
+def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None:
+    destination = job.destination
+    by_path = {str(instance_path(instance)): instance for instance in batch}
+    run = dcmsend.send_files(list(by_path), host=destination.host, port=destination.port,
+                             calling_ae=settings.BROKER_AE_TITLE, called_ae=destination.ae_title,
+                             timeout=settings.BROKER_ROUTING_TIMEOUT)
+    confirmations = Confirmations(job)
+    for result in run.results:
+        instance = by_path.get(result.filename)
+        if instance is None:
+            continue
+        if result.status in SUCCESS_STATUSES:
+            confirmations.add(instance, result.network_syntax)
+        elif result.no_context:
+            permanent.append(f"{instance.sop_instance_uid}: {_no_context_reason(result)}")
+        elif result.status is not None:
+            failures.append(f"{instance.sop_instance_uid}: status 0x{result.status:04X} {result.note}".strip())
+        else:
+            failures.append(f"{instance.sop_instance_uid}: not sent ({result.note})")
+    confirmations.flush()
+    reported = {result.filename for result in run.results}
+    if run.returncode == 0 and reported >= set(by_path):
+        return
+    where = f"{destination.ae_title}@{destination.host}:{destination.port}"
+    if run.returncode == 61 and "Rejected" in run.errors:
+        raise DeliveryError(f"{where} rejected the association ({run.errors})")
+    if run.returncode == 61:
+        raise DeliveryError(f"could not associate with {where} (connection refused, aborted or timed out): {run.errors}")
+    raise DeliveryError(f"dcmsend to {where} ended with exit status {run.returncode}: {run.errors or 'no report'}")
+
+
+def _no_context_reason(result: dcmsend.InstanceResult) -> str:
+    original = UID(result.original_syntax)
+    if original.is_encapsulated and result.network_syntax in ("", result.original_syntax):
+        # dcmsend offers an uncompressed context too when it can decompress (lossless only).
+        return f"the destination refused {original.name} and it cannot be decompressed here"
+    return f"the destination accepted no context for SOP class {UID(result.sop_class_uid).name}"
