@@ -103,3 +103,17 @@ def test_it_chooses_the_sender_engine(settings, monkeypatch, setting, installed,
     settings.BROKER_ROUTING_SENDER = setting
     monkeypatch.setattr(dcmsend.shutil, "which", lambda name: "/usr/bin/dcmsend" if installed else None)
     assert senders.engine_for(job(use_tls=use_tls, changes=changes)) == engine
+
+
+@pytest.mark.parametrize("sizes, count, max_bytes, expected", [
+    ([10] * 5, 2, 1000, [[10, 10], [10, 10], [10]]),
+    ([10] * 4, 50, 25, [[10, 10], [10, 10]]),
+    ([10, 100, 10], 50, 50, [[10], [100], [10]]),  # larger than the cap: alone
+    ([], 50, 50, []),
+])
+def test_it_batches_dcmsend_runs_by_count_and_bytes(sizes, count, max_bytes, expected):
+    from broker.routing.models import StoredInstance
+    from broker.routing.sending_dcmtk import batches
+
+    instances = [StoredInstance(size=size) for size in sizes]
+    assert [[i.size for i in batch] for batch in batches(instances, count, max_bytes)] == expected

@@ -5,7 +5,7 @@ are sent, each in its stored transfer syntax (dcmsend proposes the file's own sy
 when the destination refuses it: uncompressed syntaxes between each other, lossless compression
 decompressed; lossy never), each confirmation is recorded, and failures raise the same errors, so
 `delivery` retries and gives up alike. A batch is one dcmsend run: its confirmations are written when it
-ends, so a killed worker re-sends at most one batch (BROKER_ROUTING_DCMSEND_BATCH instances).
+ends, so a killed worker re-sends at most one batch (BROKER_ROUTING_DCMSEND_BATCH instances, 256 MB).
 """
 import logging
 
@@ -20,13 +20,29 @@ from broker.routing.storage import instance_path
 
 log = logging.getLogger(__name__)
 
+# A batch's confirmations are also the job's heartbeat: bound its bytes too, so a batch of large instances
+# ends well within BROKER_ROUTING_STALE_SECONDS even towards a slow destination.
+BATCH_MAX_BYTES = 256 * 1024 * 1024
+
+
+def batches(instances: list, count: int, max_bytes: int = BATCH_MAX_BYTES):
+    """Runs of at most count instances and max_bytes (a larger instance goes alone)."""
+    batch, size = [], 0
+    for instance in instances:
+        if batch and (len(batch) >= count or size + instance.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(instance)
+        size += instance.size
+    if batch:
+        yield batch
+
 
 def send_pending(job: RoutingJob) -> None:
     instances = list(pending_instances(job))
     failures, permanent = [], []
-    size = max(settings.BROKER_ROUTING_DCMSEND_BATCH, 1)
-    for start in range(0, len(instances), size):
-        _send_batch(job, instances[start:start + size], failures, permanent)
+    for batch in batches(instances, max(settings.BROKER_ROUTING_DCMSEND_BATCH, 1)):
+        _send_batch(job, batch, failures, permanent)
     if failures:
         raise DeliveryError(f"{len(failures)} instances refused, first: {failures[0]}")
     if permanent:
