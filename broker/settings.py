@@ -203,5 +203,5 @@ BROKER_HOUSEKEEPING_SECONDS = env_float("BROKER_HOUSEKEEPING_SECONDS", 3600.0)
 BROKER_ROUTING_SENDER = env_str("BROKER_ROUTING_SENDER", "auto").strip().lower() or "auto"
 if BROKER_ROUTING_SENDER not in {"auto", "dcmtk", "pynetdicom"}:
     raise ConfigurationError(f"BROKER_ROUTING_SENDER={BROKER_ROUTING_SENDER!r}: use auto, dcmtk or pynetdicom")
-# Instances per dcmsend run: confirmations are recorded after each run (a killed worker re-sends at most one).
-BROKER_ROUTING_DCMSEND_BATCH = env_int("BROKER_ROUTING_DCMSEND_BATCH", 50)
+# Instances per dcmsend run (one association); confirmations are recorded as responses arrive.
+BROKER_ROUTING_DCMSEND_BATCH = env_int("BROKER_ROUTING_DCMSEND_BATCH", 500)

@@ -2,7 +2,7 @@
 import pytest
 
 from broker.routing import dcmsend, senders
-from broker.routing.dcmsend import NO_CONTEXT, parse_report
+from broker.routing.dcmsend import NO_CONTEXT, LiveLog, parse_report
 from broker.routing.models import Destination, RoutingJob, RoutingRule
 
 REPORT = """Detailed Report on the Transfer of Instances
@@ -117,3 +117,29 @@ def test_it_batches_dcmsend_runs_by_count_and_bytes(sizes, count, max_bytes, exp
 
     instances = [StoredInstance(size=size) for size in sizes]
     assert [[i.size for i in batch] for batch in batches(instances, count, max_bytes)] == expected
+
+
+LOG = """I: sending SOP instances ...
+D: sending SOP instance from file: /data/a.dcm
+I: Converting transfer syntax: RLE Lossless -> Little Endian Implicit
+I: Sending C-STORE Request
+D: Message Type                  : C-STORE RQ
+D: DIMSE Status                  : 0x0000: Success
+D: Message Type                  : C-STORE RSP
+D: Affected SOP Instance UID     : 1.2.3.1
+D: DIMSE Status                  : 0x0000: Success
+D: sending SOP instance from file: /data/b c.dcm
+D: Message Type                  : C-STORE RSP
+D: DIMSE Status                  : 0xA700: Refused: OutOfResources
+D: sending SOP instance from file: /data/d.dcm
+D: Message Type                  : C-STORE RSP
+D: DIMSE Status                  : 0xB007: Warning
+I: Releasing Association
+"""
+
+
+def test_it_follows_c_store_responses_in_the_dcmsend_log():
+    live = LiveLog()
+    responses = [r for r in map(live.feed, LOG.splitlines()) if r]
+    assert responses == [("/data/a.dcm", 0x0000, "1.2.840.10008.1.2"), ("/data/b c.dcm", 0xA700, None),
+                         ("/data/d.dcm", 0xB007, None)]

@@ -25,8 +25,8 @@ def test_it_finishes_after_the_worker_is_killed_mid_study_without_resending_conf
     point_celery_at(redis_db)
     scp = StoreSCP(tmp_path / "pacs", options=("--sleep-after", "1")).start()  # slow destination: time to kill
     paths = make_study(tmp_path / "s", count=6, mix=False)
-    # dcmsend batches of 2: confirmations are recorded after each run, so the kill falls between two of them.
-    engine_env = {"BROKER_ROUTING_SENDER": engine, "BROKER_ROUTING_DCMSEND_BATCH": "2"}
+    # With dcmtk the six instances are one dcmsend run: confirmations are recorded as its responses arrive.
+    engine_env = {"BROKER_ROUTING_SENDER": engine}
     worker = celery_worker_factory(redis_db, **engine_env)
     job = complete_study_routed_to(scp, broker_listener, paths)
 

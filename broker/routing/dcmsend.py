@@ -1,6 +1,9 @@
 """DCMTK's dcmsend as a C-STORE sender: one run sends a list of files over one association (more if they need
 more than 128 presentation contexts) and writes a per-instance report, which is parsed here.
 
+While it runs, its debug log is read line by line so each confirmed instance is reported as soon as its
+C-STORE response arrives (`LiveLog`); the report at the end is the authoritative account of the run.
+
 No database here: `sending_dcmtk` turns the results into confirmations and job errors.
 """
 import ctypes
@@ -10,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +81,39 @@ def parse_report(text: str) -> list[InstanceResult]:
     return results
 
 
+# DCMTK's names of the syntaxes it converts to (dcmsend never compresses).
+_SYNTAX_BY_NAME = {
+    "Little Endian Implicit": "1.2.840.10008.1.2",
+    "Little Endian Explicit": "1.2.840.10008.1.2.1",
+    "Big Endian Explicit": "1.2.840.10008.1.2.2",
+    "Deflated Explicit VR Little Endian": "1.2.840.10008.1.2.1.99",
+}
+
+
+class LiveLog:
+    """Follows `dcmsend --debug` output: feed() returns (filename, status, converted syntax UID or None) when a
+    C-STORE response arrives, else None. Unknown lines are ignored, so another DCMTK version's wording only
+    delays confirmations until the report."""
+
+    def __init__(self):
+        self.filename, self.converted, self.in_response = None, None, False
+
+    def feed(self, line: str):
+        line = line.rstrip()
+        if line.startswith("D: sending SOP instance from file: "):
+            self.filename, self.converted, self.in_response = line.split(": ", 2)[2], None, False
+        elif line.startswith("I: Converting transfer syntax: ") and " -> " in line:
+            self.converted = _SYNTAX_BY_NAME.get(line.rsplit(" -> ", 1)[1].strip())
+        elif line.startswith("D: Message Type") and line.endswith("C-STORE RSP"):
+            self.in_response = True
+        elif self.in_response and line.startswith("D: DIMSE Status"):
+            self.in_response = False
+            match = _STATUS.match(line.split(": ", 2)[-1])
+            if match and self.filename:
+                return self.filename, int(match.group(1), 16), self.converted
+        return None
+
+
 def _die_with_parent():  # runs in the child before exec: a killed worker takes its dcmsend along
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -83,8 +121,10 @@ def _die_with_parent():  # runs in the child before exec: a killed worker takes 
         pass
 
 
-def send_files(paths: list[Path], *, host: str, port: int, calling_ae: str, called_ae: str, timeout: float) -> Run:
-    """Send the files in one dcmsend run; the report says what became of each."""
+def send_files(paths: list[Path], *, host: str, port: int, calling_ae: str, called_ae: str, timeout: float,
+               on_response: Callable[[str, int, str | None], None] | None = None) -> Run:
+    """Send the files in one dcmsend run; on_response(filename, status, converted syntax) as responses arrive;
+    the report says what became of each."""
     with tempfile.TemporaryDirectory(prefix="dcmsend-") as scratch:
         report = Path(scratch) / "report.txt"
         seconds = str(max(int(timeout), 1))
@@ -95,11 +135,33 @@ def send_files(paths: list[Path], *, host: str, port: int, calling_ae: str, call
                 "--create-report-file", str(report), host, str(port), *map(str, paths)]
         # Without TCP_NODELAY each C-STORE turn waits for a delayed ACK (~40 ms) under Nagle.
         env = {**os.environ, "TCP_NODELAY": "1"}
+        limit = timeout * (len(paths) + 3)
+        process = subprocess.Popen([argv[0], "--debug", *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace", env=env, preexec_fn=_die_with_parent)
+        timed_out = threading.Event()
+
+        def give_up():
+            timed_out.set()
+            process.kill()
+
+        watchdog = threading.Timer(limit, give_up)
+        watchdog.start()
+        live, errors = LiveLog(), []
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, env=env, preexec_fn=_die_with_parent,
-                                  timeout=timeout * (len(paths) + 3))
-        except subprocess.TimeoutExpired:
-            return Run(returncode=-1, results=[], errors=f"dcmsend did not finish within {timeout * (len(paths) + 3):.0f} s")
+            for line in process.stdout:
+                if line.startswith(("E:", "F:")):
+                    errors.append(line.strip())
+                response = live.feed(line)
+                if response and on_response:
+                    on_response(*response)
+            returncode = process.wait()
+        finally:
+            watchdog.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+        if timed_out.is_set():
+            errors.append(f"dcmsend did not finish within {limit:.0f} s and was stopped")
         results = parse_report(report.read_text(errors="replace")) if report.exists() else []
-    errors = "; ".join(line.strip() for line in done.stderr.splitlines() if line.startswith(("E:", "F:")))
-    return Run(returncode=done.returncode, results=results, errors=errors)
+    return Run(returncode=returncode, results=results, errors="; ".join(errors))

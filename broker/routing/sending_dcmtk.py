@@ -4,8 +4,10 @@ Same guarantees as the pynetdicom sender (`sending`): only instances the destina
 are sent, each in its stored transfer syntax (dcmsend proposes the file's own syntax and converts only
 when the destination refuses it: uncompressed syntaxes between each other, lossless compression
 decompressed; lossy never), each confirmation is recorded, and failures raise the same errors, so
-`delivery` retries and gives up alike. A batch is one dcmsend run: its confirmations are written when it
-ends, so a killed worker re-sends at most one batch (BROKER_ROUTING_DCMSEND_BATCH instances, 256 MB).
+`delivery` retries and gives up alike. A batch is one dcmsend run (BROKER_ROUTING_DCMSEND_BATCH instances,
+at most 1 GB). Confirmations are recorded as the responses arrive (read from dcmsend's log, written in small
+batches as the pynetdicom sender does), so a killed worker re-sends at most a few instances; the report at the
+end of the run is authoritative (it adds any confirmation the log did not show and corrects the syntax).
 """
 import logging
 
@@ -14,15 +16,15 @@ from pydicom.uid import UID
 
 from broker.routing import dcmsend
 from broker.routing.associations import DeliveryError, PermanentDeliveryError
-from broker.routing.models import RoutingJob
+from broker.routing.models import DeliveredInstance, RoutingJob
 from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances
 from broker.routing.storage import instance_path
 
 log = logging.getLogger(__name__)
 
-# A batch's confirmations are also the job's heartbeat: bound its bytes too, so a batch of large instances
-# ends well within BROKER_ROUTING_STALE_SECONDS even towards a slow destination.
-BATCH_MAX_BYTES = 256 * 1024 * 1024
+# Should the live log not show confirmations (another DCMTK version's wording), the report at the end of a run
+# is the job's heartbeat: bound a run's bytes too, so it ends within BROKER_ROUTING_STALE_SECONDS.
+BATCH_MAX_BYTES = 1024 * 1024 * 1024
 
 
 def batches(instances: list, count: int, max_bytes: int = BATCH_MAX_BYTES):
@@ -52,16 +54,30 @@ def send_pending(job: RoutingJob) -> None:
 def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None:
     destination = job.destination
     by_path = {str(instance_path(instance)): instance for instance in batch}
-    run = dcmsend.send_files(list(by_path), host=destination.host, port=destination.port,
-                             calling_ae=settings.BROKER_AE_TITLE, called_ae=destination.ae_title,
-                             timeout=settings.BROKER_ROUTING_TIMEOUT)
     confirmations = Confirmations(job)
+    live_syntax = {}
+
+    def confirmed(filename: str, status: int, converted: str | None) -> None:
+        instance = by_path.get(filename)
+        if instance is not None and status in SUCCESS_STATUSES:
+            live_syntax[filename] = converted or instance.transfer_syntax_uid
+            confirmations.add(instance, live_syntax[filename])
+
+    try:
+        run = dcmsend.send_files(list(by_path), host=destination.host, port=destination.port,
+                                 calling_ae=settings.BROKER_AE_TITLE, called_ae=destination.ae_title,
+                                 timeout=settings.BROKER_ROUTING_TIMEOUT, on_response=confirmed)
+    finally:
+        confirmations.flush()
     for result in run.results:
         instance = by_path.get(result.filename)
         if instance is None:
             continue
         if result.status in SUCCESS_STATUSES:
-            confirmations.add(instance, result.network_syntax)
+            if result.filename not in live_syntax:
+                confirmations.add(instance, result.network_syntax)
+            elif live_syntax[result.filename] != result.network_syntax:
+                DeliveredInstance.objects.filter(job=job, instance=instance).update(transfer_syntax_uid=result.network_syntax)
         elif result.no_context:
             permanent.append(f"{instance.sop_instance_uid}: {_no_context_reason(result)}")
         elif result.status is not None:
