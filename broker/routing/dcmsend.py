@@ -1,8 +1,10 @@
 """DCMTK's dcmsend as a C-STORE sender: one run sends a list of files over one association (more if they need
 more than 128 presentation contexts) and writes a per-instance report, which is parsed here.
 
-While it runs, its debug log is read line by line so each confirmed instance is reported as soon as its
-C-STORE response arrives (`LiveLog`); the report at the end is the authoritative account of the run.
+While it runs, its log is read line by line so each confirmed instance is reported as soon as its C-STORE
+response arrives (`LiveLog`); the report at the end is the authoritative account of the run. The log is
+filtered inside dcmsend (a log4cplus configuration, `LOG_CONFIG`) to the few debug lines that say which file
+got which response, plus errors: the full debug log would cost as much CPU as the sending itself.
 
 No database here: `sending_dcmtk` turns the results into confirmations and job errors.
 """
@@ -81,6 +83,28 @@ def parse_report(text: str) -> list[InstanceResult]:
     return results
 
 
+LOG_CONFIG = """\
+log4cplus.rootLogger = DEBUG, out
+log4cplus.appender.out = log4cplus::ConsoleAppender
+log4cplus.appender.out.logToStderr = false
+log4cplus.appender.out.ImmediateFlush = true
+log4cplus.appender.out.layout = log4cplus::PatternLayout
+log4cplus.appender.out.layout.ConversionPattern = %P: %m%n
+log4cplus.appender.out.filters.1 = log4cplus::spi::StringMatchFilter
+log4cplus.appender.out.filters.1.StringToMatch = sending SOP instance from file
+log4cplus.appender.out.filters.1.AcceptOnMatch = true
+log4cplus.appender.out.filters.2 = log4cplus::spi::StringMatchFilter
+log4cplus.appender.out.filters.2.StringToMatch = Converting transfer syntax
+log4cplus.appender.out.filters.2.AcceptOnMatch = true
+log4cplus.appender.out.filters.3 = log4cplus::spi::StringMatchFilter
+log4cplus.appender.out.filters.3.StringToMatch = C-STORE RSP
+log4cplus.appender.out.filters.3.AcceptOnMatch = true
+log4cplus.appender.out.filters.4 = log4cplus::spi::LogLevelRangeFilter
+log4cplus.appender.out.filters.4.LogLevelMin = ERROR
+log4cplus.appender.out.filters.4.LogLevelMax = FATAL
+log4cplus.appender.out.filters.4.AcceptOnMatch = true
+"""
+
 # DCMTK's names of the syntaxes it converts to (dcmsend never compresses).
 _SYNTAX_BY_NAME = {
     "Little Endian Implicit": "1.2.840.10008.1.2",
@@ -91,7 +115,7 @@ _SYNTAX_BY_NAME = {
 
 
 class LiveLog:
-    """Follows `dcmsend --debug` output: feed() returns (filename, status, converted syntax UID or None) when a
+    """Follows dcmsend's (filtered) debug output: feed() returns (filename, status, converted syntax UID or None) when a
     C-STORE response arrives, else None. Unknown lines are ignored, so another DCMTK version's wording only
     delays confirmations until the report."""
 
@@ -126,17 +150,18 @@ def send_files(paths: list[Path], *, host: str, port: int, calling_ae: str, call
     """Send the files in one dcmsend run; on_response(filename, status, converted syntax) as responses arrive;
     the report says what became of each."""
     with tempfile.TemporaryDirectory(prefix="dcmsend-") as scratch:
-        report = Path(scratch) / "report.txt"
+        report, log_config = Path(scratch) / "report.txt", Path(scratch) / "log.cfg"
+        log_config.write_text(LOG_CONFIG)
         seconds = str(max(int(timeout), 1))
         argv = ["dcmsend", "-aet", calling_ae, "-aec", called_ae,
                 "--no-halt",  # a refused instance does not stop the others; each is in the report
                 "--no-uid-checks",  # what we accepted on receive, we send on (as the pynetdicom sender does)
                 "-to", seconds, "-ta", seconds, "-td", seconds, "--max-pdu", str(DCMTK_MAX_PDU),
-                "--create-report-file", str(report), host, str(port), *map(str, paths)]
+                "--log-config", str(log_config), "--create-report-file", str(report), host, str(port), *map(str, paths)]
         # Without TCP_NODELAY each C-STORE turn waits for a delayed ACK (~40 ms) under Nagle.
         env = {**os.environ, "TCP_NODELAY": "1"}
         limit = timeout * (len(paths) + 3)
-        process = subprocess.Popen([argv[0], "--debug", *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", env=env, preexec_fn=_die_with_parent)
         timed_out = threading.Event()
 
