@@ -9,8 +9,6 @@ at most 1 GB). Confirmations are recorded as the responses arrive (read from dcm
 batches as the pynetdicom sender does), so a killed worker re-sends at most a few instances; the report at the
 end of the run is authoritative (it adds any confirmation the log did not show and corrects the syntax).
 """
-import logging
-
 from django.conf import settings
 from pydicom.uid import UID
 
@@ -19,8 +17,6 @@ from broker.routing.associations import DeliveryError, PermanentDeliveryError
 from broker.routing.models import DeliveredInstance, RoutingJob
 from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances
 from broker.routing.storage import instance_path
-
-log = logging.getLogger(__name__)
 
 # Should the live log not show confirmations (another DCMTK version's wording), the report at the end of a run
 # is the job's heartbeat: bound a run's bytes too, so it ends within BROKER_ROUTING_STALE_SECONDS.
