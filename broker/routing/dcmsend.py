@@ -84,7 +84,9 @@ def parse_report(text: str) -> list[InstanceResult]:
 
 
 LOG_CONFIG = """\
-log4cplus.rootLogger = DEBUG, out
+log4cplus.rootLogger = INFO, out
+log4cplus.logger.dcmtk.dcmnet = DEBUG
+log4cplus.logger.dcmtk.dcmdata = WARN
 log4cplus.appender.out = log4cplus::ConsoleAppender
 log4cplus.appender.out.logToStderr = false
 log4cplus.appender.out.ImmediateFlush = true
