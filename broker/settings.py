@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from broker.env import env_bool, env_float, env_int, env_list, env_str
+from broker.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -218,3 +218,9 @@ BROKER_HOUSEKEEPING_SECONDS = env_float("BROKER_HOUSEKEEPING_SECONDS", 3600.0)
 BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
 # Threads doing the DICOM listener's database work (each keeps one database connection).
 BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)
+# Sender of SEND jobs: "pynetdicom", "dcmtk" (DCMTK dcmsend, several times faster) or "auto" (dcmtk when dcmsend is on PATH).
+BROKER_ROUTING_SENDER = env_str("BROKER_ROUTING_SENDER", "auto").strip().lower() or "auto"
+if BROKER_ROUTING_SENDER not in {"auto", "dcmtk", "pynetdicom"}:
+    raise ConfigurationError(f"BROKER_ROUTING_SENDER={BROKER_ROUTING_SENDER!r}: use auto, dcmtk or pynetdicom")
+# Instances per dcmsend run (one association); confirmations are recorded as responses arrive.
+BROKER_ROUTING_DCMSEND_BATCH = env_int("BROKER_ROUTING_DCMSEND_BATCH", 500)

@@ -1,4 +1,6 @@
-"""Routing a complete study to a real destination (DCMTK storescp on loopback)."""
+"""Routing a complete study to a real destination (DCMTK storescp on loopback), with each sender engine."""
+from types import SimpleNamespace
+
 import pytest
 from pydicom import dcmread
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
@@ -10,6 +12,23 @@ from tests.helpers_routing import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.dcmtk
+
+
+@pytest.fixture(autouse=True, params=["pynetdicom", "dcmtk"])
+def sender(request, settings, monkeypatch):
+    """Every test here runs once per engine; dcmsend runs are counted to show which engine did the work."""
+    from broker.routing import dcmsend
+
+    settings.BROKER_ROUTING_SENDER = request.param
+    runs = []
+    real = dcmsend.send_files
+
+    def counted(paths, **kwargs):
+        runs.append(list(paths))
+        return real(paths, **kwargs)
+
+    monkeypatch.setattr(dcmsend, "send_files", counted)
+    return SimpleNamespace(name=request.param, dcmsend_runs=runs)
 
 
 def route_everything_to(scp: StoreSCP, **rule_fields) -> Destination:
@@ -26,7 +45,7 @@ def receive_and_complete(port, paths, extra=("-xr",)) -> Study:
     return services.mark_study_complete(study.id)
 
 
-def test_it_delivers_every_instance_with_identical_pixel_data(broker_listener, tmp_path):
+def test_it_delivers_every_instance_with_identical_pixel_data(broker_listener, tmp_path, sender):
     scp = StoreSCP(tmp_path / "pacs", options=("+xa",)).start()
     route_everything_to(scp)
     paths = make_study(tmp_path / "study", count=6)
@@ -44,6 +63,8 @@ def test_it_delivers_every_instance_with_identical_pixel_data(broker_listener, t
     assert (job.sent, job.total, job.last_error) == (6, 6, "")
     rle = StoredInstance.objects.get(transfer_syntax_uid=RLELossless)
     assert dcmread(received[rle.sop_instance_uid][0]).file_meta.TransferSyntaxUID == RLELossless  # as stored
+    assert DeliveredInstance.objects.get(instance=rle).transfer_syntax_uid == RLELossless
+    assert len(sender.dcmsend_runs) == (1 if sender.name == "dcmtk" else 0)
     scp.stop()
 
 
@@ -128,7 +149,7 @@ def test_it_gives_up_clearly_when_no_context_for_the_sop_class_is_accepted(broke
     assert "accepted no context for SOP class MR Image Storage" in RoutingJob.objects.get(pk=job.id).last_error
 
 
-def test_it_applies_attribute_changes_on_the_way_out(broker_listener, tmp_path):
+def test_it_applies_attribute_changes_on_the_way_out(broker_listener, tmp_path, sender):
     scp = StoreSCP(tmp_path / "pacs", options=("+xa",)).start()
     route_everything_to(scp, attribute_changes={"InstitutionName": "CITY CLINIC", "IssuerOfPatientID": "CITY"})
     paths = make_study(tmp_path / "study", count=2, mix=False)
@@ -141,6 +162,7 @@ def test_it_applies_attribute_changes_on_the_way_out(broker_listener, tmp_path):
         assert (copy.InstitutionName, copy.IssuerOfPatientID) == ("CITY CLINIC", "CITY")
     stored = dcmread(StoredInstance.objects.first() and (tmp_path / "storage" / StoredInstance.objects.first().path))
     assert stored.InstitutionName == "GENERAL HOSPITAL"  # the kept file is untouched
+    assert sender.dcmsend_runs == []  # dcmsend sends files as they are: such a rule goes through pynetdicom
     scp.stop()
 
 
@@ -192,3 +214,38 @@ def test_it_gives_up_clearly_when_a_jpeg_image_meets_an_uncompressed_only_destin
     assert "refused JPEG Baseline (Process 1) and it cannot be decompressed here" in RoutingJob.objects.get(pk=job.id).last_error
     assert scp.received() == {}
     scp.stop()
+
+
+def test_it_retries_when_the_destination_answers_a_failure_status(broker_listener, tmp_path, settings):
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import CTImageStorage
+
+    settings.BROKER_ROUTING_BACKOFF_SECONDS = 0
+    answers = {"status": 0xA700}
+    received = []
+
+    def store(event):
+        if answers["status"] == 0x0000:
+            received.append(event.request.AffectedSOPInstanceUID)
+        return answers["status"]
+
+    full = AE(ae_title="FULL")
+    full.add_supported_context(CTImageStorage)
+    server = full.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, store)])
+    destination = Destination.objects.create(name="FULL", ae_title="FULL", host="127.0.0.1", port=server.server_address[1])
+    RoutingRule.objects.create(name="all").destinations.add(destination)
+    paths = make_study(tmp_path / "study", count=2, mix=False)
+    study = receive_and_complete(broker_listener, paths, extra=())
+    job = RoutingJob.objects.get(study=study)
+    try:
+        assert delivery.run_job(job.id) == RoutingJob.State.FAILED
+        job.refresh_from_db()
+        assert "2 instances refused" in job.last_error and "status 0xA700" in job.last_error
+        assert (job.sent, DeliveredInstance.objects.filter(job=job).count()) == (0, 0)
+
+        answers["status"] = 0x0000
+        assert delivery.run_job(job.id) == RoutingJob.State.DONE
+    finally:
+        server.shutdown()
+    assert sorted(received) == sorted(sop_instance_uid(p) for p in paths)
+    assert RoutingJob.objects.get(pk=job.id).sent == 2

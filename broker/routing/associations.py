@@ -45,10 +45,27 @@ def no_delay(event) -> None:
             pass
 
 
+def keep_responses_for_the_sender(assoc) -> None:
+    """Work around a race in pynetdicom 3.0: the association's reactor thread, which serves incoming requests,
+    can slip past its pause and take the C-STORE response a send_c_store() is waiting for; it drops it as an
+    "unexpected C-STORE service message" and the send waits out the DIMSE timeout, failing the job. Seen on
+    loopback about once per few hundred fast stores. A response taken that way is put back for the sender."""
+    serve = assoc._serve_request
+
+    def serve_requests_only(msg, context_id):
+        if not msg.is_valid_request and msg.is_valid_response:
+            assoc.dimse.msg_queue.put((context_id, msg))
+            return
+        serve(msg, context_id)
+
+    assoc._serve_request = serve_requests_only
+
+
 def associate(ae: AE, destination: Destination):
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=_tls_args(destination),
                          evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)])
     if assoc.is_established:
+        keep_responses_for_the_sender(assoc)
         return assoc
     if assoc.is_rejected:
         result = assoc.acceptor.primitive.result if assoc.acceptor.primitive else None

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from broker.routing import jobs, moving, sending
+from broker.routing import jobs, moving, senders, sending
 from broker.routing.associations import DeliveryError, PermanentDeliveryError
 from broker.routing.models import Destination, RoutingJob, RoutingRule, StoredInstance, Study
 
@@ -86,7 +86,7 @@ def run_job(job_id: int) -> str:
             _finish(job)
         else:
             for _ in range(20):  # late instances may keep arriving while we send
-                sending.send_pending(job)
+                senders.send_pending(job)
                 if _finish(job):
                     break
     except PermanentDeliveryError as exc:

@@ -111,14 +111,16 @@ class Confirmations:
     CONFIRM_BATCH = 25
     CONFIRM_SECONDS = 1.0
 
-    def __init__(self, job: RoutingJob):
+    def __init__(self, job: RoutingJob, *, batch: int | None = None, seconds: float | None = None):
         self.job = job
+        self.batch = batch or self.CONFIRM_BATCH
+        self.seconds = seconds or self.CONFIRM_SECONDS
         self.pending: list[DeliveredInstance] = []
         self.last_flush = time.monotonic()
 
     def add(self, instance: StoredInstance, syntax: str) -> None:
         self.pending.append(DeliveredInstance(job=self.job, instance=instance, transfer_syntax_uid=syntax))
-        if len(self.pending) >= self.CONFIRM_BATCH or time.monotonic() - self.last_flush >= self.CONFIRM_SECONDS:
+        if len(self.pending) >= self.batch or time.monotonic() - self.last_flush >= self.seconds:
             self.flush()
 
     def flush(self) -> None:
