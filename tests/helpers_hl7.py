@@ -6,22 +6,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "hl7"
 BASE_DIR = Path(__file__).resolve().parent.parent
 _ids = itertools.count(1)
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def sample(name: str) -> bytes:

@@ -2,7 +2,6 @@
 a waiting helper, and an MLLP server playing the RIS."""
 import socket
 import threading
-import time
 from contextlib import contextmanager
 
 from pydicom import Dataset
@@ -12,20 +11,9 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from broker.hl7.mllp import FrameDecoder, frame
+from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
 
 MPPS = ModalityPerformedProcedureStep
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)  # polling interval of a deadline wait, not a fixed wait for readiness
 
 
 def _code(value: str, scheme: str, meaning: str) -> Dataset:

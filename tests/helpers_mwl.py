@@ -1,11 +1,12 @@
 """Actors for the worklist tests: an in-process listener, a pynetdicom SCU, identifiers built in code."""
-import time
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 from pydicom import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
+
+from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
 
 # Every return key of a typical modality query (patient, order, procedure, one SPS item).
 COMMON_RETURN_KEYS = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
@@ -14,16 +15,6 @@ COMMON_RETURN_KEYS = ["PatientName", "PatientID", "PatientBirthDate", "PatientSe
 COMMON_SPS_KEYS = ["ScheduledStationAETitle", "ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime",
                    "Modality", "ScheduledPerformingPhysicianName", "ScheduledProcedureStepDescription",
                    "ScheduledProcedureStepID", "ScheduledStationName", "ScheduledProcedureStepLocation"]
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)  # polling a condition with a deadline, not waiting for a fixed time
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def local_today():

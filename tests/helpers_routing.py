@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,20 +25,9 @@ from pynetdicom.sop_class import (
 )
 
 from tests.conftest import _missing, free_port, port_open
+from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = ""):
-    """Poll predicate until it returns something truthy; fail with message after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
-        time.sleep(interval)  # polling interval of a deadline wait, not a wait for an event
 
 
 # --- DICOM files -----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -12,17 +11,9 @@ from pynetdicom.sop_class import Verification
 
 from broker.hl7.mllp import MLLPClient
 from tests.conftest import free_port, port_open
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_until(predicate, timeout, message):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)  # polling interval of the condition, not a fixed wait
-    raise AssertionError(message)
 
 
 def _echo(port):
@@ -46,6 +37,7 @@ def test_it_starts_every_part_and_stops_cleanly_on_sigterm(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: all(port_open("127.0.0.1", p) for p in ports.values()), 60,
+                   message=
                    "runbroker did not open the DICOM, HL7 and web ports within 60 s")
         assert _echo(ports["BROKER_DICOM_PORT"]) == 0x0000
         with MLLPClient("127.0.0.1", ports["BROKER_HL7_PORT"]) as client:

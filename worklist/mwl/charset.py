@@ -11,9 +11,10 @@ from functools import lru_cache
 
 from pydicom.charset import convert_encodings, encode_string
 
+from worklist.names import LATIN_BASE_LETTERS
+
 DEFAULT_REPERTOIRE = ["ISO_IR 6"]
-_SPECIAL = {"ß": "ss", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Œ": "OE", "œ": "oe", "Ł": "L", "ł": "l",
-            "Đ": "D", "đ": "d", "Þ": "TH", "þ": "th", "ı": "i", "ー": "-", "・": " ", "　": " "}
+_SPECIAL = {**LATIN_BASE_LETTERS, "ー": "-", "・": " ", "　": " "}
 
 
 def parse_character_set(configured: str) -> list[str]:
