@@ -25,6 +25,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.report import ratio, write_section  # noqa: E402
+from bench.support import cpu_seconds  # noqa: E402
 from broker.hl7.mllp import FrameDecoder, MLLPClient, frame  # noqa: E402
 
 WORK = BASE_DIR / "bench" / ".work" / "hl7_ingest"
@@ -155,11 +156,6 @@ def postgres_available() -> bool:
     except OSError:
         return False
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), robust to other load on a shared machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(label: str, port: int, run: str, count: int, warmup: int, results: list, floor: dict, pid: int) -> None:

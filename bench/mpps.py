@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.support import free_port, wait_for_port  # noqa: E402
 WORK = ROOT / "bench" / ".work" / "mpps"
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 MODALITIES = 4
@@ -50,21 +52,6 @@ def prepare_environment() -> str:
     return "SQLite (WAL)"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the DICOM listener did not start")
 
 
 def make_steps(count: int) -> list:

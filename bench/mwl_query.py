@@ -14,7 +14,6 @@ same items as .wl files (up to 50k). `--quick` runs 1k and 10k only.
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,12 +28,8 @@ DATABASE_URL = "postgres://postgres@127.0.0.1:5432/broker_bench_mwl"
 STATIONS = [f"CT{n:02d}" for n in range(1, 11)] + [f"MR{n:02d}" for n in range(1, 11)]
 DAYS = 200  # steps spread over 200 days around today: ~25 per station and day at 100k
 sys.path.insert(0, str(ROOT))
+from bench.support import cpu_seconds, free_port, wait_for_port  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def setup_django():
@@ -149,11 +144,6 @@ def stats(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (robust to the machine's load, unlike wall time)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def sample(argv, reps: int, nodelay: bool, warm_up: bool = True) -> tuple[float, float]:
     if warm_up:
@@ -261,16 +251,6 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
 
 def write_worklist_files(directory: Path) -> None:
     """The same steps as .wl files for wlmscpfs, written straight from the rows (no ORM objects)."""
@@ -335,7 +315,7 @@ def main():
     rows, wlm_rows, mem_rows = [], [], []
     floors = {}
     try:
-        wait_port(port)
+        wait_for_port(port)
         loaded = 0
         for size in sizes:
             load_steps(loaded, size - loaded)
@@ -371,7 +351,7 @@ def bench_wlmscpfs(qs, reps):
     server = subprocess.Popen(["wlmscpfs", "-dfp", str(directory), str(port)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        wait_port(port)
+        wait_for_port(port)
         floor = sample(echoscu_argv(port), 3, False, warm_up=False)
         selective = qs["selective (station + today)"]
         med, p95 = sample(findscu_argv(port, selective), 3, False, warm_up=False)

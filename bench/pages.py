@@ -13,7 +13,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,8 +130,6 @@ def populate(n_orders: int) -> None:
         print(f"  {chunk.stop} orders", end="\r", flush=True)
     # Put the order times where the history says (auto_now_add stamped them all now).
     if n_orders:
-        from django.db.models import F  # noqa: F401
-
         for days in range(0, 101, 1):
             low, high = (n_orders * days) // 100, (n_orders * (days + 1)) // 100
             ImagingOrder.objects.filter(accession_number__gte=f"BA{low:08d}", accession_number__lt=f"BA{high:08d}").update(

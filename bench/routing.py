@@ -12,7 +12,6 @@ Writes the `routing` section of docs/benchmarks.md.
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,26 +19,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.support import free_port, wait_for_port  # noqa: E402
 # DCMTK disables Nagle only when asked; without it every DCMTK C-STORE turn waits ~40 ms and the floor would be slow.
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 WORK = ROOT / "bench" / ".work" / "routing"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def configure_django() -> None:
