@@ -9,7 +9,7 @@ from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from broker.outbound import forwarding, notifying, queueing, services
-from broker.outbound.models import DeliveryState, MppsDestination, MppsForward, RisEndpoint, RisNotification
+from broker.outbound.models import DeliveryState, MppsDestination, MppsForward, RisEndpoint
 from mpps.models import PerformedProcedureStep
 from tests.conftest import free_port
 from tests.factories import make_step

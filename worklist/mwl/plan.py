@@ -4,7 +4,7 @@ The plan is pure: it reads the identifier and the clock, never the database. `qu
 constraints into one queryset; `explain` checks them one by one against a single step.
 """
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db.models import Q
