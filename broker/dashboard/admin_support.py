@@ -1,36 +1,10 @@
 """Shared pieces of the broker apps' admin: read-only logs, readable raw data, actions that call an area."""
-from django.contrib import admin, messages
+from django.contrib import messages
 
 from broker.dashboard import readable
 from broker.dashboard.actions import Unavailable, area_function
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A record the protocols wrote (a message log, a received image, a delivery): seen, never edited by hand."""
-
-    show_full_result_count = False
-    list_per_page = 50
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+# The read-only bases live with the worklist (which may not import broker); the other apps share them.
+from worklist.admin import ReadOnlyAdmin, ReadOnlyInline  # noqa: F401
 
 
 def hl7_html(raw, codec: str = "utf-8"):
