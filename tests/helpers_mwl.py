@@ -6,7 +6,9 @@ from pydicom import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification
 
+from tests.factories import make_procedure
 from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
+from worklist.models import ScheduledProcedureStep
 
 # Every return key of a typical modality query (patient, order, procedure, one SPS item).
 COMMON_RETURN_KEYS = ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
@@ -29,6 +31,19 @@ def at(hour: int, minute: int = 0, *, days: int = 0) -> datetime:
 
 def da(days: int = 0) -> str:
     return (local_today() + timedelta(days=days)).strftime("%Y%m%d")
+
+
+# More matches than the listener can stream before a C-CANCEL or abort sent after the first one arrives.
+MANY = 10000
+
+
+def make_many_steps(settings, count: int = MANY) -> None:
+    """`count` steps for CT01 today, all of them in one answer (the result cap raised to match)."""
+    settings.BROKER_MWL_MAX_RESULTS = count
+    procedure = make_procedure()
+    ScheduledProcedureStep.objects.bulk_create(
+        ScheduledProcedureStep(requested_procedure=procedure, sps_id=f"B{n}", modality="CT", station_ae_title="CT01",
+                               start=at(8)) for n in range(count))
 
 
 def identifier(top: dict | None = None, sps: dict | None = None, *, common: bool = True,

@@ -9,8 +9,9 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from broker.dicom import listener as dicom_listener
+from broker.dicom.models import WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
-from tests.helpers_mwl import at, da, identifier
+from tests.helpers_mwl import MANY, at, da, identifier, make_many_steps, wait_until
 
 pytestmark = pytest.mark.dcmtk
 
@@ -23,11 +24,11 @@ def port(transactional_db, dcmtk):
 
 
 def findscu(port: int, tmp_path: Path, *, keys: list[str] = (), query: Dataset | None = None,
-            calling_ae: str = "CT01") -> list[Dataset]:
+            calling_ae: str = "CT01", options: list[str] = ()) -> list[Dataset]:
     """Run findscu -W; return the responses it extracted (-X), in order."""
     out = tmp_path / "responses"
     out.mkdir(exist_ok=True)
-    argv = ["findscu", "-W", "-aet", calling_ae, "-aec", "BROKER", "-X", "-od", str(out)]
+    argv = ["findscu", "-W", "-aet", calling_ae, "-aec", "BROKER", "-X", "-od", str(out), *options]
     for key in keys:
         argv += ["-k", key]
     argv += ["127.0.0.1", str(port)]
@@ -96,3 +97,12 @@ def test_it_answers_findscu_in_the_charset_of_the_calling_ae(port, tmp_path):
     [rsp] = findscu(port, tmp_path, keys=["PatientName", f"{SPS}[0].ScheduledProcedureStepID"], calling_ae="OLDCT")
     assert rsp.SpecificCharacterSet == "ISO_IR 100"
     assert rsp.PatientName == "Dvorák^Antonín"
+
+
+def test_it_stops_when_findscu_cancels(port, tmp_path, settings):
+    make_many_steps(settings)
+    responses = findscu(port, tmp_path, keys=["PatientName", f"{SPS}[0].ScheduledProcedureStepID"],
+                        options=["--cancel", "1"])
+    assert 1 <= len(responses) < MANY
+    row = wait_until(lambda: WorklistQuery.objects.first())
+    assert row.status == 0xFE00 and row.match_count == len(responses)

@@ -5,8 +5,8 @@ from pydicom import Dataset
 from broker.dicom import listener as dicom_listener
 from broker.dicom.models import RemoteAE, WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
-from tests.helpers_mwl import at, da, final_status, find, find_in_other_process, identifier, matches, wait_until
-from worklist.models import ScheduledProcedureStep
+from tests.helpers_mwl import (MANY, at, da, final_status, find, find_in_other_process, identifier, make_many_steps,
+                                matches, wait_until)
 
 
 @pytest.fixture
@@ -213,20 +213,8 @@ def test_it_warns_when_an_optional_key_cannot_be_matched(port):
     assert "PatientAddress" in logged().error_comment
 
 
-MANY = 10000
-
-
-def _many_steps(settings, count: int = MANY):
-    """More matches than the listener can stream before a C-CANCEL or abort sent after the first one arrives."""
-    settings.BROKER_MWL_MAX_RESULTS = count
-    procedure = make_procedure()
-    ScheduledProcedureStep.objects.bulk_create(
-        ScheduledProcedureStep(requested_procedure=procedure, sps_id=f"B{n}", modality="CT", station_ae_title="CT01",
-                               start=at(8)) for n in range(count))
-
-
 def test_it_stops_on_cancel(port, settings):
-    _many_steps(settings)
+    make_many_steps(settings)
     statuses = find_in_other_process(port, "cancel")
     assert statuses[-1] == 0xFE00
     assert statuses.count(0xFF00) < MANY  # the stream stopped before the end
@@ -234,7 +222,7 @@ def test_it_stops_on_cancel(port, settings):
 
 
 def test_it_logs_an_answer_the_modality_abandoned(port, settings):
-    _many_steps(settings)
+    make_many_steps(settings)
     assert find_in_other_process(port, "abort") == [0xFF00]
     row = logged()
     assert row.status == 0xFF00 and "left after" in row.error_comment

@@ -8,7 +8,7 @@ from pydicom.datadict import tag_for_keyword
 from pynetdicom import evt
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from broker.dicom import db_work, registry
+from broker.dicom import db_work, outgoing, registry
 from broker.dicom.query_log import QueryLogEntry
 from worklist.mwl.charset import is_known, parse_character_set
 from worklist.mwl.query import run_query
@@ -103,6 +103,9 @@ def handle_find(event):
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         respond = _responder(identifier, charsets, event.context.transfer_syntax)
         for step in result.steps:
+            if matches and matches % outgoing.RESPONSES_PER_WAIT == 0:
+                if not outgoing.wait_until_sent(event.assoc, settings.BROKER_DICOM_NETWORK_TIMEOUT):
+                    return  # the modality stopped listening: `finally` logs the incomplete answer
             if event.is_cancelled:
                 entry.finish(CANCELED, matches, "canceled by the modality (C-CANCEL)")
                 yield CANCELED, None
