@@ -134,12 +134,17 @@ def test_it_lets_an_administrator_move_a_step_to_another_station_but_not_change_
     assert (step.station_ae_title, step.status) == ("CT02", "SCHEDULED")
 
 
-def test_it_finds_orders_by_a_name_typed_without_accents(client):
-    wanted, _ = scheduled_order(patient=make_patient(name="MÜLLER^JÜRGEN"))
+@pytest.mark.parametrize("changelist, row_of", [
+    ("admin:worklist_patient_changelist", lambda order, step: order.patient.pk),
+    ("admin:worklist_imagingorder_changelist", lambda order, step: order.pk),
+    ("admin:worklist_scheduledprocedurestep_changelist", lambda order, step: step.pk),
+])
+def test_it_finds_rows_by_a_patient_name_typed_without_accents(client, changelist, row_of):
+    wanted = row_of(*scheduled_order(patient=make_patient(name="MÜLLER^JÜRGEN")))
     scheduled_order()
     client.force_login(make_user("viewer"))
-    response = client.get(reverse("admin:worklist_imagingorder_changelist"), {"q": "muller"})
-    assert [order.pk for order in response.context["cl"].result_list] == [wanted.pk]
+    response = client.get(reverse(changelist), {"q": "muller"})
+    assert [row.pk for row in response.context["cl"].result_list] == [wanted]
 
 
 def test_it_shows_the_routing_actions_to_operators_only(client):

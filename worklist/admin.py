@@ -69,6 +69,18 @@ def cached_values_filter(field: str, title: str):
     return CachedValuesFilter
 
 
+class PatientNameSearch:
+    """Search also matches the patient's accent-free name key: "müller" finds "MÜLLER^JÜRGEN"."""
+    name_search_field = "name_search"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        key = search_key(search_term.strip())
+        if key:
+            results = results | queryset.filter(**{f"{self.name_search_field}__startswith": key})
+        return results, duplicates
+
+
 class RequestedProcedureInline(ReadOnlyInline):
     model = RequestedProcedure
     fields = ("requested_procedure_id", "description", "code_value", "study_instance_uid")
@@ -80,7 +92,7 @@ class StepInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(NoAddOrDeleteAdmin):
+class PatientAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
     list_display = ("name", "patient_id", "issuer_of_patient_id", "birth_date", "sex", "merged_into", "updated_at")
     list_filter = ("sex", "issuer_of_patient_id", ("merged_into", admin.EmptyFieldListFilter))
     search_fields = ("=patient_id", "name")
@@ -88,17 +100,10 @@ class PatientAdmin(NoAddOrDeleteAdmin):
                        "other_patient_ids", "merged_into", "created_at", "updated_at")
     list_select_related = ("merged_into",)
 
-    def get_search_results(self, request, queryset, search_term):
-        # "müller" finds "MÜLLER^JÜRGEN": names are also matched on their accent-free search key.
-        results, duplicates = super().get_search_results(request, queryset, search_term)
-        key = search_key(search_term.strip())
-        if key:
-            results = results | queryset.filter(name_search__startswith=key)
-        return results, duplicates
-
 
 @admin.register(ImagingOrder)
-class ImagingOrderAdmin(NoAddOrDeleteAdmin):
+class ImagingOrderAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
+    name_search_field = "patient__name_search"
     list_display = ("accession_number", "patient", "placer_order_number", "filler_order_number", "priority", "status", "created_at")
     list_filter = ("status", "created_at")
     search_fields = ("=accession_number", "=placer_order_number", "=filler_order_number", "=patient__patient_id", "patient__name")
@@ -107,13 +112,6 @@ class ImagingOrderAdmin(NoAddOrDeleteAdmin):
                        "accession_number", "accession_issuer", "status", "sending_application", "sending_facility",
                        "hl7_version", "created_at", "updated_at")
     inlines = [RequestedProcedureInline]
-
-    def get_search_results(self, request, queryset, search_term):
-        results, duplicates = super().get_search_results(request, queryset, search_term)
-        key = search_key(search_term.strip())
-        if key:
-            results = results | queryset.filter(patient__name_search__startswith=key)
-        return results, duplicates
 
 
 @admin.register(RequestedProcedure)
@@ -128,7 +126,8 @@ class RequestedProcedureAdmin(NoAddOrDeleteAdmin):
 
 
 @admin.register(ScheduledProcedureStep)
-class ScheduledProcedureStepAdmin(NoAddOrDeleteAdmin):
+class ScheduledProcedureStepAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
+    name_search_field = "requested_procedure__order__patient__name_search"
     list_display = ("sps_id", "start", "modality", "station_ae_title", "description", "patient_name", "accession", "status")
     list_filter = ("status", cached_values_filter("modality", "modality"),
                    cached_values_filter("station_ae_title", "station"), "start")
@@ -145,13 +144,6 @@ class ScheduledProcedureStepAdmin(NoAddOrDeleteAdmin):
     @admin.display(description="accession", ordering="requested_procedure__order__accession_number")
     def accession(self, step):
         return step.requested_procedure.order.accession_number
-
-    def get_search_results(self, request, queryset, search_term):
-        results, duplicates = super().get_search_results(request, queryset, search_term)
-        key = search_key(search_term.strip())
-        if key:
-            results = results | queryset.filter(requested_procedure__order__patient__name_search__startswith=key)
-        return results, duplicates
 
 
 @admin.register(StationAssignmentRule)
