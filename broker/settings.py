@@ -176,6 +176,9 @@ LOGGING = {
 # --- MPPS ---
 # Refuse an N-CREATE/N-SET missing a Type 2 attribute (PS3.4 Table F.7.2-1) with 0x0120; false accepts them.
 BROKER_MPPS_REQUIRE_TYPE2 = env_bool("BROKER_MPPS_REQUIRE_TYPE2", True)
+# An MPPS still IN PROGRESS this many hours after it started is listed as a problem: the modality's
+# final N-SET never came, so its scheduled steps stay STARTED and routing waits for the quiet time.
+BROKER_MPPS_STALE_HOURS = env_float("BROKER_MPPS_STALE_HOURS", 6.0)
 
 # --- Outbound (MPPS forwarding, RIS notifications) ---
 BROKER_OUTBOUND_RETRY_BASE_SECONDS = env_float("BROKER_OUTBOUND_RETRY_BASE_SECONDS", 10.0)

@@ -286,6 +286,21 @@ def test_it_lists_the_problems_needing_a_person(client, viewer):
     assert "Connection refused by 127.0.0.1:11113" in response.content.decode()
 
 
+def test_it_lists_an_mpps_left_in_progress_for_hours(client, viewer, settings):
+    settings.BROKER_MPPS_STALE_HOURS = 6
+    _, step = scheduled_order()
+    forgotten = make_performed_step(steps=[step], reported_patient_name="ROE^RICHARD",
+                                    started_at=timezone.now() - timedelta(hours=7))
+    make_performed_step(steps=[scheduled_order()[1]], started_at=timezone.now() - timedelta(hours=1))  # still running
+    make_performed_step(steps=[scheduled_order()[1]], started_at=timezone.now() - timedelta(hours=9), status="COMPLETED")
+    response = client.get("/problems/")
+    assert [p.pk for p in response.context["shown"]["stale_mpps"]] == [forgotten.pk]
+    html = response.content.decode()
+    assert "MPPS in progress for more than 6 hours" in html
+    assert "ROE, RICHARD" in html
+    assert "broker_mpps_stale 1" in client.get("/metrics").content.decode()
+
+
 def test_it_proposes_steps_of_the_same_patient_for_an_unscheduled_mpps(client, viewer):
     patient = make_patient(patient_id="P555")
     order = make_order(patient=patient)

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Count, Q, Sum
 
+from broker.dashboard import problems
 from broker.dicom.models import WorklistQuery
 from broker.hl7.models import HL7Message
 from broker.outbound.models import MppsForward, RisNotification
@@ -86,6 +87,12 @@ def mpps() -> Family:
     return _count_by(PerformedProcedureStep, "status", family, "status", PerformedProcedureStep.Status.values)
 
 
+def stale_mpps() -> Family:
+    family = Family("broker_mpps_stale", "gauge",
+                    "Performed procedure steps IN PROGRESS for longer than BROKER_MPPS_STALE_HOURS (final N-SET missing).")
+    return family.add(problems.stale_mpps().count())
+
+
 def scheduled_steps() -> Family:
     family = Family("broker_scheduled_steps", "gauge", "Scheduled procedure steps, by status.")
     return _count_by(ScheduledProcedureStep, "status", family, "status", ScheduledProcedureStep.Status.values)
@@ -146,6 +153,6 @@ def task_broker_depth() -> int | None:
 
 
 def render() -> str:
-    families = [hl7_messages(), *worklist_queries(), mpps(), scheduled_steps(), routing_jobs(), studies(),
+    families = [hl7_messages(), *worklist_queries(), mpps(), stale_mpps(), scheduled_steps(), routing_jobs(), studies(),
                 *outbound(), queue_depth()]
     return "\n".join(family.render() for family in families) + "\n"

@@ -1,6 +1,7 @@
 """Work that needs a person: the querysets behind the problems page and the candidates to link an MPPS to."""
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -15,6 +16,14 @@ def unscheduled_mpps():
     """Performed steps no scheduled step is linked to (the modality ran them without picking a worklist entry)."""
     return (PerformedProcedureStep.objects.filter(scheduled_steps__isnull=True)
             .select_related("patient").order_by("-created_at"))
+
+
+def stale_mpps():
+    """Performed steps IN PROGRESS for longer than BROKER_MPPS_STALE_HOURS: the final N-SET never came."""
+    cutoff = timezone.now() - timedelta(hours=settings.BROKER_MPPS_STALE_HOURS)
+    started_long_ago = Q(started_at__lt=cutoff) | Q(started_at__isnull=True, created_at__lt=cutoff)
+    return (PerformedProcedureStep.objects.filter(started_long_ago, status=PerformedProcedureStep.Status.IN_PROGRESS)
+            .select_related("patient").order_by("started_at", "created_at"))
 
 
 def studies_missing_instances():

@@ -233,6 +233,7 @@ def problem_list(request):
     rejected_ris, rejected_forwards = problems.stuck_outbound()
     sections = {
         "unscheduled": problems.unscheduled_mpps(),
+        "stale_mpps": problems.stale_mpps(),
         "missing": problems.studies_missing_instances().select_related("order"),
         "held": problems.held_studies().select_related("order"),
         "refused_images": problems.refused_instances(),
@@ -247,4 +248,5 @@ def problem_list(request):
     counts["destinations"] = len(destinations)
     return _page(request, "dashboard/problems.html", {
         "shown": shown, "counts": counts, "destinations": destinations, "total": sum(counts.values()),
+        "stale_hours": settings.BROKER_MPPS_STALE_HOURS,
     }, refresh=True)
