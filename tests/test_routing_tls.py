@@ -6,9 +6,11 @@ verifies the certificate against the destination's CA file and checks the host, 
 import socket
 
 import pytest
+from django.urls import reverse
 
 from broker.routing import delivery, services, tls
 from broker.routing.models import Destination, RoutingJob, RoutingRule
+from tests.helpers_dashboard import make_user
 from tests.helpers_routing import (  # noqa: F401
     CertificateAuthority, StoreSCP, broker_listener, make_study, memory_celery, openssl, pixel_bytes,
     receive_and_complete, sop_instance_uid, storage_dir,
@@ -95,9 +97,6 @@ def test_it_fails_with_a_certificate_error_when_another_ca_signed_the_destinatio
     destination.tls_ca_file = str(other_ca.certificate)
     destination.save()
     services.retry_job(job.id)
-    scp.stop()
-    scp.options[-1] = "--ignore-peer-cert"  # the broker's client certificate is from the first CA
-    scp.start()
     assert delivery.run_job(job.id) == RoutingJob.State.DONE
     assert set(scp.received()) == {sop_instance_uid(p) for p in paths}
     scp.stop()
@@ -140,6 +139,18 @@ def test_it_says_the_destination_requires_a_client_certificate(broker_listener, 
 
     assert "the destination requires a client certificate: set tls_cert_file and tls_key_file" in (
         RoutingJob.objects.get(pk=job.id).last_error)
+    scp.stop()
+
+
+def test_it_says_the_destination_did_not_accept_the_client_certificate(broker_listener, tmp_path, ca):
+    scp = tls_storescp(tmp_path / "pacs", ca, ca.issue("pacs", subject_alt_name="IP:127.0.0.1"))
+    stranger = CertificateAuthority(tmp_path / "other-ca", "Other CA").issue("broker", client=True)
+    route_everything_to(scp.port, **tls_fields(ca, stranger))
+    job = job_for_a_study(broker_listener, tmp_path)
+
+    assert delivery.run_job(job.id) == RoutingJob.State.FAILED
+
+    assert "the destination did not accept the broker's client certificate" in RoutingJob.objects.get(pk=job.id).last_error
     scp.stop()
 
 
@@ -187,3 +198,18 @@ def test_it_explains_each_unusable_tls_file(tmp_path, ca, client_certificate):
         assert str(raised.value).startswith(message), (fields, str(raised.value))
     assert tls.client_context(Destination(name="PACS", use_tls=True, tls_ca_file=str(ca.certificate), tls_cert_file=str(cert),
                                           tls_key_file=str(key))) is not None
+
+
+def test_it_refuses_unusable_tls_files_in_the_admin_and_saves_usable_ones(client, db, tmp_path, ca):
+    client.force_login(make_user("administrator"))
+    form = {"name": "PACS", "ae_title": "PACS", "host": "127.0.0.1", "port": "2762", "max_associations": "1",
+            "enabled": "on", "use_tls": "on", "tls_ca_file": str(tmp_path / "missing-ca.pem")}
+
+    response = client.post(reverse("admin:routing_destination_add"), form)
+
+    assert response.status_code == 200
+    assert f"TLS: tls_ca_file {tmp_path / 'missing-ca.pem'}: No such file or directory" in response.content.decode()
+    assert Destination.objects.count() == 0
+    response = client.post(reverse("admin:routing_destination_add"), {**form, "tls_ca_file": str(ca.certificate)})
+    assert response.status_code == 302
+    assert Destination.objects.get().tls_ca_file == str(ca.certificate)
