@@ -1,4 +1,4 @@
-"""Actors for the storage and routing tests: DICOM files made in code, the broker's listener,
+"""Actors for the storage and routing tests: DICOM files made in code, throwaway TLS certificates, the broker's listener,
 DCMTK storescu/storescp peers, a real Celery worker, and waiting on conditions with a deadline."""
 import os
 import shutil
@@ -118,12 +118,60 @@ def body_bytes(path: Path) -> bytes:
     return data[meta_end:]
 
 
+# --- TLS certificates ------------------------------------------------------------------------------
+
+def openssl(*args) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
+
+
+class CertificateAuthority:
+    """A throwaway CA made at test time with the openssl CLI (EC P-256 keys: quick), issuing certificates."""
+
+    KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+    def __init__(self, directory: Path, name: str = "Test Hospital CA"):
+        if shutil.which("openssl") is None:
+            _missing("the openssl command is not installed")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.key, self.certificate = directory / f"{name}.key", directory / f"{name}.pem"
+        openssl("req", "-x509", *self.KEY, "-keyout", self.key, "-out", self.certificate, "-days", "2",
+                "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def issue(self, name: str, *, subject_alt_name: str = "", client: bool = False) -> tuple[Path, Path]:
+        """A certificate signed by this CA and its unencrypted key: (certificate file, key file)."""
+        key, request, certificate = (self.directory / f"{name}{suffix}" for suffix in (".key", ".csr", ".pem"))
+        openssl("req", *self.KEY, "-keyout", key, "-out", request, "-subj", f"/CN={name}")
+        extensions = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
+                      f"extendedKeyUsage={'clientAuth' if client else 'serverAuth'}",
+                      "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid"]
+        if subject_alt_name:
+            extensions.append(f"subjectAltName={subject_alt_name}")
+        extfile = self.directory / f"{name}.ext"
+        extfile.write_text("\n".join(extensions) + "\n")
+        openssl("x509", "-req", "-in", request, "-CA", self.certificate, "-CAkey", self.key, "-CAcreateserial",
+                "-out", certificate, "-days", "2", "-extfile", extfile)
+        return certificate, key
+
+
 # --- processes -------------------------------------------------------------------------------------
 
 def storescu(port: int, paths, *, calling: str = "MODALITY1", called: str = "BROKER", extra=()) -> subprocess.CompletedProcess:
     # -xs etc. would propose other syntaxes; by default storescu proposes each file's own syntax too.
     argv = ["storescu", "-aet", calling, "-aec", called, *extra, "127.0.0.1", str(port), *map(str, paths)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def receive_and_complete(port: int, paths, extra=("-xr",)):
+    """The modality sends the study to the broker's listener (storescu), then staff mark it complete: jobs exist."""
+    from broker.routing import services
+    from broker.routing.models import Study
+
+    result = storescu(port, paths, extra=extra)
+    assert result.returncode == 0, result.stderr
+    study = Study.objects.get()
+    return services.mark_study_complete(study.id)
 
 
 class StoreSCP:

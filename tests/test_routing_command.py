@@ -69,3 +69,38 @@ def test_it_disables_a_destination(db):
     run("disable", "PACS")
     assert Destination.objects.get().enabled is False
     assert run("list").endswith("disabled\n")
+
+
+@pytest.fixture
+def ca(tmp_path):
+    from tests.helpers_routing import CertificateAuthority
+
+    return CertificateAuthority(tmp_path / "ca")
+
+
+def test_it_adds_a_tls_destination_with_its_files_made_absolute(db, ca, tmp_path, monkeypatch):
+    cert, key = ca.issue("broker", client=True)
+    monkeypatch.chdir(tmp_path)
+
+    run("add", "PACS", "--ae", "PACS", "--host", "pacs.example.org", "--port", "2762", "--tls",
+        "--tls-ca-file", f"ca/{ca.certificate.name}", "--tls-cert-file", str(cert), "--tls-key-file", f"ca/{key.name}")
+
+    destination = Destination.objects.get()
+    assert (destination.use_tls, destination.tls_ca_file, destination.tls_cert_file, destination.tls_key_file) == (
+        True, str(ca.certificate), str(cert), str(key))
+    assert run("list") == "PACS\tPACS@pacs.example.org:2762\tmax 1 tls\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--tls", "--tls-ca-file", "/nonexistent/ca.pem"), "TLS: tls_ca_file /nonexistent/ca.pem: No such file or directory"),
+    (("--tls", "--tls-key-file", "{key}"), "TLS: tls_key_file is set without tls_cert_file"),
+    (("--tls", "--tls-cert-file", "{cert}", "--tls-key-file", "{ca_key}"),
+     "TLS: the key in tls_key_file does not belong to the certificate in tls_cert_file"),
+    (("--tls-ca-file", "{ca}"), "--tls-ca-file without --tls: add --tls to connect with TLS"),
+])
+def test_it_refuses_tls_files_the_sender_could_not_use(db, ca, args, message):
+    cert, key = ca.issue("broker", client=True)
+    files = {"cert": cert, "key": key, "ca": ca.certificate, "ca_key": ca.key}
+    with pytest.raises(CommandError, match=message):
+        run("add", "PACS", "--ae", "PACS", "--host", "127.0.0.1", "--port", "2762", *(a.format(**files) for a in args))
+    assert Destination.objects.count() == 0

@@ -6,9 +6,10 @@ from pydicom import dcmread
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
 from broker.routing import delivery, services
-from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, StoredInstance, Study
+from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, StoredInstance
 from tests.helpers_routing import (  # noqa: F401
-    StoreSCP, broker_listener, make_image, make_jpeg_baseline, make_study, memory_celery, pixel_bytes, sop_instance_uid, storage_dir, storescu,
+    StoreSCP, broker_listener, make_image, make_jpeg_baseline, make_study, memory_celery, pixel_bytes, receive_and_complete,
+    sop_instance_uid, storage_dir, storescu,
 )
 
 pytestmark = pytest.mark.dcmtk
@@ -36,13 +37,6 @@ def route_everything_to(scp: StoreSCP, **rule_fields) -> Destination:
     rule = RoutingRule.objects.create(name="all", **rule_fields)
     rule.destinations.add(destination)
     return destination
-
-
-def receive_and_complete(port, paths, extra=("-xr",)) -> Study:
-    result = storescu(port, paths, extra=extra)
-    assert result.returncode == 0, result.stderr
-    study = Study.objects.get()
-    return services.mark_study_complete(study.id)
 
 
 def test_it_delivers_every_instance_with_identical_pixel_data(broker_listener, tmp_path, sender):

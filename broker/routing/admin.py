@@ -1,14 +1,33 @@
 """Admin for destinations and routing rules (configuration), and received studies and routing jobs (read-only, with actions)."""
+from django import forms
 from django.contrib import admin
 
 from broker.dashboard.admin_support import PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
+from broker.routing import tls
 from broker.routing.models import (
     DeliveredInstance, Destination, RejectedInstance, RoutingJob, RoutingRule, StoredInstance, Study,
 )
 
 
+class DestinationForm(forms.ModelForm):
+    class Meta:
+        model = Destination
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("use_tls"):
+            files = {field: cleaned.get(field) or "" for field in ("tls_ca_file", "tls_cert_file", "tls_key_file")}
+            try:
+                tls.client_context(Destination(**files))  # refused now rather than at the first routing job
+            except tls.TLSConfigurationError as exc:
+                raise forms.ValidationError(f"TLS: {exc}")
+        return cleaned
+
+
 @admin.register(Destination)
 class DestinationAdmin(admin.ModelAdmin):
+    form = DestinationForm
     list_display = ("name", "ae_title", "host", "port", "enabled", "max_associations", "use_tls", "description")
     list_filter = ("enabled", "use_tls")
     search_fields = ("name", "ae_title", "host")

@@ -1,11 +1,11 @@
 """Associations the router opens to destinations and archives, and the errors a delivery attempt ends with."""
 import socket
-import ssl
 
 from django.conf import settings
 from pydicom.uid import UID
 from pynetdicom import AE, evt
 
+from broker.routing import tls
 from broker.routing.models import Destination
 
 
@@ -22,6 +22,8 @@ def application_entity() -> AE:
     ae.acse_timeout = settings.BROKER_ROUTING_TIMEOUT
     ae.dimse_timeout = settings.BROKER_ROUTING_TIMEOUT
     ae.network_timeout = settings.BROKER_ROUTING_TIMEOUT
+    # Also bounds the TLS handshake: without it a peer that accepts and never answers holds the worker forever.
+    ae.connection_timeout = settings.BROKER_ROUTING_TIMEOUT
     ae.maximum_pdu_size = 0  # unlimited on our side; the peer's limit applies to what we send
     return ae
 
@@ -29,10 +31,11 @@ def application_entity() -> AE:
 def _tls_args(destination: Destination):
     if not destination.use_tls:
         return None
-    context = ssl.create_default_context(cafile=destination.tls_ca_file or None)
-    if destination.tls_cert_file:
-        context.load_cert_chain(destination.tls_cert_file, destination.tls_key_file or None)
-    return context, destination.host
+    try:
+        context = tls.client_context(destination)
+    except tls.TLSConfigurationError as exc:
+        raise PermanentDeliveryError(f"TLS configuration of destination {destination.name}: {exc}")
+    return context, destination.host  # the host is checked against the certificate and sent as SNI
 
 
 def no_delay(event) -> None:
@@ -62,11 +65,14 @@ def keep_responses_for_the_sender(assoc) -> None:
 
 
 def associate(ae: AE, destination: Destination):
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=_tls_args(destination),
+    tls_args = _tls_args(destination)
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args,
                          evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)])
     if assoc.is_established:
         keep_responses_for_the_sender(assoc)
         return assoc
+    if tls_args and (reason := tls.failure(tls_args[0])):
+        raise DeliveryError(f"TLS with {destination.ae_title}@{destination.host}:{destination.port} failed: {reason}")
     if assoc.is_rejected:
         result = assoc.acceptor.primitive.result if assoc.acceptor.primitive else None
         kind = "permanently" if result == 1 else "transiently"

@@ -2,6 +2,7 @@
 
   destinations list
   destinations add PACS --ae PACS --host 10.0.0.5 --port 104 [--max-associations 2] [--disabled]
+      [--tls [--tls-ca-file ca.pem] [--tls-cert-file broker.pem --tls-key-file broker.key]]
   destinations enable|disable|remove PACS
   destinations rule list
   destinations rule add CT-TO-PACS --to PACS [--to AI] [--modality CT] [--set InstitutionName="City Hospital"]
@@ -9,14 +10,20 @@
   destinations rule remove CT-TO-PACS
 """
 import json
+import os
 import re
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from broker.routing import tls
 from broker.routing.models import Destination, RoutingRule
 from broker.routing.rules import InvalidAttributeChange, validate_attribute_changes
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(path) if path else ""
 
 
 class Command(BaseCommand):
@@ -32,10 +39,11 @@ class Command(BaseCommand):
         add.add_argument("--port", type=int, required=True)
         add.add_argument("--max-associations", type=int, default=1)
         add.add_argument("--disabled", action="store_true")
-        add.add_argument("--tls", action="store_true", help="connect with TLS")
-        add.add_argument("--tls-ca-file", default="")
-        add.add_argument("--tls-cert-file", default="")
-        add.add_argument("--tls-key-file", default="")
+        add.add_argument("--tls", action="store_true", help="connect with TLS (the destination's certificate and host are verified)")
+        add.add_argument("--tls-ca-file", default="", help="PEM file of the CA(s) that sign the destination's certificate "
+                         "(default: the system's CAs)")
+        add.add_argument("--tls-cert-file", default="", help="PEM client certificate, for a destination that asks for one")
+        add.add_argument("--tls-key-file", default="", help="its unencrypted PEM private key (if not in --tls-cert-file)")
         add.add_argument("--description", default="")
         for name in ("remove", "enable", "disable"):
             commands.add_parser(name, help=f"{name} a destination").add_argument("name")
@@ -79,12 +87,28 @@ class Command(BaseCommand):
             raise CommandError("an AE title has 1 to 16 characters")
         if Destination.objects.filter(name=options["name"]).exists():
             raise CommandError(f"destination {options['name']} exists; remove it first")
-        Destination.objects.create(
+        destination = Destination(
             name=options["name"], ae_title=options["ae"].strip(), host=options["host"], port=options["port"],
             max_associations=max(options["max_associations"], 1), enabled=not options["disabled"], use_tls=options["tls"],
-            tls_ca_file=options["tls_ca_file"], tls_cert_file=options["tls_cert_file"], tls_key_file=options["tls_key_file"],
-            description=options["description"])
+            # Absolute, so the worker finds them whatever its working directory.
+            tls_ca_file=_absolute(options["tls_ca_file"]), tls_cert_file=_absolute(options["tls_cert_file"]),
+            tls_key_file=_absolute(options["tls_key_file"]), description=options["description"])
+        self._check_tls(destination)
+        destination.save()
         self.stdout.write(f"added destination {options['name']}")
+
+    def _check_tls(self, destination: Destination) -> None:
+        """Refuse TLS files that the sender could not use, now rather than at the first routing job."""
+        given = [option for option, path in (("--tls-ca-file", destination.tls_ca_file), ("--tls-cert-file", destination.tls_cert_file),
+                                             ("--tls-key-file", destination.tls_key_file)) if path]
+        if not destination.use_tls:
+            if given:
+                raise CommandError(f"{', '.join(given)} without --tls: add --tls to connect with TLS")
+            return
+        try:
+            tls.client_context(destination)
+        except tls.TLSConfigurationError as exc:
+            raise CommandError(f"TLS: {exc}")
 
     def _destination(self, name) -> Destination:
         try:
