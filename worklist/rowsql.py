@@ -9,6 +9,7 @@ Each statement also costs a round trip and psycopg's own per-statement work (tog
 the listener's CPU on the 2-core machine, more than the server spends on a small INSERT), so a new
 order and its procedures and steps go in one statement (`insert_linked`, a chain of CTEs on PostgreSQL).
 """
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -88,11 +89,13 @@ def _execute(connection, sql: str, params: list) -> list:
             return cursor.fetchall()
     # PostgreSQL: a server-binding cursor with a prepared statement. Django's default cursor binds client-side,
     # so the server parses and plans each INSERT again; these few statement shapes run for every message.
+    # The statement goes with $n placeholders through a RawCursor: psycopg caches its own %s parsing only for
+    # statements under 4 KB and 50 parameters, and a new order's statement is longer.
     import psycopg
 
     pg = connection.connection
-    with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    with connection.wrap_database_errors, psycopg.RawCursor(pg) as cursor:
+        cursor.execute(_numbered(sql), params, prepare=True)
         return cursor.fetchall()
 
 
@@ -115,28 +118,67 @@ def _values(plan, obj, connection, stamp: tuple) -> list:
     return values
 
 
+@dataclass(frozen=True)
+class Upsert:
+    """How the first row of insert_linked meets an existing row with the same unique key (PostgreSQL).
+
+    The existing row is updated with `assignments` (EXCLUDED is the proposed row) when `usable` and `changed`
+    hold, used as it is when only `usable` holds; when it is not usable nothing at all is written.
+    """
+
+    conflict: tuple[str, ...]  # the columns of the unique key
+    assignments: str  # the SET list of ON CONFLICT DO UPDATE
+    changed: str
+    usable: str
+
+
+def _links(link) -> tuple:
+    """A row's links to its parents: None, one (parent index, FK attname), or a list of them."""
+    if link is None:
+        return ()
+    return (tuple(link),) if isinstance(link[0], int) else tuple(tuple(one) for one in link)
+
+
 @lru_cache(maxsize=None)
-def _linked_shape(shape: tuple, vendor: str):
-    """One INSERT ... SELECT per row, chained by CTEs: a child row takes its parent's new id in the statement."""
+def _linked_shape(shape: tuple, vendor: str, upsert: Upsert | None = None):
+    """One INSERT ... SELECT per row, chained by CTEs: a child row takes its parents' new ids in the statement.
+
+    With `upsert`, the first row is an INSERT ... ON CONFLICT DO UPDATE; when it yields no usable row, no
+    row that depends on it is inserted and its id is returned as None.
+    """
     quote = default_connection.ops.quote_name
     ctes, plans = [], []
-    for n, (model, parent, link) in enumerate(shape):
+    for n, (model, links) in enumerate(shape):
         plan, *_ = _shape(model, vendor)
+        table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+        parents = {attname: parent for parent, attname in links}
         columns, values = [], []
         for field, attname, *_ in plan:
             columns.append(quote(field.column))
-            if parent is not None and attname == link:
-                values.append(f"r{parent}.{quote(shape[parent][0]._meta.pk.column)}")
+            if attname in parents:
+                values.append(f"r{parents[attname]}.{quote(shape[parents[attname]][0]._meta.pk.column)}")
                 continue
             # Parameters in a SELECT list need a type; text for strings keeps the column's own length check.
             textual = isinstance(field, (models.CharField, models.TextField))
             cast = "text" if textual else field.db_type(default_connection)
             values.append(f"CAST(%s AS {cast})")
-        source = f" FROM r{parent}" if parent is not None else ""
-        ctes.append(f"r{n} AS (INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
-                    f"SELECT {', '.join(values)}{source} RETURNING {quote(model._meta.pk.column)})")
-        plans.append([p for p in plan if not (parent is not None and p[1] == link)])
-    ids = ", ".join(f"(SELECT {quote(model._meta.pk.column)} FROM r{n})" for n, (model, _, _) in enumerate(shape))
+        row_plan = [p for p in plan if p[1] not in parents]
+        if n == 0 and upsert is not None:
+            key = [next(p for p in plan if p[0].column == column) for column in upsert.conflict]
+            usable = f"{upsert.usable} AND NOT EXISTS (SELECT FROM r0_new)"
+            ctes.append(f"r0_new AS (INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(plan))}) "
+                        f"ON CONFLICT ({', '.join(quote(c) for c in upsert.conflict)}) DO UPDATE SET "
+                        f"{upsert.assignments} WHERE {upsert.usable} AND ({upsert.changed}) RETURNING {pk})")
+            # An existing row left as it was is not returned by the upsert: read it (when it may be used).
+            ctes.append(f"r0 AS (SELECT {pk} FROM r0_new UNION ALL SELECT {pk} FROM {table} WHERE "
+                        + " AND ".join(f"{quote(c)} = %s" for c in upsert.conflict) + f" AND {usable})")
+            plans.append(row_plan + key)
+            continue
+        source = (" FROM " + ", ".join(f"r{i}" for i in sorted(set(parents.values())))) if parents else ""
+        ctes.append(f"r{n} AS (INSERT INTO {table} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(values)}{source} RETURNING {pk})")
+        plans.append(row_plan)
+    ids = ", ".join(f"(SELECT {quote(model._meta.pk.column)} FROM r{n})" for n, (model, _) in enumerate(shape))
     return "WITH " + ", ".join(ctes) + f" SELECT {ids}", plans
 
 
@@ -145,32 +187,46 @@ def _qmark(sql: str) -> str:
     return sql.replace("%s", "?")  # the statements here have no literal %
 
 
-def insert_linked(rows: list[tuple]) -> list:
-    """Insert a parent and its descendants: rows of (unsaved instance, None) or (instance, (parent index, FK attname)).
+@lru_cache(maxsize=64)
+def _numbered(sql: str) -> str:
+    parts = sql.split("%s")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
+
+
+def insert_linked(rows: list[tuple], upsert: Upsert | None = None) -> list | None:
+    """Insert a parent and its descendants: rows of (unsaved instance, link), a link being None, one
+    (parent index, FK attname) or a list of them.
 
     A parent comes before its children. The primary keys (and the foreign keys to the new parents) are set
-    on the instances. PostgreSQL writes them all with one statement, SQLite one INSERT per row.
+    on the instances. PostgreSQL writes them all with one statement, SQLite one INSERT per row. With `upsert`
+    (PostgreSQL only), the first row may meet an existing one (see Upsert); when that one is not usable,
+    nothing is written and None is returned.
     """
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
+        if upsert is not None:
+            raise ValueError("an upsert head is for PostgreSQL")
         for obj, link in rows:
-            if link is not None:
-                setattr(obj, link[1], rows[link[0]][0].pk)
+            for parent, attname in _links(link):
+                setattr(obj, attname, rows[parent][0].pk)
             insert([obj])
         return [obj for obj, _ in rows]
-    shape = tuple((type(obj), *(link or (None, None))) for obj, link in rows)
-    sql, plans = _linked_shape(shape, connection.vendor)
+    shape = tuple((type(obj), _links(link)) for obj, link in rows)
+    sql, plans = _linked_shape(shape, connection.vendor, upsert)
     stamp = _stamp(connection)
     params = []
     for (obj, _), plan in zip(rows, plans):
         params += _values(plan, obj, connection, stamp)
     ids = _execute(connection, sql, params)[0]
+    if ids[0] is None:
+        return None
     for (obj, link), pk in zip(rows, ids):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
-        if link is not None:
-            setattr(obj, link[1], rows[link[0]][0].pk)
+    for obj, link in rows:
+        for parent, attname in _links(link):
+            setattr(obj, attname, rows[parent][0].pk)
     return [obj for obj, _ in rows]
 
 
