@@ -151,8 +151,8 @@ def new_order_rows(patient, message: OrderMessage, fields: OrderFields, first_in
     """A new order with its procedures and steps, as rows for rowsql.insert_linked (the order at `first_index`;
     `patient_row`: the index of an unsaved patient inserted with them)."""
     visit = message.visit
-    order = ImagingOrder(
-        patient=patient,
+    order = rowsql.new(
+        ImagingOrder, patient_id=patient.pk,
         placer_order_number=fields.placer_order_number, placer_issuer=fields.placer_issuer,
         filler_order_number=fields.filler_order_number, filler_issuer=fields.filler_issuer,
         accession_number=fields.accession_number, accession_issuer=fields.accession_issuer,
@@ -175,8 +175,8 @@ def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], star
     first = 0 if order_row is None else order_row + 1
     rows = []
     for n, proc in enumerate(procedures, start=start_index):
-        rp = RequestedProcedure(
-            order=order, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
+        rp = rowsql.new(
+            RequestedProcedure, order_id=order.pk, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
             description=proc.description, code_value=proc.code_value, code_scheme=proc.code_scheme,
             code_meaning=proc.code_meaning, comments=proc.comments,
             study_instance_uid=proc.study_instance_uid or generate_uid(prefix=settings.BROKER_UID_ROOT),
@@ -184,7 +184,7 @@ def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], star
         rp_index = first + len(rows)
         rows.append((rp, None if order_row is None else (order_row, "order_id")))
         for m, step_fields in enumerate(proc.steps, start=1):
-            step = ScheduledProcedureStep(requested_procedure=rp, status=Step.SCHEDULED)
+            step = rowsql.new(ScheduledProcedureStep, requested_procedure_id=rp.pk, status=Step.SCHEDULED)
             _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, m))
             rows.append((step, (rp_index, "requested_procedure_id")))
     return rows

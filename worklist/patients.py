@@ -36,8 +36,8 @@ def upsert_patient(fields: PatientFields, *, update_demographics: bool = True) -
 def proposed(fields: PatientFields) -> Patient:
     """The unsaved patient a message describes (what is created when the patient is new)."""
     values = {name: getattr(fields, name) for name in DEMOGRAPHICS if getattr(fields, name) not in (None, "")}
-    patient = Patient(patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
-                      other_patient_ids=fields.other_patient_ids, **values)
+    patient = rowsql.new(Patient, patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
+                         other_patient_ids=fields.other_patient_ids, **values)
     patient.name_search = search_key(patient.name)
     return patient
 

@@ -39,6 +39,20 @@ def _shape(model, vendor: str):
     return plan, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row, quote(model._meta.pk.column)
 
 
+@lru_cache(maxsize=None)
+def _constructor(model) -> tuple:
+    return tuple((f.attname, f.get_default) for f in model._meta.concrete_fields)
+
+
+def new(model, **values):
+    """An unsaved instance from attribute names (`order_id`, not `order`), built with positional arguments as
+    Model.from_db does: Django's keyword path costs about four times as much, for each of a message's rows."""
+    args = [values.pop(attname) if attname in values else default() for attname, default in _constructor(model)]
+    if values:
+        raise TypeError(f"{model.__name__} has no fields {', '.join(values)}")
+    return model(*args)
+
+
 def insert(objs: list, *, conflict_columns: tuple[str, ...] = (), using=None) -> list:
     """Insert unsaved model instances of one model and set their primary keys.
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from broker.hl7 import charsets, outcomes, parser
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
-from worklist import orders, patients
+from worklist import orders, patients, rowsql
 from worklist.hl7map import adt
 from worklist.hl7map.errors import Location, MappingError, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
@@ -144,18 +144,15 @@ def _check_supported(header: parser.Header) -> None:
 
 def _row(raw: bytes, peer: str, header: parser.Header | None, message: parser.Message | None = None) -> HL7Message:
     excerpt = raw if len(raw) <= settings.BROKER_HL7_MAX_MESSAGE_BYTES else raw[:EXCERPT_BYTES]
-    row = HL7Message(peer=peer[:100], raw=excerpt, raw_size=len(raw))
+    values = {}
     if header is not None:
-        row.sending_application = header.sending_application[:200]
-        row.sending_facility = header.sending_facility[:200]
-        row.control_id = header.control_id[:200]
-        row.message_type = header.message_type[:32]
-        row.version = header.version[:16]
-        row.charset = header.charset[:32]
+        values.update(sending_application=header.sending_application[:200],
+                      sending_facility=header.sending_facility[:200], control_id=header.control_id[:200],
+                      message_type=header.message_type[:32], version=header.version[:16], charset=header.charset[:32])
     if message is not None:
         orc = message.first("ORC")
-        row.order_control = orc.get(1)[:8] if orc is not None else ""
-    return row
+        values["order_control"] = orc.get(1)[:8] if orc is not None else ""
+    return rowsql.new(HL7Message, peer=peer[:100], raw=excerpt, raw_size=len(raw), **values)
 
 
 def _repeat(raw: bytes, peer: str, header: parser.Header, earlier: HL7Message, started: float) -> Receipt:
