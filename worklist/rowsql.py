@@ -11,6 +11,7 @@ order and its procedures and steps go in one statement (`insert_linked`, a chain
 """
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import connection as default_connection
@@ -25,18 +26,45 @@ _PLAIN = (models.CharField, models.TextField, models.IntegerField, models.Boolea
 
 @lru_cache(maxsize=None)
 def _shape(model, vendor: str):
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = default_connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     plan = []
-    for f in fields:
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
         auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
         # created_at / updated_at: one clock reading per statement, converted once (as pre_save would set it).
         stamped = auto and isinstance(f, models.DateTimeField)
         plain = isinstance(f, _PLAIN) and not isinstance(f, models.JSONField) and not auto
         plan.append((f, f.attname, plain, stamped, auto))
-    return plan, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row, quote(model._meta.pk.column)
+    plan.sort(key=lambda entry: not entry[2])  # plain fields first: _Reader takes them with one attrgetter call
+    columns = ", ".join(quote(entry[0].column) for entry in plan)
+    row = "(" + ", ".join(["%s"] * len(plan)) + ")"
+    return (plan, _Reader(plan), f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row,
+            quote(model._meta.pk.column))
+
+
+class _Reader:
+    """The values of a plan (plain fields first) from one instance, as the database driver takes them."""
+
+    def __init__(self, plan: list, extra: tuple[str, ...] = ()):
+        plain = [attname for _, attname, is_plain, *_ in plan if is_plain]
+        self.plain = attrgetter(*plain) if plain else None
+        self.single = len(plain) == 1  # attrgetter of one name returns the value, not a tuple
+        self.special = [entry for entry in plan if not entry[2]]
+        self.extra = extra  # more plain attributes after the plan's values (an upsert's key, read again)
+
+    def __call__(self, obj, connection, stamp: tuple) -> list:
+        values = [] if self.plain is None else [self.plain(obj)] if self.single else list(self.plain(obj))
+        for field, attname, _, stamped, auto in self.special:
+            if stamped:
+                setattr(obj, attname, stamp[0])
+                values.append(stamp[1])
+            else:
+                value = field.pre_save(obj, True) if auto else getattr(obj, attname)
+                values.append(field.get_db_prep_save(value, connection))
+        for attname in self.extra:
+            values.append(getattr(obj, attname))
+        return values
 
 
 @lru_cache(maxsize=None)
@@ -63,11 +91,11 @@ def insert(objs: list, *, conflict_columns: tuple[str, ...] = (), using=None) ->
         return []
     connection = using or connections[DEFAULT_DB_ALIAS]
     model = type(objs[0])
-    plan, head, row, pk_column = _shape(model, connection.vendor)
+    _, reader, head, row, pk_column = _shape(model, connection.vendor)
     stamp = _stamp(connection)
     params = []
     for obj in objs:
-        params += _values(plan, obj, connection, stamp)
+        params += reader(obj, connection, stamp)
     sql = head + ", ".join([row] * len(objs))
     if conflict_columns:
         quote = connection.ops.quote_name
@@ -118,20 +146,6 @@ def _stamp(connection) -> tuple:
     return now, connection.ops.adapt_datetimefield_value(now)
 
 
-def _values(plan, obj, connection, stamp: tuple) -> list:
-    values = []
-    for field, attname, plain, stamped, auto in plan:
-        if plain:
-            values.append(getattr(obj, attname))
-        elif stamped:
-            setattr(obj, attname, stamp[0])
-            values.append(stamp[1])
-        else:
-            value = field.pre_save(obj, True) if auto else getattr(obj, attname)
-            values.append(field.get_db_prep_save(value, connection))
-    return values
-
-
 @dataclass(frozen=True)
 class Upsert:
     """How the first row of insert_linked meets an existing row with the same unique key (PostgreSQL).
@@ -161,9 +175,9 @@ def _linked_shape(shape: tuple, vendor: str, upsert: Upsert | None = None):
     row that depends on it is inserted and its id is returned as None.
     """
     quote = default_connection.ops.quote_name
-    ctes, plans = [], []
+    ctes, readers = [], []
     for n, (model, links) in enumerate(shape):
-        plan, *_ = _shape(model, vendor)
+        plan = _shape(model, vendor)[0]
         table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
         parents = {attname: parent for parent, attname in links}
         columns, values = [], []
@@ -186,14 +200,14 @@ def _linked_shape(shape: tuple, vendor: str, upsert: Upsert | None = None):
             # An existing row left as it was is not returned by the upsert: read it (when it may be used).
             ctes.append(f"r0 AS (SELECT {pk} FROM r0_new UNION ALL SELECT {pk} FROM {table} WHERE "
                         + " AND ".join(f"{quote(c)} = %s" for c in upsert.conflict) + f" AND {usable})")
-            plans.append(row_plan + key)
+            readers.append(_Reader(row_plan, tuple(entry[1] for entry in key)))
             continue
         source = (" FROM " + ", ".join(f"r{i}" for i in sorted(set(parents.values())))) if parents else ""
         ctes.append(f"r{n} AS (INSERT INTO {table} ({', '.join(columns)}) "
                     f"SELECT {', '.join(values)}{source} RETURNING {pk})")
-        plans.append(row_plan)
+        readers.append(_Reader(row_plan))
     ids = ", ".join(f"(SELECT {quote(model._meta.pk.column)} FROM r{n})" for n, (model, _) in enumerate(shape))
-    return "WITH " + ", ".join(ctes) + f" SELECT {ids}", plans
+    return "WITH " + ", ".join(ctes) + f" SELECT {ids}", readers
 
 
 @lru_cache(maxsize=64)
@@ -226,11 +240,11 @@ def insert_linked(rows: list[tuple], upsert: Upsert | None = None) -> list | Non
             insert([obj])
         return [obj for obj, _ in rows]
     shape = tuple((type(obj), _links(link)) for obj, link in rows)
-    sql, plans = _linked_shape(shape, connection.vendor, upsert)
+    sql, readers = _linked_shape(shape, connection.vendor, upsert)
     stamp = _stamp(connection)
     params = []
-    for (obj, _), plan in zip(rows, plans):
-        params += _values(plan, obj, connection, stamp)
+    for (obj, _), reader in zip(rows, readers):
+        params += reader(obj, connection, stamp)
     ids = _execute(connection, sql, params)[0]
     if ids[0] is None:
         return None
