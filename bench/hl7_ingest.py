@@ -245,8 +245,10 @@ messages; the floor is a bare MLLP server answering a fixed ACK, measured in the
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 
-{verdict} {commit_line} One connection waits for each commit's WAL flush before the next message
-can come, so its rate cannot exceed the commit ceiling; four connections share flushes (group commit).
+{verdict} {commit_line} On PostgreSQL a new order is one statement that is its own durable commit (one
+round trip; docs/hl7.md says where the rest of the time goes). One connection waits for each commit's WAL
+flush before the next message can come, so its rate cannot exceed the commit ceiling; four connections
+share flushes (group commit).
 The client, the listener and the database share the machine's two cores, and other work ran beside them
 (load average {load_at_start:.1f} at the start; the last column is the 1-minute load average after each
 row): the CPU column is the listener process's own CPU time per message, which that load inflates least."""

@@ -188,7 +188,8 @@ def test_it_shows_new_demographics_on_open_steps_after_a08(listener):
 
 
 def test_it_takes_the_patient_values_a_new_order_carries_and_keeps_those_it_leaves_empty(listener):
-    send_one(listener, adt("A04", patient=seg("PID", {1: "1", 3: "P40^^^HOSP^MR", 5: "ALT^ANNA", 7: "19500101", 8: "F"})))
+    known = seg("PID", {1: "1", 3: "P40^^^HOSP^MR", 5: "ALT^ANNA", 7: "19500101", 8: "F"})
+    send_one(listener, adt("A04", patient=known))
     with_alias = seg("PID", {1: "1", 3: "P40^^^HOSP^MR~X9^^^AOK^SS", 5: "NEU^ANNA"})
     acks = send(listener, orm(placer="P41", accession="A41", patient=with_alias),
                 orm(placer="P42", accession="A42", patient=with_alias))

@@ -5,9 +5,9 @@ the database; orders arrive by the thousand per minute, so their rows are writte
 statement shape per table. Field conversion still goes through each field's own `pre_save` and
 `get_db_prep_save`, so values are stored exactly as the ORM would store them.
 
-Each statement also costs a round trip and psycopg's own per-statement work (together about 0.3 ms of
-the listener's CPU on the 2-core machine, more than the server spends on a small INSERT), so a new
-order and its procedures and steps go in one statement (`insert_linked`, a chain of CTEs on PostgreSQL).
+Each statement also costs a round trip and psycopg's own per-statement work, so on PostgreSQL a new-order
+message is one statement (`insert_linked`, a chain of CTEs): the patient's upsert, the order, its
+procedures and steps, and the caller's log row; sent outside a transaction it is also its own commit.
 """
 from dataclasses import dataclass
 from functools import lru_cache
@@ -194,7 +194,8 @@ def _linked_shape(shape: tuple, vendor: str, upsert: Upsert | None = None):
         if n == 0 and upsert is not None:
             key = [next(p for p in plan if p[0].column == column) for column in upsert.conflict]
             usable = f"{upsert.usable} AND NOT EXISTS (SELECT FROM r0_new)"
-            ctes.append(f"r0_new AS (INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(plan))}) "
+            ctes.append(f"r0_new AS (INSERT INTO {table} ({', '.join(columns)}) "
+                        f"VALUES ({', '.join(['%s'] * len(plan))}) "
                         f"ON CONFLICT ({', '.join(quote(c) for c in upsert.conflict)}) DO UPDATE SET "
                         f"{upsert.assignments} WHERE {upsert.usable} AND ({upsert.changed}) RETURNING {pk})")
             # An existing row left as it was is not returned by the upsert: read it (when it may be used).
