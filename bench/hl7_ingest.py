@@ -6,7 +6,8 @@ MLLP server (same framing code) that answers every frame with a fixed ACK and do
     .venv/bin/python bench/hl7_ingest.py [--quick] [--messages N]
 
 Uses a scratch data dir under bench/.work/hl7_ingest and a scratch PostgreSQL database broker_bench_hl7
-(created and migrated here; skipped with a note when no server answers on 127.0.0.1:5432).
+(created and migrated here, another name with --pg-database; skipped with a note when no server answers on
+127.0.0.1:5432).
 Only 127.0.0.1 is ever contacted.
 """
 import argparse
@@ -29,8 +30,6 @@ from bench.support import cpu_seconds  # noqa: E402
 from broker.hl7.mllp import FrameDecoder, MLLPClient, frame  # noqa: E402
 
 WORK = BASE_DIR / "bench" / ".work" / "hl7_ingest"
-PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PG_URL = "postgres://postgres@127.0.0.1:5432/broker_bench_hl7"
 FLOOR_ACK = b"MSH|^~\\&|BROKER|RADIOLOGY|RIS|HOSP|20260101000000||ACK^O01|1|P|2.3.1\rMSA|AA|1\r"
 
 
@@ -123,21 +122,21 @@ def drive(port: int, messages: list[bytes], connections: int) -> tuple[float, li
     return len(messages) / elapsed, [x for lane in latencies for x in lane]
 
 
-def prepare_database(name: str, env: dict) -> None:
+def prepare_database(name: str, env: dict, pg_database: str) -> None:
     if name == "postgres":
         import psycopg
 
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS broker_bench_hl7 WITH (FORCE)")
-            conn.execute("CREATE DATABASE broker_bench_hl7")
+            conn.execute(f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {pg_database}")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
 
 
-def postgres_commit_rate(count: int) -> float:
+def postgres_commit_rate(count: int, pg_database: str) -> float:
     """The database's own ceiling for one connection: one-row INSERT + durable COMMIT, nothing else."""
     import psycopg
 
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=broker_bench_hl7") as conn:
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={pg_database}") as conn:
         conn.execute("CREATE TABLE commit_floor (n integer)")
         conn.commit()
         started = time.perf_counter()
@@ -183,6 +182,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run (fewer messages)")
     parser.add_argument("--messages", type=int, default=None, help="messages per measurement")
+    parser.add_argument("--pg-database", default="broker_bench_hl7", help="scratch PostgreSQL database (dropped)")
     args = parser.parse_args()
     count = args.messages or (600 if args.quick else 4000)
     warmup = 100 if args.quick else 300
@@ -201,20 +201,21 @@ def main():
 
     databases = [("sqlite", {"BROKER_DATA_DIR": str(WORK / "sqlite")})]
     if postgres_available():
-        databases.append(("postgres", {"BROKER_DATA_DIR": str(WORK / "postgres"), "DATABASE_URL": PG_URL}))
+        pg_url = f"postgres://postgres@127.0.0.1:5432/{args.pg_database}"
+        databases.append(("postgres", {"BROKER_DATA_DIR": str(WORK / "postgres"), "DATABASE_URL": pg_url}))
     else:
         print("PostgreSQL not reachable on 127.0.0.1:5432: its rows are left out")
     for name, extra in databases:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         env.update(extra, BROKER_LOG_LEVEL="WARNING")
-        prepare_database(name, env)
+        prepare_database(name, env, args.pg_database)
         proc, port = start_process([sys.executable, "manage.py", "runhl7", "--host", "127.0.0.1", "--port", "0"], env)
         try:
             measure(f"runhl7 + {name}", port, run + name[0].upper(), count, warmup, results, floor, proc.pid)
         finally:
             stop_process(proc)
         if name == "postgres":
-            commit_floor = postgres_commit_rate(min(count, 1000))
+            commit_floor = postgres_commit_rate(min(count, 1000), args.pg_database)
             commit_load = os.getloadavg()[0]
             print(f"PostgreSQL durable INSERT+COMMIT, 1 connection: {commit_floor:.0f}/s  load {commit_load:.1f}",
                   flush=True)
@@ -222,7 +223,7 @@ def main():
         import psycopg
 
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS broker_bench_hl7 WITH (FORCE)")
+            conn.execute(f"DROP DATABASE IF EXISTS {args.pg_database} WITH (FORCE)")
 
     rows = "\n".join(f"| {label} | {conns} | {rate:,.0f} | {ratio(rate, floor[conns])} | {p50:.2f} | {p99:.2f} | "
                      f"{cpu:.2f} | {load:.1f} |" for label, conns, rate, p50, p99, cpu, load in results)
@@ -244,8 +245,10 @@ messages; the floor is a bare MLLP server answering a fixed ACK, measured in the
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 
-{verdict} {commit_line} One connection waits for each commit's WAL flush before the next message
-can come, so its rate cannot exceed the commit ceiling; four connections share flushes (group commit).
+{verdict} {commit_line} On PostgreSQL a new order is one statement that is its own durable commit (one
+round trip; docs/hl7.md says where the rest of the time goes). One connection waits for each commit's WAL
+flush before the next message can come, so its rate cannot exceed the commit ceiling; four connections
+share flushes (group commit).
 The client, the listener and the database share the machine's two cores, and other work ran beside them
 (load average {load_at_start:.1f} at the start; the last column is the 1-minute load average after each
 row): the CPU column is the listener process's own CPU time per message, which that load inflates least."""

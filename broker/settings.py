@@ -117,6 +117,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].pop("CONN_HEALTH_CHECKS", None)
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_broker.sqlite3")}
+elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # Django leaves psycopg's server-side prepared statements off (for poolers in transaction mode). The
+    # intake's few hot statements (worklist.rowsql) ask for them explicitly; a threshold no statement reaches
+    # keeps every other query as Django sends it. Off: rowsql's statements are parsed and planned each time.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -8,7 +8,7 @@ import pytest
 from broker.hl7.mllp import MLLPClient, frame
 from broker.hl7.models import HL7Message
 from broker.hl7.server import start_server
-from tests.helpers_hl7 import adt, error_code, msa, omi, orm, pid, sample, segments_of, wait_until
+from tests.helpers_hl7 import adt, error_code, msa, omi, orm, pid, sample, seg, segments_of, wait_until
 from worklist.models import ImagingOrder, Patient, RequestedProcedure, ScheduledProcedureStep, StationAssignmentRule
 
 
@@ -185,6 +185,20 @@ def test_it_shows_new_demographics_on_open_steps_after_a08(listener):
     patient = step.requested_procedure.order.patient
     assert (patient.name, str(patient.birth_date)) == ("Müller-Lüdenscheidt^Jürgen^Karl^Dr.", "1962-04-16")
     assert step.requested_procedure.order.current_patient_location == "STAT3 301 1"
+
+
+def test_it_takes_the_patient_values_a_new_order_carries_and_keeps_those_it_leaves_empty(listener):
+    known = seg("PID", {1: "1", 3: "P40^^^HOSP^MR", 5: "ALT^ANNA", 7: "19500101", 8: "F"})
+    send_one(listener, adt("A04", patient=known))
+    with_alias = seg("PID", {1: "1", 3: "P40^^^HOSP^MR~X9^^^AOK^SS", 5: "NEU^ANNA"})
+    acks = send(listener, orm(placer="P41", accession="A41", patient=with_alias),
+                orm(placer="P42", accession="A42", patient=with_alias))
+    assert [msa(ack)[0] for ack in acks] == ["AA", "AA"]
+    patient = Patient.objects.get(patient_id="P40")
+    assert (patient.name, patient.name_search, str(patient.birth_date), patient.sex) == (
+        "NEU^ANNA", "NEU^ANNA", "1950-01-01", "F")
+    assert patient.other_patient_ids == [{"patient_id": "X9", "issuer": "AOK", "type": "SS"}]
+    assert set(patient.orders.values_list("accession_number", flat=True)) == {"A41", "A42"}
 
 
 def test_it_moves_orders_to_the_surviving_patient_on_a40(listener):

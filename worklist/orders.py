@@ -2,10 +2,11 @@
 
 Called inside the intake's transaction; raises worklist.hl7map.errors exceptions for what cannot be applied.
 """
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from pydicom.uid import generate_uid
 
 from worklist import rowsql, stations
@@ -14,7 +15,7 @@ from worklist.hl7map.fields import OrderFields, OrderMessage, ProcedureFields, S
 from worklist.hl7map.orders import ORDER_CONTROL, ORDER_STATUS
 from worklist.models import ImagingOrder, RequestedProcedure, ScheduledProcedureStep
 from worklist.names import search_key
-from worklist.patients import upsert_patient
+from worklist.patients import proposed, upsert_patient, upsert_rule
 
 Step = ScheduledProcedureStep.Status
 OPEN_STEP = ("SCHEDULED", "ARRIVED", "READY")
@@ -95,6 +96,34 @@ def write(applied: Applied, also: list = ()) -> None:
     applied.pending, applied.first_new, applied.pending_orders = [], None, []
 
 
+def place_new_orders(message: OrderMessage, also: list = ()) -> bool:
+    """A message of new orders only, on PostgreSQL: the patient (created or updated as upsert_patient would),
+    the orders with their procedures and steps, and `also` (unsaved rows that get the patient_id and the
+    first order's order_id) in one statement, committed on its own when no transaction is open.
+
+    False when the message needs apply_order_message and write() instead, nothing having been written: on
+    SQLite, for other order controls, for a merged patient, for a patient created by another connection
+    while this statement ran, and for a unique key already taken (a repeated message, a placer order number
+    in use), which that path meets again and answers.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql" or any(ORDER_CONTROL[f.order_control] != "new" for f in message.orders):
+        return False
+    patient = proposed(message.patient)
+    rows = [(patient, None)]
+    first_order = len(rows)
+    for fields in message.orders:
+        rows += new_order_rows(patient, message, fields, first_index=len(rows), patient_row=0)
+    rows += [(obj, [(0, "patient_id"), (first_order, "order_id")]) for obj in also]
+    # Inside a caller's transaction a failed statement must not end it: a savepoint then, nothing otherwise.
+    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    try:
+        with scope:
+            return rowsql.insert_linked(rows, upsert=upsert_rule()) is not None
+    except IntegrityError:
+        return False
+
+
 def find_order(fields: OrderFields) -> ImagingOrder:
     """The order a change/cancel/status message refers to: placer number, else filler number, else accession."""
     orders = ImagingOrder.objects.select_related(None)
@@ -117,11 +146,13 @@ def find_order(fields: OrderFields) -> ImagingOrder:
     return found
 
 
-def new_order_rows(patient, message: OrderMessage, fields: OrderFields, first_index: int = 0) -> list[tuple]:
-    """A new order with its procedures and steps, as rows for rowsql.insert_linked (the order at `first_index`)."""
+def new_order_rows(patient, message: OrderMessage, fields: OrderFields, first_index: int = 0,
+                   patient_row: int | None = None) -> list[tuple]:
+    """A new order with its procedures and steps, as rows for rowsql.insert_linked (the order at `first_index`;
+    `patient_row`: the index of an unsaved patient inserted with them)."""
     visit = message.visit
-    order = ImagingOrder(
-        patient=patient,
+    order = rowsql.new(
+        ImagingOrder, patient_id=patient.pk,
         placer_order_number=fields.placer_order_number, placer_issuer=fields.placer_issuer,
         filler_order_number=fields.filler_order_number, filler_issuer=fields.filler_issuer,
         accession_number=fields.accession_number, accession_issuer=fields.accession_issuer,
@@ -131,7 +162,8 @@ def new_order_rows(patient, message: OrderMessage, fields: OrderFields, first_in
         hl7_version=message.hl7_version, status=ImagingOrder.Status.SCHEDULED,
         **{name: getattr(fields, name) for name in ORDER_VALUES},
     )
-    return [(order, None)] + _procedure_rows(order, fields.procedures, start_index=1, order_row=first_index)
+    link = None if patient_row is None else (patient_row, "patient_id")
+    return [(order, link)] + _procedure_rows(order, fields.procedures, start_index=1, order_row=first_index)
 
 
 def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int,
@@ -143,8 +175,8 @@ def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], star
     first = 0 if order_row is None else order_row + 1
     rows = []
     for n, proc in enumerate(procedures, start=start_index):
-        rp = RequestedProcedure(
-            order=order, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
+        rp = rowsql.new(
+            RequestedProcedure, order_id=order.pk, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
             description=proc.description, code_value=proc.code_value, code_scheme=proc.code_scheme,
             code_meaning=proc.code_meaning, comments=proc.comments,
             study_instance_uid=proc.study_instance_uid or generate_uid(prefix=settings.BROKER_UID_ROOT),
@@ -152,7 +184,7 @@ def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], star
         rp_index = first + len(rows)
         rows.append((rp, None if order_row is None else (order_row, "order_id")))
         for m, step_fields in enumerate(proc.steps, start=1):
-            step = ScheduledProcedureStep(requested_procedure=rp, status=Step.SCHEDULED)
+            step = rowsql.new(ScheduledProcedureStep, requested_procedure_id=rp.pk, status=Step.SCHEDULED)
             _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, m))
             rows.append((step, (rp_index, "requested_procedure_id")))
     return rows

@@ -1,5 +1,7 @@
 """Patients from HL7: find or create (race-safe), update demographics, merge (A40)."""
-from django.db import IntegrityError
+from functools import lru_cache
+
+from django.db import IntegrityError, connection
 
 from worklist import rowsql
 
@@ -31,11 +33,46 @@ def upsert_patient(fields: PatientFields, *, update_demographics: bool = True) -
     return patient
 
 
-def _create(fields: PatientFields) -> Patient:
+def proposed(fields: PatientFields) -> Patient:
+    """The unsaved patient a message describes (what is created when the patient is new)."""
     values = {name: getattr(fields, name) for name in DEMOGRAPHICS if getattr(fields, name) not in (None, "")}
-    patient = Patient(patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
-                      other_patient_ids=fields.other_patient_ids, **values)
+    patient = rowsql.new(Patient, patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
+                         other_patient_ids=fields.other_patient_ids, **values)
     patient.name_search = search_key(patient.name)
+    return patient
+
+
+@lru_cache(maxsize=None)
+def upsert_rule() -> rowsql.Upsert:
+    """_update's rules in SQL, for a patient written in the same statement as its new order (PostgreSQL):
+    a value the message carries replaces the stored one, an empty one leaves it; other IDs not yet known
+    are appended; a merged patient (A40) is not usable, so nothing is written and the caller takes the
+    ordinary path, which answers it."""
+    quote = connection.ops.quote_name
+    table = quote(Patient._meta.db_table)
+    assignments, changed = [], []
+    for name in DEMOGRAPHICS:
+        field = Patient._meta.get_field(name)
+        column = quote(field.column)
+        given = f"EXCLUDED.{column} IS NOT NULL" if field.null else f"EXCLUDED.{column} <> ''"
+        assignments.append(f"{column} = CASE WHEN {given} THEN EXCLUDED.{column} ELSE {table}.{column} END")
+        changed.append(f"({given} AND EXCLUDED.{column} IS DISTINCT FROM {table}.{column})")
+    name = quote("name")
+    assignments.append(f"{quote('name_search')} = CASE WHEN EXCLUDED.{name} <> '' THEN EXCLUDED.{quote('name_search')} "
+                       f"ELSE {table}.{quote('name_search')} END")
+    others = quote("other_patient_ids")
+    extra = (f"(SELECT jsonb_agg(e.value ORDER BY e.ordinality) FROM jsonb_array_elements(EXCLUDED.{others}) "
+             f"WITH ORDINALITY e WHERE NOT EXISTS (SELECT FROM jsonb_array_elements({table}.{others}) k "
+             f"WHERE k->>'patient_id' = e.value->>'patient_id' AND k->>'issuer' = e.value->>'issuer'))")
+    assignments.append(f"{others} = {table}.{others} || COALESCE({extra}, '[]'::jsonb)")
+    changed.append(f"{extra} IS NOT NULL")
+    assignments.append(f"{quote('updated_at')} = EXCLUDED.{quote('updated_at')}")
+    return rowsql.Upsert(conflict=("patient_id", "issuer_of_patient_id"), assignments=", ".join(assignments),
+                         changed=" OR ".join(changed), usable=f"{table}.{quote('merged_into_id')} IS NULL")
+
+
+def _create(fields: PatientFields) -> Patient:
+    patient = proposed(fields)
     # ON CONFLICT DO NOTHING: when another connection creates the same patient at the same moment, this
     # insert waits for its commit and then inserts nothing; the row it made is the one to use.
     if rowsql.insert([patient], conflict_columns=("patient_id", "issuer_of_patient_id")):

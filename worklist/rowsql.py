@@ -5,11 +5,13 @@ the database; orders arrive by the thousand per minute, so their rows are writte
 statement shape per table. Field conversion still goes through each field's own `pre_save` and
 `get_db_prep_save`, so values are stored exactly as the ORM would store them.
 
-Each statement also costs a round trip and psycopg's own per-statement work (together about 0.3 ms of
-the listener's CPU on the 2-core machine, more than the server spends on a small INSERT), so a new
-order and its procedures and steps go in one statement (`insert_linked`, a chain of CTEs on PostgreSQL).
+Each statement also costs a round trip and psycopg's own per-statement work, so on PostgreSQL a new-order
+message is one statement (`insert_linked`, a chain of CTEs): the patient's upsert, the order, its
+procedures and steps, and the caller's log row; sent outside a transaction it is also its own commit.
 """
+from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import connection as default_connection
@@ -24,18 +26,59 @@ _PLAIN = (models.CharField, models.TextField, models.IntegerField, models.Boolea
 
 @lru_cache(maxsize=None)
 def _shape(model, vendor: str):
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = default_connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     plan = []
-    for f in fields:
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
         auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
         # created_at / updated_at: one clock reading per statement, converted once (as pre_save would set it).
         stamped = auto and isinstance(f, models.DateTimeField)
         plain = isinstance(f, _PLAIN) and not isinstance(f, models.JSONField) and not auto
         plan.append((f, f.attname, plain, stamped, auto))
-    return plan, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row, quote(model._meta.pk.column)
+    plan.sort(key=lambda entry: not entry[2])  # plain fields first: _Reader takes them with one attrgetter call
+    columns = ", ".join(quote(entry[0].column) for entry in plan)
+    row = "(" + ", ".join(["%s"] * len(plan)) + ")"
+    return (plan, _Reader(plan), f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row,
+            quote(model._meta.pk.column))
+
+
+class _Reader:
+    """The values of a plan (plain fields first) from one instance, as the database driver takes them."""
+
+    def __init__(self, plan: list, extra: tuple[str, ...] = ()):
+        plain = [attname for _, attname, is_plain, *_ in plan if is_plain]
+        self.plain = attrgetter(*plain) if plain else None
+        self.single = len(plain) == 1  # attrgetter of one name returns the value, not a tuple
+        self.special = [entry for entry in plan if not entry[2]]
+        self.extra = extra  # more plain attributes after the plan's values (an upsert's key, read again)
+
+    def __call__(self, obj, connection, stamp: tuple) -> list:
+        values = [] if self.plain is None else [self.plain(obj)] if self.single else list(self.plain(obj))
+        for field, attname, _, stamped, auto in self.special:
+            if stamped:
+                setattr(obj, attname, stamp[0])
+                values.append(stamp[1])
+            else:
+                value = field.pre_save(obj, True) if auto else getattr(obj, attname)
+                values.append(field.get_db_prep_save(value, connection))
+        for attname in self.extra:
+            values.append(getattr(obj, attname))
+        return values
+
+
+@lru_cache(maxsize=None)
+def _constructor(model) -> tuple:
+    return tuple((f.attname, f.get_default) for f in model._meta.concrete_fields)
+
+
+def new(model, **values):
+    """An unsaved instance from attribute names (`order_id`, not `order`), built with positional arguments as
+    Model.from_db does: Django's keyword path costs about four times as much, for each of a message's rows."""
+    args = [values.pop(attname) if attname in values else default() for attname, default in _constructor(model)]
+    if values:
+        raise TypeError(f"{model.__name__} has no fields {', '.join(values)}")
+    return model(*args)
 
 
 def insert(objs: list, *, conflict_columns: tuple[str, ...] = (), using=None) -> list:
@@ -48,11 +91,11 @@ def insert(objs: list, *, conflict_columns: tuple[str, ...] = (), using=None) ->
         return []
     connection = using or connections[DEFAULT_DB_ALIAS]
     model = type(objs[0])
-    plan, head, row, pk_column = _shape(model, connection.vendor)
+    _, reader, head, row, pk_column = _shape(model, connection.vendor)
     stamp = _stamp(connection)
     params = []
     for obj in objs:
-        params += _values(plan, obj, connection, stamp)
+        params += reader(obj, connection, stamp)
     sql = head + ", ".join([row] * len(objs))
     if conflict_columns:
         quote = connection.ops.quote_name
@@ -88,11 +131,13 @@ def _execute(connection, sql: str, params: list) -> list:
             return cursor.fetchall()
     # PostgreSQL: a server-binding cursor with a prepared statement. Django's default cursor binds client-side,
     # so the server parses and plans each INSERT again; these few statement shapes run for every message.
+    # The statement goes with $n placeholders through a RawCursor: psycopg caches its own %s parsing only for
+    # statements under 4 KB and 50 parameters, and a new order's statement is longer.
     import psycopg
 
     pg = connection.connection
-    with connection.wrap_database_errors, psycopg.Cursor(pg) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    with connection.wrap_database_errors, psycopg.RawCursor(pg) as cursor:
+        cursor.execute(_numbered(sql), params, prepare=True)
         return cursor.fetchall()
 
 
@@ -101,43 +146,69 @@ def _stamp(connection) -> tuple:
     return now, connection.ops.adapt_datetimefield_value(now)
 
 
-def _values(plan, obj, connection, stamp: tuple) -> list:
-    values = []
-    for field, attname, plain, stamped, auto in plan:
-        if plain:
-            values.append(getattr(obj, attname))
-        elif stamped:
-            setattr(obj, attname, stamp[0])
-            values.append(stamp[1])
-        else:
-            value = field.pre_save(obj, True) if auto else getattr(obj, attname)
-            values.append(field.get_db_prep_save(value, connection))
-    return values
+@dataclass(frozen=True)
+class Upsert:
+    """How the first row of insert_linked meets an existing row with the same unique key (PostgreSQL).
+
+    The existing row is updated with `assignments` (EXCLUDED is the proposed row) when `usable` and `changed`
+    hold, used as it is when only `usable` holds; when it is not usable nothing at all is written.
+    """
+
+    conflict: tuple[str, ...]  # the columns of the unique key
+    assignments: str  # the SET list of ON CONFLICT DO UPDATE
+    changed: str
+    usable: str
+
+
+def _links(link) -> tuple:
+    """A row's links to its parents: None, one (parent index, FK attname), or a list of them."""
+    if link is None:
+        return ()
+    return (tuple(link),) if isinstance(link[0], int) else tuple(tuple(one) for one in link)
 
 
 @lru_cache(maxsize=None)
-def _linked_shape(shape: tuple, vendor: str):
-    """One INSERT ... SELECT per row, chained by CTEs: a child row takes its parent's new id in the statement."""
+def _linked_shape(shape: tuple, vendor: str, upsert: Upsert | None = None):
+    """One INSERT ... SELECT per row, chained by CTEs: a child row takes its parents' new ids in the statement.
+
+    With `upsert`, the first row is an INSERT ... ON CONFLICT DO UPDATE; when it yields no usable row, no
+    row that depends on it is inserted and its id is returned as None.
+    """
     quote = default_connection.ops.quote_name
-    ctes, plans = [], []
-    for n, (model, parent, link) in enumerate(shape):
-        plan, *_ = _shape(model, vendor)
+    ctes, readers = [], []
+    for n, (model, links) in enumerate(shape):
+        plan = _shape(model, vendor)[0]
+        table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+        parents = {attname: parent for parent, attname in links}
         columns, values = [], []
         for field, attname, *_ in plan:
             columns.append(quote(field.column))
-            if parent is not None and attname == link:
-                values.append(f"r{parent}.{quote(shape[parent][0]._meta.pk.column)}")
+            if attname in parents:
+                values.append(f"r{parents[attname]}.{quote(shape[parents[attname]][0]._meta.pk.column)}")
                 continue
             # Parameters in a SELECT list need a type; text for strings keeps the column's own length check.
             textual = isinstance(field, (models.CharField, models.TextField))
             cast = "text" if textual else field.db_type(default_connection)
             values.append(f"CAST(%s AS {cast})")
-        source = f" FROM r{parent}" if parent is not None else ""
-        ctes.append(f"r{n} AS (INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
-                    f"SELECT {', '.join(values)}{source} RETURNING {quote(model._meta.pk.column)})")
-        plans.append([p for p in plan if not (parent is not None and p[1] == link)])
-    ids = ", ".join(f"(SELECT {quote(model._meta.pk.column)} FROM r{n})" for n, (model, _, _) in enumerate(shape))
-    return "WITH " + ", ".join(ctes) + f" SELECT {ids}", plans
+        row_plan = [p for p in plan if p[1] not in parents]
+        if n == 0 and upsert is not None:
+            key = [next(p for p in plan if p[0].column == column) for column in upsert.conflict]
+            usable = f"{upsert.usable} AND NOT EXISTS (SELECT FROM r0_new)"
+            ctes.append(f"r0_new AS (INSERT INTO {table} ({', '.join(columns)}) "
+                        f"VALUES ({', '.join(['%s'] * len(plan))}) "
+                        f"ON CONFLICT ({', '.join(quote(c) for c in upsert.conflict)}) DO UPDATE SET "
+                        f"{upsert.assignments} WHERE {upsert.usable} AND ({upsert.changed}) RETURNING {pk})")
+            # An existing row left as it was is not returned by the upsert: read it (when it may be used).
+            ctes.append(f"r0 AS (SELECT {pk} FROM r0_new UNION ALL SELECT {pk} FROM {table} WHERE "
+                        + " AND ".join(f"{quote(c)} = %s" for c in upsert.conflict) + f" AND {usable})")
+            readers.append(_Reader(row_plan, tuple(entry[1] for entry in key)))
+            continue
+        source = (" FROM " + ", ".join(f"r{i}" for i in sorted(set(parents.values())))) if parents else ""
+        ctes.append(f"r{n} AS (INSERT INTO {table} ({', '.join(columns)}) "
+                    f"SELECT {', '.join(values)}{source} RETURNING {pk})")
+        readers.append(_Reader(row_plan))
+    ids = ", ".join(f"(SELECT {quote(model._meta.pk.column)} FROM r{n})" for n, (model, _) in enumerate(shape))
+    return "WITH " + ", ".join(ctes) + f" SELECT {ids}", readers
 
 
 @lru_cache(maxsize=64)
@@ -145,32 +216,46 @@ def _qmark(sql: str) -> str:
     return sql.replace("%s", "?")  # the statements here have no literal %
 
 
-def insert_linked(rows: list[tuple]) -> list:
-    """Insert a parent and its descendants: rows of (unsaved instance, None) or (instance, (parent index, FK attname)).
+@lru_cache(maxsize=64)
+def _numbered(sql: str) -> str:
+    parts = sql.split("%s")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
+
+
+def insert_linked(rows: list[tuple], upsert: Upsert | None = None) -> list | None:
+    """Insert a parent and its descendants: rows of (unsaved instance, link), a link being None, one
+    (parent index, FK attname) or a list of them.
 
     A parent comes before its children. The primary keys (and the foreign keys to the new parents) are set
-    on the instances. PostgreSQL writes them all with one statement, SQLite one INSERT per row.
+    on the instances. PostgreSQL writes them all with one statement, SQLite one INSERT per row. With `upsert`
+    (PostgreSQL only), the first row may meet an existing one (see Upsert); when that one is not usable,
+    nothing is written and None is returned.
     """
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
+        if upsert is not None:
+            raise ValueError("an upsert head is for PostgreSQL")
         for obj, link in rows:
-            if link is not None:
-                setattr(obj, link[1], rows[link[0]][0].pk)
+            for parent, attname in _links(link):
+                setattr(obj, attname, rows[parent][0].pk)
             insert([obj])
         return [obj for obj, _ in rows]
-    shape = tuple((type(obj), *(link or (None, None))) for obj, link in rows)
-    sql, plans = _linked_shape(shape, connection.vendor)
+    shape = tuple((type(obj), _links(link)) for obj, link in rows)
+    sql, readers = _linked_shape(shape, connection.vendor, upsert)
     stamp = _stamp(connection)
     params = []
-    for (obj, _), plan in zip(rows, plans):
-        params += _values(plan, obj, connection, stamp)
+    for (obj, _), reader in zip(rows, readers):
+        params += reader(obj, connection, stamp)
     ids = _execute(connection, sql, params)[0]
+    if ids[0] is None:
+        return None
     for (obj, link), pk in zip(rows, ids):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
-        if link is not None:
-            setattr(obj, link[1], rows[link[0]][0].pk)
+    for obj, link in rows:
+        for parent, attname in _links(link):
+            setattr(obj, attname, rows[parent][0].pk)
     return [obj for obj, _ in rows]
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from broker.hl7 import charsets, outcomes, parser
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
-from worklist import orders, patients
+from worklist import orders, patients, rowsql
 from worklist.hl7map import adt
 from worklist.hl7map.errors import Location, MappingError, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
@@ -39,6 +39,8 @@ class Receipt:
 class Handler:
     map: object  # (message, tz, preferred_issuer) -> mapped values
     apply: object  # mapped values -> worklist.orders.Applied
+    # (mapped values, log row) -> True when applied and stored with the log row in one statement, committed
+    place: object = staticmethod(lambda mapped, row: False)
 
 
 def _apply_orders(mapped) -> orders.Applied:
@@ -53,7 +55,8 @@ def _apply_merge(mapped) -> orders.Applied:
     return orders.Applied(patients.merge_patients(mapped).pk, None)
 
 
-_ORDERS = Handler(lambda m, tz, issuer: map_order_message(m, tz, issuer), _apply_orders)
+_ORDERS = Handler(lambda m, tz, issuer: map_order_message(m, tz, issuer), _apply_orders,
+                  lambda mapped, row: orders.place_new_orders(mapped, also=[row]))
 HANDLERS = {
     ("ORM", "O01"): _ORDERS,
     ("OMI", "O23"): _ORDERS,
@@ -97,11 +100,15 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
         mapped = handler.map(message, _zone(settings.BROKER_TIME_ZONE), settings.BROKER_HL7_PATIENT_ID_ISSUER)
         ack_text = build_ack(header, "AA")
         row = _row(raw, peer, header, message)
-        with transaction.atomic():
-            applied = handler.apply(mapped)
-            row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
-            row.processing_ms = (time.perf_counter() - started) * 1000
-            orders.write(applied, also=[row])  # sets row.patient_id/order_id; one statement with a new order's rows
+        row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
+        row.processing_ms = (time.perf_counter() - started) * 1000
+        # New orders on PostgreSQL: one statement, one round trip, its own commit. Everything else (and what
+        # that statement leaves to it) in a transaction here.
+        if not handler.place(mapped, row):
+            with transaction.atomic():
+                applied = handler.apply(mapped)
+                row.processing_ms = (time.perf_counter() - started) * 1000
+                orders.write(applied, also=[row])  # sets row.patient_id/order_id; one statement with new orders' rows
     except Exception as exc:  # noqa: BLE001 - every failure becomes an AE/AR answer and a log row
         if key and not isinstance(exc, outcomes.Rejected):
             # The same message accepted on another connection while this one worked (its order then exists,
@@ -137,18 +144,15 @@ def _check_supported(header: parser.Header) -> None:
 
 def _row(raw: bytes, peer: str, header: parser.Header | None, message: parser.Message | None = None) -> HL7Message:
     excerpt = raw if len(raw) <= settings.BROKER_HL7_MAX_MESSAGE_BYTES else raw[:EXCERPT_BYTES]
-    row = HL7Message(peer=peer[:100], raw=excerpt, raw_size=len(raw))
+    values = {}
     if header is not None:
-        row.sending_application = header.sending_application[:200]
-        row.sending_facility = header.sending_facility[:200]
-        row.control_id = header.control_id[:200]
-        row.message_type = header.message_type[:32]
-        row.version = header.version[:16]
-        row.charset = header.charset[:32]
+        values.update(sending_application=header.sending_application[:200],
+                      sending_facility=header.sending_facility[:200], control_id=header.control_id[:200],
+                      message_type=header.message_type[:32], version=header.version[:16], charset=header.charset[:32])
     if message is not None:
         orc = message.first("ORC")
-        row.order_control = orc.get(1)[:8] if orc is not None else ""
-    return row
+        values["order_control"] = orc.get(1)[:8] if orc is not None else ""
+    return rowsql.new(HL7Message, peer=peer[:100], raw=excerpt, raw_size=len(raw), **values)
 
 
 def _repeat(raw: bytes, peer: str, header: parser.Header, earlier: HL7Message, started: float) -> Receipt:

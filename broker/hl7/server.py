@@ -69,8 +69,13 @@ class MLLPServer:
         task = asyncio.current_task()
         self._idle[task] = True
         sock = writer.get_extra_info("socket")
+        ack_sock = None
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # The intake thread sends the ACK itself, right after the commit: handing it back to the event loop
+            # first costs a thread switch and a loop turn on the sender's critical path. Its own descriptor (a
+            # dup) stays valid even if the transport closes meanwhile; no other write is pending then.
+            ack_sock = sock.dup()
         peername = writer.get_extra_info("peername") or ("?", 0)
         peer = f"{peername[0]}:{peername[1]}"
         decoder = FrameDecoder(self.max_message_bytes)
@@ -78,8 +83,9 @@ class MLLPServer:
         try:
             while not self.stopping:
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
-                except (TimeoutError, asyncio.TimeoutError):
+                    async with asyncio.timeout(self.idle_timeout):  # no extra task per read, unlike wait_for
+                        data = await reader.read(65536)
+                except TimeoutError:
                     await self._record_leftovers(decoder, peer, f"idle for {self.idle_timeout:g} s")
                     break
                 if not data:
@@ -97,9 +103,10 @@ class MLLPServer:
                     break
                 for raw in messages:
                     self._idle[task] = False
-                    ack = await loop.run_in_executor(self._executor, self._process, raw, peer)
-                    writer.write(frame(ack))
-                    await writer.drain()
+                    unsent = await loop.run_in_executor(self._executor, self._process, raw, peer, ack_sock)
+                    if unsent:
+                        writer.write(unsent)
+                        await writer.drain()
                     self._idle[task] = True
         except asyncio.CancelledError:
             pass  # shutdown while waiting for bytes: nothing in flight
@@ -108,6 +115,8 @@ class MLLPServer:
         finally:
             self._idle.pop(task, None)
             writer.close()
+            if ack_sock is not None:
+                ack_sock.close()
 
     async def _record_leftovers(self, decoder: FrameDecoder, peer: str, why: str) -> None:
         loop = asyncio.get_running_loop()
@@ -121,10 +130,17 @@ class MLLPServer:
                                        f"unfinished MLLP frame (no <FS><CR> end block) dropped: {why}",
                                        decoder.pending_bytes - 1)
 
-    def _process(self, raw: bytes, peer: str) -> bytes:
+    def _process(self, raw: bytes, peer: str, ack_sock: socket.socket | None) -> bytes:
+        """Apply one message and send its ACK frame; returns what is left to send (by the event loop)."""
         self._track_connection()
         _check_connection()
-        return self.receive(raw, peer).ack
+        reply = frame(self.receive(raw, peer).ack)
+        if ack_sock is None:
+            return reply
+        try:
+            return reply[ack_sock.send(reply):]  # non-blocking: a full send buffer leaves the rest to the loop
+        except OSError:  # would block, or the connection is gone: the loop's write meets (and handles) the same
+            return reply
 
     def _record(self, data: bytes, peer: str, reason: str, size: int) -> None:
         self._track_connection()
