@@ -14,6 +14,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind
 from tests.conftest import free_port
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.helpers_mwl import at, da, identifier
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.dcmtk
 
@@ -34,8 +35,13 @@ def two_processes(database_url_for_subprocess, dcmtk):
         yield int(ready.group(1)), [int(pid) for pid in ready.group(2).split()], proc
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "zombie" in status.read_text()
 
 
 def listener_pid_of(association, server_port: int, pids: list[int]) -> int:
@@ -99,5 +105,11 @@ def test_it_stops_every_process_on_sigterm(two_processes):
     _, pids, proc = two_processes
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert all(gone(pid) for pid in pids)
+
+
+def test_it_stops_the_child_processes_when_the_parent_is_killed(two_processes):
+    _, pids, proc = two_processes
+    proc.kill()  # SIGKILL: the parent cannot stop its children itself
+    proc.wait()
+    assert wait_until(lambda: all(gone(pid) for pid in pids), message="child listener processes to stop")

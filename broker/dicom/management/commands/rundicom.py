@@ -3,7 +3,9 @@
 With --processes N (BROKER_DICOM_PROCESSES) this process and N-1 child processes each run a listener
 on the same port (SO_REUSEPORT): the kernel spreads the associations over them, so the listener
 uses more than one core despite Python's GIL. A child that dies stops all of them with a clear
-message, as runbroker does with its parts (a supervisor such as systemd restarts the broker).
+message, as runbroker does with its parts (a supervisor such as systemd restarts the broker); a
+child whose parent is gone (even killed with SIGKILL) stops too: it watches the pipe the parent
+holds open as its standard input.
 """
 import os
 import signal
@@ -29,7 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=None, help="port (default BROKER_DICOM_PORT)")
         parser.add_argument("--processes", type=int, default=None,
                             help="listener processes sharing the port (default BROKER_DICOM_PROCESSES)")
-        parser.add_argument("--shared-port", action="store_true", help="(internal) a child of --processes")
+        parser.add_argument("--shared-port", action="store_true",
+                            help="(internal) a child of --processes: stops when its standard input closes")
 
     def handle(self, *args, **options):
         processes = options["processes"] or settings.BROKER_DICOM_PROCESSES
@@ -39,6 +42,8 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         shared = processes > 1 or options["shared_port"]
+        if options["shared_port"]:
+            threading.Thread(target=_stop_at_end_of_input, args=(stop,), daemon=True).start()
         server = listener.start(options["host"], options["port"], shared_port=shared)
         host, port = server.server_address[:2]
         children = [self._start_child(host, port) for _ in range(processes - 1)]
@@ -62,7 +67,8 @@ class Command(BaseCommand):
         argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "rundicom", "--host", host, "--port", str(port),
                 "--processes", "1", "--shared-port"]
         # Its own process group: a terminal's Ctrl-C reaches the parent, which stops the children.
-        return subprocess.Popen(argv, cwd=settings.BASE_DIR, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        return subprocess.Popen(argv, cwd=settings.BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)
 
     def _wait_ready(self, child: subprocess.Popen) -> None:
         line = child.stdout.readline()  # the child's first line, or "" when it died first
@@ -93,3 +99,9 @@ class Command(BaseCommand):
                 child.kill()
                 child.wait()
 
+
+
+def _stop_at_end_of_input(stop: threading.Event) -> None:
+    """In a child of --processes: the parent never writes to our standard input; its end means the parent is gone."""
+    sys.stdin.read()
+    stop.set()
