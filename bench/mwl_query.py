@@ -153,12 +153,21 @@ def sample(argv, reps: int, nodelay: bool, warm_up: bool = True) -> tuple[float,
     return stats([run_timed(argv, nodelay)[0] for _ in range(reps)])
 
 
-def sample_with_cpu(argv, reps: int, nodelay: bool, pid: int) -> tuple[float, float, float]:
-    """Median and p95 wall time, and the listener's CPU time per run."""
-    run_timed(argv, nodelay)
-    before = cpu_seconds(pid)
-    times = [run_timed(argv, nodelay)[0] for _ in range(reps)]
-    return (*stats(times), (cpu_seconds(pid) - before) / reps)
+def sample_interleaved(argvs: dict[str, list[str]], reps: dict[str, int], nodelay: bool,
+                       pid: int) -> dict[str, tuple[float, float, float]]:
+    """Median and p95 wall time, and the listener's CPU time per run, of each command. Each round runs
+    every command once (the echoscu floor among them), so the floor and the queries meet the same load."""
+    for argv in argvs.values():
+        run_timed(argv, nodelay)  # warm-up: the listener's database connections and caches
+    times = {name: [] for name in argvs}
+    cpu = dict.fromkeys(argvs, 0.0)
+    for round_number in range(max(reps.values())):
+        for name, argv in argvs.items():
+            if round_number < reps[name]:
+                before = cpu_seconds(pid)
+                times[name].append(run_timed(argv, nodelay)[0])
+                cpu[name] += cpu_seconds(pid) - before
+    return {name: (*stats(times[name]), cpu[name] / len(times[name])) for name in argvs}
 
 
 def count_matches(argv) -> int:
@@ -322,7 +331,7 @@ def main():
     began = time.perf_counter()
     sizes = args.sizes or ([1000, 10000] if args.quick else [1000, 10000, 50000, 100000])
     wlm_sizes = {10000} if args.quick else {10000, 50000}
-    reps = 5 if args.quick else 7
+    reps = 5 if args.quick else 9
     WORK.mkdir(parents=True, exist_ok=True)
     setup_django()
 
@@ -330,7 +339,6 @@ def main():
     listener = start_listener(port, 1)
     listener_2 = start_listener(port_2, 2)  # only for the q/s with 4 clients; its processes idle otherwise
     rows, wlm_rows, mem_rows = [], [], []
-    floors = {}
     try:
         loaded = 0
         for size in sizes:
@@ -338,13 +346,13 @@ def main():
             loaded = size
             print(f"{size} steps loaded", flush=True)
             qs = queries(todays_patient_id())
+            argvs = {"echoscu": echoscu_argv(port), **{name: findscu_argv(port, keys) for name, keys in qs.items()}}
+            counts = {name: 3 if "broad" in name else reps for name in argvs}
             for nodelay in (False, True):
-                floor = sample(echoscu_argv(port), reps, nodelay)
-                floors[(size, nodelay)] = floor
-                for name, keys in qs.items():
-                    med, p95, cpu = sample_with_cpu(findscu_argv(port, keys), reps if "broad" not in name else 3,
-                                                    nodelay, listener.pid)
-                    rows.append((size, nodelay, name, med, p95, floor[0], cpu))
+                sampled = sample_interleaved(argvs, counts, nodelay, listener.pid)
+                floor = sampled.pop("echoscu")[0]
+                for name, (med, p95, cpu) in sampled.items():
+                    rows.append((size, nodelay, name, med, p95, floor, cpu))
             matches = {name: count_matches(findscu_argv(port, keys)) for name, keys in qs.items()}
             selective = qs["selective (station + today)"]
             qps = {nodelay: concurrent_qps(findscu_argv(port, selective), 4, 3.0, nodelay) for nodelay in (False, True)}
@@ -388,7 +396,8 @@ def write_report(rows, mem_rows, wlm_rows, seconds):
     from bench.report import write_section
 
     lines = ["Whole `findscu -W` processes against `manage.py rundicom` (PostgreSQL), next to an `echoscu`",
-             "association to the same listener in the same run (the floor). \"Nagle\" is DCMTK as shipped;",
+             "association to the same listener in the same run (the floor; one echoscu, then each query, in turn,",
+             "round after round). \"Nagle\" is DCMTK as shipped;",
              "\"NODELAY\" is `TCP_NODELAY=1` in DCMTK's environment. The listener sets TCP_NODELAY and",
              "re-arms TCP_QUICKACK before each read, so DCMTK's split header/body writes are not held back.", "",
              "\"Listener CPU\" is the listener process's own CPU time per query (association included): unlike",

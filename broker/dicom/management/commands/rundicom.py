@@ -35,9 +35,9 @@ class Command(BaseCommand):
                             help="(internal) a child of --processes: stops when its standard input closes")
 
     def handle(self, *args, **options):
-        processes = options["processes"] or settings.BROKER_DICOM_PROCESSES
+        processes = options["processes"] if options["processes"] is not None else settings.BROKER_DICOM_PROCESSES
         if processes < 1:
-            raise CommandError("--processes must be at least 1")
+            raise CommandError(f"--processes / BROKER_DICOM_PROCESSES must be at least 1, got {processes}")
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -98,7 +98,6 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-
 
 
 def _stop_at_end_of_input(stop: threading.Event) -> None:
