@@ -5,11 +5,12 @@ runs `manage.py rundicom` as a child process and times whole `findscu -W` proces
 station + today; patient: Patient ID; broad: modality + 7 days) next to `echoscu`, with DCMTK as
 shipped (Nagle on) and with TCP_NODELAY=1 in its environment, with the listener's CPU time per query;
 q/s with 4 concurrent clients (findscu processes, `findscu --repeat` on one association each, and
-pynetdicom processes looping association + query);
+pynetdicom processes looping association + query), against `rundicom` and `rundicom --processes 2`;
 the listener's resident memory at each size; the same queries against `wlmscpfs` loaded with the
-same items as .wl files (up to 50k). `--quick` runs 1k and 10k only.
+same items as .wl files (up to 50k). `--quick` runs 1k and 10k only; `--sizes 100000` one size
+(for iterating; the committed report is a full run). BENCH_MWL_DATABASE_URL names the scratch database.
 
-    .venv/bin/python bench/mwl_query.py [--quick]
+    .venv/bin/python bench/mwl_query.py [--quick | --sizes N [N ...]]
 """
 import argparse
 import os
@@ -24,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "mwl"
-DATABASE_URL = "postgres://postgres@127.0.0.1:5432/broker_bench_mwl"
+DATABASE_URL = os.environ.get("BENCH_MWL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broker_bench_mwl")
+DATABASE_NAME = DATABASE_URL.rsplit("/", 1)[1]
 STATIONS = [f"CT{n:02d}" for n in range(1, 11)] + [f"MR{n:02d}" for n in range(1, 11)]
 DAYS = 200  # steps spread over 200 days around today: ~25 per station and day at 100k
 sys.path.insert(0, str(ROOT))
@@ -39,8 +41,8 @@ def setup_django():
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS broker_bench_mwl")
-        conn.execute("CREATE DATABASE broker_bench_mwl")
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
     import django
 
     django.setup()
@@ -151,12 +153,21 @@ def sample(argv, reps: int, nodelay: bool, warm_up: bool = True) -> tuple[float,
     return stats([run_timed(argv, nodelay)[0] for _ in range(reps)])
 
 
-def sample_with_cpu(argv, reps: int, nodelay: bool, pid: int) -> tuple[float, float, float]:
-    """Median and p95 wall time, and the listener's CPU time per run."""
-    run_timed(argv, nodelay)
-    before = cpu_seconds(pid)
-    times = [run_timed(argv, nodelay)[0] for _ in range(reps)]
-    return (*stats(times), (cpu_seconds(pid) - before) / reps)
+def sample_interleaved(argvs: dict[str, list[str]], reps: dict[str, int], nodelay: bool,
+                       pid: int) -> dict[str, tuple[float, float, float]]:
+    """Median and p95 wall time, and the listener's CPU time per run, of each command. Each round runs
+    every command once (the echoscu floor among them), so the floor and the queries meet the same load."""
+    for argv in argvs.values():
+        run_timed(argv, nodelay)  # warm-up: the listener's database connections and caches
+    times = {name: [] for name in argvs}
+    cpu = dict.fromkeys(argvs, 0.0)
+    for round_number in range(max(reps.values())):
+        for name, argv in argvs.items():
+            if round_number < reps[name]:
+                before = cpu_seconds(pid)
+                times[name].append(run_timed(argv, nodelay)[0])
+                cpu[name] += cpu_seconds(pid) - before
+    return {name: (*stats(times[name]), cpu[name] / len(times[name])) for name in argvs}
 
 
 def count_matches(argv) -> int:
@@ -244,6 +255,21 @@ def association_loop_qps(port: int, clients: int, seconds: float) -> float:
     return total / (time.perf_counter() - started)
 
 
+def start_listener(port: int, processes: int) -> subprocess.Popen:
+    env = dict(os.environ, BROKER_LOG_LEVEL="WARNING", BROKER_DICOM_MAX_ASSOCIATIONS="16")
+    listener = subprocess.Popen([sys.executable, "manage.py", "rundicom", "--host", "127.0.0.1", "--port", str(port),
+                                 "--processes", str(processes)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+    if "ready" not in listener.stdout.readline():
+        raise RuntimeError(f"rundicom --processes {processes} did not start")
+    return listener
+
+
+def stop_listener(listener: subprocess.Popen) -> None:
+    listener.terminate()
+    listener.wait(timeout=30)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -300,47 +326,49 @@ LOAD_AT_START = os.getloadavg()[0]
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k and 10k steps only, fewer repetitions")
+    parser.add_argument("--sizes", type=int, nargs="+", help="these sizes only (e.g. 100000), for iterating")
     args = parser.parse_args()
     began = time.perf_counter()
-    sizes = [1000, 10000] if args.quick else [1000, 10000, 50000, 100000]
+    sizes = args.sizes or ([1000, 10000] if args.quick else [1000, 10000, 50000, 100000])
     wlm_sizes = {10000} if args.quick else {10000, 50000}
-    reps = 5 if args.quick else 7
+    reps = 5 if args.quick else 9
     WORK.mkdir(parents=True, exist_ok=True)
     setup_django()
 
-    port = free_port()
-    env = dict(os.environ, BROKER_LOG_LEVEL="WARNING", BROKER_DICOM_MAX_ASSOCIATIONS="16")
-    listener = subprocess.Popen([sys.executable, "manage.py", "rundicom", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, port_2 = free_port(), free_port()
+    listener = start_listener(port, 1)
+    listener_2 = start_listener(port_2, 2)  # only for the q/s with 4 clients; its processes idle otherwise
     rows, wlm_rows, mem_rows = [], [], []
-    floors = {}
     try:
-        wait_for_port(port)
         loaded = 0
         for size in sizes:
             load_steps(loaded, size - loaded)
             loaded = size
             print(f"{size} steps loaded", flush=True)
             qs = queries(todays_patient_id())
+            argvs = {"echoscu": echoscu_argv(port), **{name: findscu_argv(port, keys) for name, keys in qs.items()}}
+            counts = {name: 3 if "broad" in name else reps for name in argvs}
             for nodelay in (False, True):
-                floor = sample(echoscu_argv(port), reps, nodelay)
-                floors[(size, nodelay)] = floor
-                for name, keys in qs.items():
-                    med, p95, cpu = sample_with_cpu(findscu_argv(port, keys), reps if "broad" not in name else 3,
-                                                    nodelay, listener.pid)
-                    rows.append((size, nodelay, name, med, p95, floor[0], cpu))
+                sampled = sample_interleaved(argvs, counts, nodelay, listener.pid)
+                floor = sampled.pop("echoscu")[0]
+                for name, (med, p95, cpu) in sampled.items():
+                    rows.append((size, nodelay, name, med, p95, floor, cpu))
             matches = {name: count_matches(findscu_argv(port, keys)) for name, keys in qs.items()}
             selective = qs["selective (station + today)"]
             qps = {nodelay: concurrent_qps(findscu_argv(port, selective), 4, 3.0, nodelay) for nodelay in (False, True)}
             qps["echo"] = concurrent_qps(echoscu_argv(port), 4, 3.0, False)
             qps["repeat"] = repeated_qps(findscu_argv(port, selective), 4, 25, True)
             qps["loop"] = association_loop_qps(port, 4, 3.0)
+            qps["findscu 2"] = concurrent_qps(findscu_argv(port_2, selective), 4, 3.0, False)
+            qps["echo 2"] = concurrent_qps(echoscu_argv(port_2), 4, 3.0, False)
+            qps["repeat 2"] = repeated_qps(findscu_argv(port_2, selective), 4, 25, True)
+            qps["loop 2"] = association_loop_qps(port_2, 4, 3.0)
             mem_rows.append((size, rss_mb(listener.pid), matches, qps, os.getloadavg()[0]))
             if size in wlm_sizes:
                 wlm_rows.append((size, *bench_wlmscpfs(qs, reps)))
     finally:
-        listener.terminate()
-        listener.wait(timeout=20)
+        stop_listener(listener)
+        stop_listener(listener_2)
     write_report(rows, mem_rows, wlm_rows, time.perf_counter() - began)
 
 
@@ -368,7 +396,8 @@ def write_report(rows, mem_rows, wlm_rows, seconds):
     from bench.report import write_section
 
     lines = ["Whole `findscu -W` processes against `manage.py rundicom` (PostgreSQL), next to an `echoscu`",
-             "association to the same listener in the same run (the floor). \"Nagle\" is DCMTK as shipped;",
+             "association to the same listener in the same run (the floor; one echoscu, then each query, in turn,",
+             "round after round). \"Nagle\" is DCMTK as shipped;",
              "\"NODELAY\" is `TCP_NODELAY=1` in DCMTK's environment. The listener sets TCP_NODELAY and",
              "re-arms TCP_QUICKACK before each read, so DCMTK's split header/body writes are not held back.", "",
              "\"Listener CPU\" is the listener process's own CPU time per query (association included): unlike",
@@ -381,13 +410,15 @@ def write_report(rows, mem_rows, wlm_rows, seconds):
     lines += ["", "Matches per query, queries per second with 4 concurrent clients (selective query) and the listener's",
               "resident memory. `findscu` processes pay DCMTK's start-up (~40 ms of CPU each) on the same 2 cores as",
               "the listener; \"repeat\" is 4 `findscu --repeat 25` (one association each, 25 queries); \"assoc loop\" is",
-              "4 pynetdicom client processes each doing association + query + release in a loop.", "",
-              "| steps | selective / patient / broad matches | findscu q/s (Nagle) | findscu q/s (NODELAY) | echoscu associations/s (floor) | repeat q/s | assoc loop q/s | listener RSS | load average |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "4 pynetdicom client processes each doing association + query + release in a loop. \"1 process\" is",
+              "`rundicom`, \"2 processes\" is `rundicom --processes 2` (two listener processes sharing the port).", "",
+              "| steps | selective / patient / broad matches | 1 process: findscu q/s (Nagle / NODELAY) | echoscu associations/s (floor) | repeat q/s | assoc loop q/s | 2 processes: findscu q/s | echoscu associations/s (floor) | repeat q/s | assoc loop q/s | listener RSS | load average |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, rss, matches, qps, load in mem_rows:
         m = " / ".join(str(v) for v in matches.values())
-        lines.append(f"| {size:,} | {m} | {qps[False]:.0f} | {qps[True]:.0f} | {qps['echo']:.0f} | "
-                     f"{qps['repeat']:.0f} | {qps['loop']:.0f} | {rss:.0f} MB | {load:.1f} |")
+        lines.append(f"| {size:,} | {m} | {qps[False]:.0f} / {qps[True]:.0f} | {qps['echo']:.0f} | "
+                     f"{qps['repeat']:.0f} | {qps['loop']:.0f} | {qps['findscu 2']:.0f} | {qps['echo 2']:.0f} | "
+                     f"{qps['repeat 2']:.0f} | {qps['loop 2']:.0f} | {rss:.0f} MB | {load:.1f} |")
     if wlm_rows:
         broker = {(s, n, q): med for s, n, q, med, _, _, _ in rows}
         lines += ["", "DCMTK `wlmscpfs` loaded with the same steps as .wl files, selective query:", "",
@@ -397,7 +428,25 @@ def write_report(rows, mem_rows, wlm_rows, seconds):
             ours = broker[(size, False, "selective (station + today)")]
             lines.append(f"| {size:,} | {floor * 1000:.0f} ms | {med * 1000:.0f} ms | {p95 * 1000:.0f} ms | "
                          f"{med_nd * 1000:.0f} ms | {qps:.1f} | {ours * 1000:.0f} ms | {med / ours:.1f}× |")
-    lines += ["", "Targets: selective query at 100,000 steps ≤ 1.5× the echoscu floor; ≥ 30× faster than wlmscpfs at",
+    largest = max(size for size, *_ in rows)
+    ratios = {nodelay: med / floor for size, nodelay, name, med, _, floor, _ in rows
+              if size == largest and name.startswith("selective")}
+    best_whole = max(max(q[False], q[True], q["findscu 2"]) for size, _, _, q, _ in mem_rows if size == largest)
+    best_repeat = max(max(q["repeat"], q["repeat 2"]) for size, _, _, q, _ in mem_rows if size == largest)
+    floor_qps = max(max(q["echo"], q["echo 2"]) for size, _, _, q, _ in mem_rows if size == largest)
+    lines += ["", "Reading the figures: the selective query's SQL is the same index scan at every size (PostgreSQL and",
+              "SQLite both use `sps_status_start_idx`: status and the day's start range, then the station; `EXPLAIN",
+              "ANALYZE` at 100,000 steps, warm: ~0.3 ms to plan, ~0.3 ms to run, the day's 500 rows read for 25 kept).",
+              "What grows is the answer: the bench spreads the steps over 200 days and 20 stations, so station + today",
+              "matches 1 step at 1,000 and 25 at 100,000, each one a C-FIND response the listener encodes and sends",
+              "and findscu reads (~0.2 ms each, wall). Whole findscu processes cannot exceed the echoscu association",
+              "rate measured next to them (DCMTK's process start-up on the same 2 cores): 100 queries/s from 4",
+              "clients needs modalities that keep their association open (\"repeat\").", "",
+              f"This run at {largest:,} steps: selective median / echoscu floor {ratios.get(False, 0):.2f}× (Nagle), "
+              f"{ratios.get(True, 0):.2f}× (NODELAY);",
+              f"best whole-process findscu rate {best_whole:.0f} q/s against an echoscu floor of {floor_qps:.0f} associations/s;",
+              f"best rate on persistent associations {best_repeat:.0f} q/s.", "",
+              "Targets: selective query at 100,000 steps ≤ 1.5× the echoscu floor; ≥ 30× faster than wlmscpfs at",
               "50,000 items; ≥ 100 q/s with 4 clients; listener memory flat as the steps grow.",
               f"Whole run: {seconds / 60:.1f} min; load average at the start {LOAD_AT_START:.1f}, at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
               "(other benchmarks share this machine)."]

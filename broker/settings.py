@@ -227,6 +227,8 @@ BROKER_HOUSEKEEPING_SECONDS = env_float("BROKER_HOUSEKEEPING_SECONDS", 3600.0)
 # --- Modality Worklist / DICOM listener ---
 # Acknowledge each incoming TCP segment at once (TCP_QUICKACK) so peers with Nagle on do not stall.
 BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
+# Listener processes sharing the DICOM port (SO_REUSEPORT): more than one uses more than one core.
+BROKER_DICOM_PROCESSES = env_int("BROKER_DICOM_PROCESSES", 1)
 # Threads doing the DICOM listener's database work (each keeps one database connection).
 BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)
 # Sender of SEND jobs: "pynetdicom", "dcmtk" (DCMTK dcmsend, several times faster) or "auto" (dcmtk when dcmsend is on PATH).

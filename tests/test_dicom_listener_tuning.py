@@ -1,6 +1,7 @@
 """Listener tuning: cheap context copies, start-up objects out of the GC, database checks off the query path."""
 import copy
 import gc
+import threading
 
 import pytest
 from django.db import connection, connections
@@ -8,6 +9,7 @@ from django.db import connection, connections
 from broker.dicom import db_work, listener
 from broker.dicom.models import WorklistQuery
 from broker.dicom.supported_contexts import SupportedContexts
+from tests.waiting import wait_until
 
 
 def test_it_copies_every_context_with_its_own_transfer_syntax_list():
@@ -30,9 +32,11 @@ def test_it_exempts_the_startup_objects_from_garbage_collection():
 
 
 @pytest.fixture
-def workers(transactional_db):
+def workers(transactional_db, settings):
     if not connection.settings_dict.get("CONN_HEALTH_CHECKS"):
         pytest.skip("database connection health checks are off (SQLite)")
+    db_work.shutdown()
+    settings.BROKER_DICOM_DB_THREADS = 1  # one worker: each unit runs after the previous one's check
     yield db_work
     db_work.shutdown()
 
@@ -45,3 +49,21 @@ def test_it_checks_the_connection_after_each_unit_so_the_next_one_starts_at_once
     assert workers.run(WorklistQuery.objects.count) == 0
     # A pending health check would cost a SELECT 1 round trip before this unit's first query.
     assert workers.run(lambda: connections["default"].health_check_done) is checked_at_start
+
+
+def test_it_answers_before_checking_the_connection(transactional_db, monkeypatch):
+    checking, may_finish, checked = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_check():
+        checking.set()
+        may_finish.wait(timeout=10)
+        checked.set()
+
+    monkeypatch.setattr(db_work, "_check_now", slow_check)
+    try:
+        assert db_work.run(lambda: "answer") == "answer"
+        assert not checked.is_set()
+        assert wait_until(checking.is_set)  # the check does run, after the caller got its answer
+    finally:
+        may_finish.set()
+        db_work.shutdown()

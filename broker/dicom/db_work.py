@@ -27,20 +27,22 @@ CHECKED_RECENTLY_SECONDS = 1.0
 _checked = threading.local()
 
 
-def _unit(fn, args, kwargs):
+def _unit(result: Future, fn, args, kwargs) -> None:
     """One unit of work between close_old_connections() calls.
 
     With CONN_HEALTH_CHECKS, Django pings the database (SELECT 1) before the first query after
     each close_old_connections(): one more round trip on the modality's time, every C-FIND. So the
-    check is done right after each unit instead, while nobody waits, and a unit that starts within
-    CHECKED_RECENTLY_SECONDS of that check goes straight to work; after a longer pause the
-    connection is checked first as before.
+    check is done right after each unit instead, once the caller has its `result`, while nobody
+    waits; a unit that starts within CHECKED_RECENTLY_SECONDS of that check goes straight to work;
+    after a longer pause the connection is checked first as before.
     """
     checked_at = getattr(_checked, "at", None)
     if checked_at is None or time.monotonic() - checked_at > CHECKED_RECENTLY_SECONDS:
         close_old_connections()
     try:
-        return fn(*args, **kwargs)
+        result.set_result(fn(*args, **kwargs))
+    except BaseException as exc:
+        result.set_exception(exc)
     finally:
         close_old_connections()
         _check_now()
@@ -58,12 +60,16 @@ def _check_now() -> None:
 
 def run(fn, *args, **kwargs):
     """Run `fn` in a database worker and wait for its result (exceptions propagate)."""
-    return _pool().submit(_unit, fn, args, kwargs).result()
+    return submit(fn, *args, **kwargs).result()
 
 
 def submit(fn, *args, **kwargs) -> Future:
-    """Run `fn` in a database worker without waiting (bookkeeping writes such as the query log)."""
-    return _pool().submit(_unit, fn, args, kwargs)
+    """Run `fn` in a database worker without waiting (bookkeeping writes such as the query log).
+
+    The returned future is resolved as soon as `fn` returns, before the worker's connection check."""
+    result = Future()
+    _pool().submit(_unit, result, fn, args, kwargs)
+    return result
 
 
 def shutdown() -> None:

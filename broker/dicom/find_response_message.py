@@ -5,22 +5,31 @@ elements, filled and validated element by element, then encoded twice (once to l
 length, once to send). That is most of the ~1 ms pynetdicom spends per worklist match. The pending
 responses of one query differ only in their identifier, so the encoded Command Set is cached by the
 values it carries (SOP class, message ID, status, error fields, whether an identifier follows) and
-the bytes on the wire are exactly the ones pynetdicom's own message would produce: on a miss the
-cache is filled by pynetdicom's own C_FIND_RSP.
+the fragments are exactly the ones pynetdicom's own message would produce: on a miss the cache is
+filled by pynetdicom's own C_FIND_RSP.
 
-`install()` registers the class in pynetdicom's response-message table (pynetdicom 3.0 only; any
-other version keeps pynetdicom's own class). `command_set` is still there for event handlers that
+Where the Command Set and the identifier each fit in one fragment and together in one PDU, they
+travel in one P-DATA-TF with two PDVs (PS3.8 9.3.5 allows a list) instead of one PDU each: half the
+PDUs through pynetdicom's state machine, half the writes, half the reads for the modality.
+
+Identifiers that the worklist already encoded (`EncodedResponse`) are sent as they are, not
+written out again by pydicom.
+
+`install()` registers the class in pynetdicom's response-message table and the identifier shortcut
+in its service classes (pynetdicom 3.0 only; any other version keeps pynetdicom's own code). `command_set` is still there for event handlers that
 read it (built on first access).
 """
 from io import BytesIO
 
 import pynetdicom
 from pydicom import Dataset
-from pynetdicom import dimse
+from pynetdicom import dimse, service_class
 from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 from pynetdicom.pdu_primitives import P_DATA
+
+from worklist.mwl.response_encoder import EncodedResponse
 
 _MAX_CACHED = 256
 _encoded_commands: dict[tuple, bytes] = {}
@@ -81,13 +90,19 @@ class FindResponseMessage(C_FIND_RSP):
         self._command = encoded_command(primitive)
 
     def encode_msg(self, context_id: int, max_pdu_length: int):
-        """P-DATA primitives as pynetdicom's encode_msg yields them: command fragments, then data set ones."""
+        """P-DATA primitives: the command fragments, then the data set ones, both in one when they fit."""
         self.context_id = context_id
+        encoded = self.data_set.getvalue() if self.data_set is not None else b""
+        # Each PDV item: 4 bytes of length, the context ID, the control header, then the fragment.
+        if encoded and (not max_pdu_length or len(self._command) + len(encoded) + 12 <= max_pdu_length):
+            pdata = P_DATA()
+            pdata.presentation_data_value_list.append((context_id, b"\x03" + self._command))
+            pdata.presentation_data_value_list.append((context_id, b"\x02" + encoded))
+            yield pdata
+            return
         yield from self._fragments(context_id, self._command, b"\x01", b"\x03", max_pdu_length)
-        if self.data_set is not None:
-            encoded = self.data_set.getvalue()
-            if encoded:
-                yield from self._fragments(context_id, encoded, b"\x00", b"\x02", max_pdu_length)
+        if encoded:
+            yield from self._fragments(context_id, encoded, b"\x00", b"\x02", max_pdu_length)
 
     def _fragments(self, context_id: int, data: bytes, more: bytes, last: bytes, max_pdu_length: int):
         fragments = list(self._generate_pdv_fragments(data, max_pdu_length))
@@ -97,9 +112,21 @@ class FindResponseMessage(C_FIND_RSP):
             yield pdata
 
 
+_pydicom_encode = service_class.encode
+
+
+def encode_identifier(ds, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False) -> bytes | None:
+    """pynetdicom's dsutils.encode, except that an identifier already encoded that way is taken as it is."""
+    if type(ds) is EncodedResponse and not deflated and ds.encoded_as == (is_implicit_vr, is_little_endian):
+        return ds.encoded
+    return _pydicom_encode(ds, is_implicit_vr, is_little_endian, deflated)
+
+
 def install() -> bool:
-    """Use FindResponseMessage for C-FIND responses; False (nothing changed) on another pynetdicom."""
+    """Use FindResponseMessage for C-FIND responses and send pre-encoded identifiers as they are;
+    False (nothing changed) on another pynetdicom."""
     if not pynetdicom.__version__.startswith("3.0."):
         return False
     dimse._RSP_TO_MESSAGE[C_FIND] = FindResponseMessage
+    service_class.encode = encode_identifier
     return True

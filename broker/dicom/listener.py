@@ -6,10 +6,11 @@ socket options. Database work runs in `db_work`'s long-lived threads, not the as
 import gc
 import logging
 import socket
+import threading
 
 from django.conf import settings
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
-from pynetdicom.transport import AssociationServer
+from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
 
 from broker.dicom import db_work, find_response_message, registry
 from broker.dicom.supported_contexts import SupportedContexts
@@ -91,12 +92,28 @@ def all_handlers() -> list:
     return bound
 
 
-def start(host: str | None = None, port: int | None = None) -> AssociationServer:
-    """Start the listener in background threads; call `.shutdown()` on the result to stop it."""
+class SharedPortServer(ThreadedAssociationServer):
+    """A listener socket with SO_REUSEPORT: several listener processes bind the same port and the
+    kernel spreads the incoming associations over them (rundicom --processes)."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+def start(host: str | None = None, port: int | None = None, *, shared_port: bool = False) -> AssociationServer:
+    """Start the listener in background threads; call `.shutdown()` on the result to stop it.
+
+    `shared_port`: other listener processes may bind the same port (see SharedPortServer).
+    """
     ae = build_ae()
     address = (host if host is not None else settings.BROKER_HOST, port if port is not None else settings.BROKER_DICOM_PORT)
     registry.clear_cache()
-    server = ae.start_server(address, block=False, evt_handlers=all_handlers())
+    # What ae.start_server(block=False) does, with a choice of server class.
+    server = ae.make_server(address, evt_handlers=all_handlers(),
+                            server_class=SharedPortServer if shared_port else ThreadedAssociationServer)
+    threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True).start()
+    ae._servers.append(server)  # AssociationServer.shutdown() removes it again
     server.contexts = SupportedContexts(server.contexts)  # copied per association: keep that cheap
     stop_server = server.shutdown
 

@@ -112,9 +112,13 @@ def multi_valued_match(field: str, text: str) -> Q | None:
     qs = []
     for value in (v for v in text.split("\\") if v != ""):
         one = wildcard_regex(value) if has_wildcard(value) else literal_regex(value)
-        if not has_wildcard(value):
-            qs.append(Q(**{field: value}))
-        qs.append(Q(**{f"{field}__regex": r"(^|\\)" + one + r"(\\|$)"}))
+        in_pool = Q(**{f"{field}__regex": r"(^|\\)" + one + r"(\\|$)"})
+        if has_wildcard(value):
+            qs.append(in_pool)
+        else:
+            # A single stored value is compared as it is; the regex (a Python call per row on SQLite)
+            # only runs on the few columns that hold a pool.
+            qs.append(Q(**{field: value}) | (Q(**{f"{field}__contains": "\\"}) & in_pool))
     return any_of(qs)
 
 

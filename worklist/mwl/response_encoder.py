@@ -7,10 +7,12 @@ is encoded straight to bytes. ASCII text (nearly every value) is encoded directl
 non-ASCII text in the response's character set, numbers, unusual VRs — goes through pydicom's own
 element writer, so the bytes are always the ones pydicom would write.
 
-The result is a Dataset of RawDataElements carrying the original encoding of the transfer syntax,
-which pydicom's `write_dataset` (called by pynetdicom) copies out as they are.
+The result is an `EncodedResponse`: a Dataset of RawDataElements carrying the original encoding of the
+transfer syntax, which pydicom's `write_dataset` copies out as they are, and the whole encoded
+identifier in `encoded`, for a sender that can take the bytes directly (broker.dicom.find_response_message).
 """
 import struct
+from operator import itemgetter
 
 from pydicom import Dataset
 from pydicom.charset import convert_encodings, default_encoding
@@ -31,8 +33,16 @@ _ASCII_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH
                              "UR", "UT"})
 _ITEM = struct.Struct("<HHI")
 _UL, _US = struct.Struct("<I"), struct.Struct("<H")
+_tag_of = itemgetter(0)
 _SPS_TAG = tag_for_keyword("ScheduledProcedureStepSequence")
 _CHARSET_TAG = tag_for_keyword("SpecificCharacterSet")
+
+
+class EncodedResponse(Dataset):
+    """A response Dataset that also carries its own encoding: `encoded`, as `encoded_as` (implicit VR, little endian)."""
+
+    encoded: bytes = b""
+    encoded_as: tuple[bool, bool] = (True, True)
 
 
 class _Slot:
@@ -129,14 +139,17 @@ class ResponseEncoder:
         declares_charset = state["non_ascii"] or self.request_had_charset
         if declares_charset:
             encoded.append((_CHARSET_TAG, "CS", self.charset_element))
+        encoded.sort(key=_tag_of)
         elements = {}
         implicit_vr = self.implicit_vr
         for tag, vr, data in encoded:
             start = self._header_length(vr)
             tag = BaseTag(tag)
             elements[tag] = RawDataElement(tag, vr, len(data) - start, data[start:], 0, implicit_vr, True)
-        ds = Dataset(elements)
+        ds = EncodedResponse(elements)
         ds.set_original_encoding(implicit_vr, True, self._encodings[declares_charset])
+        object.__setattr__(ds, "encoded", b"".join(data for _, _, data in encoded))
+        object.__setattr__(ds, "encoded_as", (implicit_vr, True))
         return ds
 
     def _slot(self, slot: _Slot, step, state) -> tuple[int, str, bytes]:
