@@ -163,6 +163,16 @@ def storescu(port: int, paths, *, calling: str = "MODALITY1", called: str = "BRO
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
+def assert_delivered_identically(scp, paths) -> dict:
+    """Every sent file arrived once at `scp` with the same pixel data; returns what it received."""
+    received = scp.received()
+    assert set(received) == {sop_instance_uid(p) for p in paths}
+    for path in paths:
+        (copy,) = received[sop_instance_uid(path)]
+        assert pixel_bytes(copy) == pixel_bytes(path)
+    return received
+
+
 def receive_and_complete(port: int, paths, extra=("-xr",)):
     """The modality sends the study to the broker's listener (storescu), then staff mark it complete: jobs exist."""
     from broker.routing import services

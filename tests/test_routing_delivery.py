@@ -8,7 +8,7 @@ from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 from broker.routing import delivery, services
 from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, StoredInstance
 from tests.helpers_routing import (  # noqa: F401
-    StoreSCP, broker_listener, make_image, make_jpeg_baseline, make_study, memory_celery, pixel_bytes, receive_and_complete,
+    StoreSCP, assert_delivered_identically, broker_listener, make_image, make_jpeg_baseline, make_study, memory_celery, pixel_bytes, receive_and_complete,
     sop_instance_uid, storage_dir, storescu,
 )
 
@@ -48,11 +48,7 @@ def test_it_delivers_every_instance_with_identical_pixel_data(broker_listener, t
 
     assert delivery.run_job(job.id) == RoutingJob.State.DONE
 
-    received = scp.received()
-    assert set(received) == {sop_instance_uid(p) for p in paths}
-    for path in paths:
-        (copy,) = received[sop_instance_uid(path)]
-        assert pixel_bytes(copy) == pixel_bytes(path)
+    received = assert_delivered_identically(scp, paths)
     job.refresh_from_db()
     assert (job.sent, job.total, job.last_error) == (6, 6, "")
     rle = StoredInstance.objects.get(transfer_syntax_uid=RLELossless)

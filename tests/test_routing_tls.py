@@ -12,7 +12,7 @@ from broker.routing import delivery, services, tls
 from broker.routing.models import Destination, RoutingJob, RoutingRule
 from tests.helpers_dashboard import make_user
 from tests.helpers_routing import (  # noqa: F401
-    CertificateAuthority, StoreSCP, broker_listener, make_study, memory_celery, openssl, pixel_bytes,
+    CertificateAuthority, StoreSCP, assert_delivered_identically, broker_listener, make_study, memory_celery, openssl,
     receive_and_complete, sop_instance_uid, storage_dir,
 )
 
@@ -63,11 +63,7 @@ def test_it_delivers_every_instance_over_tls_with_identical_pixel_data(broker_li
 
     assert delivery.run_job(job.id) == RoutingJob.State.DONE
 
-    received = scp.received()
-    assert set(received) == {sop_instance_uid(p) for p in paths}
-    for path in paths:
-        (copy,) = received[sop_instance_uid(path)]
-        assert pixel_bytes(copy) == pixel_bytes(path)
+    assert_delivered_identically(scp, paths)
     job.refresh_from_db()
     assert (job.sent, job.total, job.last_error) == (4, 4, "")
     scp.stop()
