@@ -251,3 +251,13 @@ if BROKER_ROUTING_SENDER not in {"auto", "dcmtk", "pynetdicom"}:
     raise ConfigurationError(f"BROKER_ROUTING_SENDER={BROKER_ROUTING_SENDER!r}: use auto, dcmtk or pynetdicom")
 # Instances per dcmsend run (one association); confirmations are recorded as responses arrive.
 BROKER_ROUTING_DCMSEND_BATCH = env_int("BROKER_ROUTING_DCMSEND_BATCH", 500)
+# --- Web server and supervisor (runbroker, broker/gunicorn_conf.py; README) ---
+# gunicorn worker processes and threads in each: a slow client holds one thread, not a whole worker.
+BROKER_WEB_WORKERS = env_int("BROKER_WEB_WORKERS", 2)
+BROKER_WEB_THREADS = env_int("BROKER_WEB_THREADS", 32)
+# Seconds a request's line and headers may take to arrive (slowloris), a later read or write may wait for the
+# client, and a worker may stay silent before gunicorn's master replaces it.
+BROKER_WEB_TIMEOUT = env_int("BROKER_WEB_TIMEOUT", 30)
+# Seconds an idle keep-alive connection stays open; connections per worker beyond which new ones queue.
+BROKER_WEB_KEEPALIVE = env_int("BROKER_WEB_KEEPALIVE", 5)
+BROKER_WEB_MAX_CONNECTIONS = env_int("BROKER_WEB_MAX_CONNECTIONS", 1000)
