@@ -187,8 +187,12 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Tracebacks of the broker's own loggers counted for /metrics and the problems page (off the request path).
+        "internal_errors": {"class": "broker.dashboard.internal_errors.InternalErrorHandler", "level": "ERROR"},
+    },
+    "root": {"handlers": ["console", "internal_errors"], "level": LOG_LEVEL},
     "loggers": {
         "pynetdicom": {"level": env_str("BROKER_PYNETDICOM_LOG_LEVEL", "WARNING")},
         "django.db.backends": {"level": "WARNING"},

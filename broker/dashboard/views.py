@@ -247,6 +247,7 @@ def problem_list(request):
         "refused_mpps": problems.refused_mpps_requests(),
         "ris": rejected_ris,
         "forwards": rejected_forwards,
+        "internal_errors": problems.internal_errors(),
     }
     shown = {name: list(queryset[:25]) for name, queryset in sections.items()}
     counts = {name: queryset.count() for name, queryset in sections.items()}
