@@ -129,8 +129,10 @@ class Recorder:
         except Exception as exc:
             own_log.warning("could not record %d internal error count(s), retrying in %.0f s: %s",
                             sum(entry[0] for entry in left.values()), RETRY_SECONDS, exc)
+        finally:
             try:
-                connection.close()  # a broken connection is opened anew next time
+                # Faults are rare: no connection held open between them (and a broken one is opened anew).
+                connection.close()
             except Exception:
                 pass
         return left
