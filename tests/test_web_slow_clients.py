@@ -31,10 +31,20 @@ def web_port(tmp_path_factory):
         server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: port_open("127.0.0.1", port), 60, message="gunicorn listening")
+        # The master listens before its workers have loaded Django (only a loaded worker accepts connections).
+        wait_until(lambda: _answers(port), 60, interval=0.2, message="a gunicorn worker answering")
         yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _answers(port: int) -> bool:
+    try:
+        _timed_get(port)
+    except OSError:
+        return False
+    return True
 
 
 class Trickler:
