@@ -1,5 +1,7 @@
 """Django settings, read from the environment (see README's configuration table)."""
+import os
 import secrets
+import time
 from pathlib import Path
 
 import dj_database_url
@@ -8,7 +10,8 @@ from broker.env import ConfigurationError, env_bool, env_float, env_int, env_lis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Created 0700 when the broker makes it: it holds the secret key, the database and received images.
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:
@@ -17,10 +20,21 @@ def _secret_key() -> str:
         return configured
     # Generated once per data directory so sessions survive restarts without a default key in code.
     key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    try:
+        # O_EXCL: of two processes starting at once only one writes; 0600 from the first byte (no chmod window).
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+    # The other starter may still be writing it: a few short reads until the key is there.
+    for _ in range(50):
+        key = key_file.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise ConfigurationError(f"{key_file} is empty: delete it (a new key is generated) or set DJANGO_SECRET_KEY")
 
 
 SECRET_KEY = _secret_key()
@@ -173,8 +187,12 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Tracebacks of the broker's own loggers counted for /metrics and the problems page (off the request path).
+        "internal_errors": {"class": "broker.dashboard.internal_errors.InternalErrorHandler", "level": "ERROR"},
+    },
+    "root": {"handlers": ["console", "internal_errors"], "level": LOG_LEVEL},
     "loggers": {
         "pynetdicom": {"level": env_str("BROKER_PYNETDICOM_LOG_LEVEL", "WARNING")},
         "django.db.backends": {"level": "WARNING"},
@@ -237,3 +255,13 @@ if BROKER_ROUTING_SENDER not in {"auto", "dcmtk", "pynetdicom"}:
     raise ConfigurationError(f"BROKER_ROUTING_SENDER={BROKER_ROUTING_SENDER!r}: use auto, dcmtk or pynetdicom")
 # Instances per dcmsend run (one association); confirmations are recorded as responses arrive.
 BROKER_ROUTING_DCMSEND_BATCH = env_int("BROKER_ROUTING_DCMSEND_BATCH", 500)
+# --- Web server and supervisor (runbroker, broker/gunicorn_conf.py; README) ---
+# gunicorn worker processes and threads in each: a slow client holds one thread, not a whole worker.
+BROKER_WEB_WORKERS = env_int("BROKER_WEB_WORKERS", 2)
+BROKER_WEB_THREADS = env_int("BROKER_WEB_THREADS", 32)
+# Seconds a request's line and headers may take to arrive (slowloris), a later read or write may wait for the
+# client, and a worker may stay silent before gunicorn's master replaces it.
+BROKER_WEB_TIMEOUT = env_int("BROKER_WEB_TIMEOUT", 30)
+# Seconds an idle keep-alive connection stays open; connections per worker beyond which new ones queue.
+BROKER_WEB_KEEPALIVE = env_int("BROKER_WEB_KEEPALIVE", 5)
+BROKER_WEB_MAX_CONNECTIONS = env_int("BROKER_WEB_MAX_CONNECTIONS", 1000)

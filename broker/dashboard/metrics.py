@@ -152,7 +152,24 @@ def task_broker_depth() -> int | None:
     return None
 
 
+def internal_errors() -> Family:
+    from broker.dashboard.internal_errors import LOGGER_LABELS, PROCESS_KINDS, logger_label
+    from broker.dashboard.models import InternalError
+
+    family = Family("broker_internal_errors_total", "counter",
+                    "Tracebacks the broker logged about its own faults, by process kind and logger.")
+    counts = {}
+    for process, logger, n in InternalError.objects.values_list("process", "logger").annotate(n=Sum("count")).order_by():
+        label = logger_label(logger)
+        if process in PROCESS_KINDS and label is not None:  # labels only from the fixed sets
+            counts[(process, label)] = counts.get((process, label), 0) + n
+    for process in PROCESS_KINDS:  # every series present, at 0 when quiet, so a rate() alert sees it start
+        for label in LOGGER_LABELS:
+            family.add(counts.get((process, label), 0), process=process, logger=label)
+    return family
+
+
 def render() -> str:
     families = [hl7_messages(), *worklist_queries(), mpps(), stale_mpps(), scheduled_steps(), routing_jobs(), studies(),
-                *outbound(), queue_depth()]
+                *outbound(), queue_depth(), internal_errors()]
     return "\n".join(family.render() for family in families) + "\n"

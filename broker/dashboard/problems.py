@@ -94,3 +94,10 @@ def held_studies():
 def refused_instances(days: int = 7):
     """Images the broker refused lately (C-STORE failure status): the modality believes they were sent."""
     return RejectedInstance.objects.filter(received_at__gte=timezone.now() - timedelta(days=days)).order_by("-received_at")
+
+
+def internal_errors(days: int = 7):
+    """The broker's own faults (tracebacks in its log) seen lately, newest first: a bug to report, not bad input."""
+    from broker.dashboard.models import InternalError
+
+    return InternalError.objects.filter(last_at__gte=timezone.now() - timedelta(days=days)).order_by("-last_at")

@@ -1,5 +1,5 @@
 """Staff pages (read): today's worklist, orders and their timeline, HL7 log, queues, worklist queries, problems."""
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from broker.dashboard import lookups, problems, readable, timeline
+from broker.dashboard.params import PageParams
 from broker.dicom.models import WorklistQuery
 from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
@@ -23,9 +24,13 @@ OPEN_JOB_STATES = [RoutingJob.State.WAITING, RoutingJob.State.RUNNING, RoutingJo
 OPEN_DELIVERY_STATES = [DeliveryState.PENDING, DeliveryState.RUNNING, DeliveryState.FAILED, DeliveryState.GAVE_UP]
 
 
-def paginate(request, queryset, per_page: int | None = None):
+def paginate(request, queryset, per_page: int | None = None, name: str = "page"):
+    params = PageParams.of(request)
     paginator = Paginator(queryset, per_page or settings.BROKER_DASHBOARD_PAGE_SIZE)
-    return paginator.get_page(request.GET.get("page"))
+    number = params.page_number(name)
+    if number > 1 and number > paginator.num_pages:
+        params.past_last_page(number, paginator.num_pages)
+    return paginator.get_page(number)
 
 
 def is_partial(request) -> bool:
@@ -36,25 +41,21 @@ def is_partial(request) -> bool:
 def _page(request, template: str, context: dict, refresh: bool = False):
     context.setdefault("refresh_seconds", settings.BROKER_DASHBOARD_REFRESH_SECONDS if refresh else 0)
     context["partial"] = is_partial(request)
+    context["notices"] = PageParams.of(request).notices
     return render(request, template, context)
-
-
-def _day(request) -> date:
-    try:
-        return date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
-        return timezone.localdate()
 
 
 @can_view
 def worklist_today(request):
-    day = _day(request)
+    params = PageParams.of(request)
+    day = params.day()
     start = timezone.make_aware(datetime.combine(day, datetime.min.time()))
     # Every status named on purpose: no index starts with `start`, but (status, start) does, and the planner
     # then reads one day from it instead of scanning all steps (1 ms instead of 40 with 100,000 steps).
     day_steps = ScheduledProcedureStep.objects.filter(status__in=ScheduledProcedureStep.Status.values,
                                                       start__gte=start, start__lt=start + timedelta(days=1))
-    station, modality, status = (request.GET.get(key, "").strip() for key in ("station", "modality", "status"))
+    station, modality = params.text("station", "station"), params.text("modality", "modality")
+    status = params.choice("status", "status", ScheduledProcedureStep.Status.values)
     steps = day_steps
     if station:
         steps = steps.filter(station_ae_title__contains=station)
@@ -100,11 +101,12 @@ def order_search(q: str) -> Q:
 
 @can_view
 def order_list(request):
-    q = request.GET.get("q", "").strip()
+    params = PageParams.of(request)
+    q = params.text("q", "search")
     orders = ImagingOrder.objects.select_related("patient").order_by("-created_at", "-pk")
     if q:
         orders = orders.filter(order_search(q))
-    status = request.GET.get("status", "")
+    status = params.choice("status", "status", ImagingOrder.Status.values)
     if status:
         orders = orders.filter(status=status)
     return _page(request, "dashboard/orders.html", {
@@ -121,7 +123,9 @@ def order_detail(request, pk: int):
 @can_view
 def hl7_list(request):
     messages = HL7Message.objects.order_by("-received_at", "-pk")
-    message_type, outcome, q = (request.GET.get(key, "").strip() for key in ("type", "ack", "q"))
+    params = PageParams.of(request)
+    message_type, q = params.text("type", "message type"), params.text("q", "search")
+    outcome = params.choice("ack", "outcome", HL7Message.Outcome.values)
     if message_type:
         messages = messages.filter(message_type=message_type)
     if outcome:
@@ -148,7 +152,7 @@ def hl7_detail(request, pk: int):
 
 @can_view
 def routing_queue(request):
-    state = request.GET.get("state", "")
+    state = PageParams.of(request).choice("state", "state", RoutingJob.State.values)
     jobs = RoutingJob.objects.select_related("study", "destination", "study__order").order_by("-created_at", "-pk")
     jobs = jobs.filter(state=state) if state else jobs.filter(state__in=OPEN_JOB_STATES)
     counts = dict(RoutingJob.objects.values_list("state").annotate(n=Count("pk")).order_by())
@@ -160,7 +164,7 @@ def routing_queue(request):
 
 @can_view
 def outbound_queue(request):
-    state = request.GET.get("state", "")
+    state = PageParams.of(request).choice("state", "state", DeliveryState.values)
     states = [state] if state else OPEN_DELIVERY_STATES
     notifications = (RisNotification.objects.filter(state__in=states)
                      .select_related("endpoint", "order__patient").order_by("-created_at", "-pk"))
@@ -169,7 +173,7 @@ def outbound_queue(request):
     notification_counts = dict(RisNotification.objects.values_list("state").annotate(n=Count("pk")).order_by())
     forward_counts = dict(MppsForward.objects.values_list("state").annotate(n=Count("pk")).order_by())
     return _page(request, "dashboard/outbound.html", {
-        "notifications": paginate(request, notifications), "forwards": Paginator(forwards, 50).get_page(request.GET.get("fpage")),
+        "notifications": paginate(request, notifications), "forwards": paginate(request, forwards, 50, "fpage"),
         "state": state, "states": [(value, label, notification_counts.get(value, 0), forward_counts.get(value, 0))
                                    for value, label in DeliveryState.choices],
     }, refresh=True)
@@ -178,7 +182,9 @@ def outbound_queue(request):
 @can_view
 def query_list(request):
     queries = WorklistQuery.objects.order_by("-received_at", "-pk")
-    calling_ae, result = request.GET.get("ae", "").strip(), request.GET.get("result", "")
+    params = PageParams.of(request)
+    calling_ae = params.text("ae", "calling AE title")
+    result = params.choice("result", "result", ["empty", "failed"])
     if calling_ae:
         queries = queries.filter(calling_ae=calling_ae)
     if result == "empty":
@@ -202,7 +208,7 @@ def _expected_steps(expected: str):
 @can_view
 def query_detail(request, pk: int):
     query = get_object_or_404(WorklistQuery, pk=pk)
-    expected = request.GET.get("expected", "").strip()
+    expected = PageParams.of(request).text("expected", "search")
     explanations, explain_available = [], timeline.explain_function() is not None
     identifier = timeline.identifier_dataset(query)
     if expected and explain_available and identifier is not None:
@@ -241,6 +247,7 @@ def problem_list(request):
         "refused_mpps": problems.refused_mpps_requests(),
         "ris": rejected_ris,
         "forwards": rejected_forwards,
+        "internal_errors": problems.internal_errors(),
     }
     shown = {name: list(queryset[:25]) for name, queryset in sections.items()}
     counts = {name: queryset.count() for name, queryset in sections.items()}

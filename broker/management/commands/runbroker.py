@@ -1,7 +1,9 @@
 """manage.py runbroker: the all-in-one default — DICOM and HL7 listeners, a worker and the web server.
 
 Each part is a child process; SIGTERM or Ctrl-C stops them all cleanly, and a child that dies
-takes the whole broker down with a clear message (a supervisor such as systemd restarts it).
+takes the whole broker down with a clear message (a supervisor such as systemd restarts it). When
+runbroker itself is killed (SIGKILL, OOM killer) its children get SIGTERM from the kernel
+(broker/lifeline.py) and stop theirs in turn: nothing is left holding the ports.
 """
 import os
 import signal
@@ -11,6 +13,8 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from broker import lifeline
 
 
 def child_commands(web_port: int) -> dict[str, list[str]]:
@@ -24,8 +28,9 @@ def child_commands(web_port: int) -> dict[str, list[str]]:
         "dicom": [python, manage, "rundicom"],
         "hl7": [python, manage, "runhl7"],
         "worker": worker,
-        "web": [python, "-m", "gunicorn", "broker.wsgi", "--bind", f"{settings.BROKER_HOST}:{web_port}",
-                "--workers", "2", "--access-logfile", "-"],
+        # Threads, timeouts and limits in broker/gunicorn_conf.py (BROKER_WEB_* settings).
+        "web": [python, "-m", "gunicorn", "-c", "python:broker.gunicorn_conf", "broker.wsgi",
+                "--bind", f"{settings.BROKER_HOST}:{web_port}"],
     }
 
 
@@ -50,8 +55,10 @@ class Command(BaseCommand):
         for name, argv in child_commands(settings.BROKER_WEB_PORT).items():
             if name in options["without"]:
                 continue
-            # Children get their own process group so the terminal's Ctrl-C reaches only us.
-            children[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True)
+            # Children get their own process group so the terminal's Ctrl-C reaches only us, and SIGTERM from the
+            # kernel when we die without stopping them (SIGKILL, a crash): each then stops its own children.
+            children[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True,
+                                              preexec_fn=lifeline.preexec_die_with(os.getpid()))
             self.stdout.write(f"started {name} (pid {children[name].pid})")
         self.stdout.write(
             f"broker running: DICOM {settings.BROKER_AE_TITLE}@{settings.BROKER_HOST}:{settings.BROKER_DICOM_PORT}, "
