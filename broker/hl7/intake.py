@@ -19,7 +19,7 @@ from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
 from worklist import orders, patients, rowsql
 from worklist.hl7map import adt
-from worklist.hl7map.errors import Location, MappingError, RequiredFieldMissing
+from worklist.hl7map.errors import BadValue, Location, MappingError, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
 
 log = logging.getLogger("broker.hl7.intake")
@@ -92,10 +92,12 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
     try:
         _check_supported(header)
         try:
-            message = parser.Message(parser.decode(raw, header), header)
+            text = parser.decode(raw, header)
         except parser.CharsetError as exc:
             kind = outcomes.UnsupportedCharset if exc.unsupported else outcomes.UndecodableText
             raise kind(str(exc), Location("MSH", 1, 18)) from exc
+        _check_no_nul(text, header)
+        message = parser.Message(text, header)
         handler = HANDLERS[(header.message_code, header.trigger_event)]
         mapped = handler.map(message, _zone(settings.BROKER_TIME_ZONE), settings.BROKER_HL7_PATIENT_ID_ISSUER)
         ack_text = build_ack(header, "AA")
@@ -142,13 +144,27 @@ def _check_supported(header: parser.Header) -> None:
                                           f"2.3 to 2.8 are", Location("MSH", 1, 12))
 
 
+def _check_no_nul(text: str, header: parser.Header) -> None:
+    """A NUL character is a permanent input error on every database (PostgreSQL text cannot even hold one)."""
+    where = parser.locate_nul(text, header)
+    if where is not None:
+        location = Location(*where)
+        raise BadValue(f"{location} holds a NUL character (0x00), which no HL7 data type admits", location)
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def _row(raw: bytes, peer: str, header: parser.Header | None, message: parser.Message | None = None) -> HL7Message:
     excerpt = raw if len(raw) <= settings.BROKER_HL7_MAX_MESSAGE_BYTES else raw[:EXCERPT_BYTES]
     values = {}
     if header is not None:
-        values.update(sending_application=header.sending_application[:200],
-                      sending_facility=header.sending_facility[:200], control_id=header.control_id[:200],
-                      message_type=header.message_type[:32], version=header.version[:16], charset=header.charset[:32])
+        # NUL would make the row itself unstorable on PostgreSQL: the log row keeps the rest (raw keeps all)
+        values.update(sending_application=_text(header.sending_application)[:200],
+                      sending_facility=_text(header.sending_facility)[:200], control_id=_text(header.control_id)[:200],
+                      message_type=_text(header.message_type)[:32], version=_text(header.version)[:16],
+                      charset=_text(header.charset)[:32])
     if message is not None:
         orc = message.first("ORC")
         values["order_control"] = orc.get(1)[:8] if orc is not None else ""
@@ -175,7 +191,7 @@ def _refuse(raw: bytes, peer: str, header: parser.Header | None, exc: BaseExcept
     ack_text = build_ack(header, ack_code, error)
     row = _row(raw, peer, header)
     row.outcome, row.error_code, row.error_text = ack_code, error_code, text
-    row.error_location, row.ack = str(location)[:32], ack_text
+    row.error_location, row.ack = str(location)[:32], _text(ack_text)
     row.processing_ms = (time.perf_counter() - started) * 1000
     expected = isinstance(exc, (MappingError, outcomes.Rejected))
     log.log(logging.WARNING if expected else logging.ERROR, "%s %s %s from %s: %s %s", ack_code,
@@ -198,8 +214,9 @@ def record_unframed(data: bytes, peer: str, reason: str, size: int | None = None
     except parser.NotHL7:
         header = None
     if header is not None:
-        row.sending_application, row.sending_facility = header.sending_application[:200], header.sending_facility[:200]
-        row.control_id, row.message_type = header.control_id[:200], header.message_type[:32]
+        row.sending_application = _text(header.sending_application)[:200]
+        row.sending_facility = _text(header.sending_facility)[:200]
+        row.control_id, row.message_type = _text(header.control_id)[:200], _text(header.message_type)[:32]
     log.warning("connection %s: %s (%d bytes)", peer, reason, row.raw_size)
     try:
         row.save(force_insert=True)
