@@ -72,11 +72,36 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def dedupe_key(header: parser.Header) -> str | None:
+def dedupe_key(header: parser.Header, raw: bytes) -> str | None:
+    """Sender, control ID and content: a resend is the same message; a reused control ID is not.
+
+    The content is the raw message with MSH-7 (the time of sending, which a resend may renew) blanked and
+    trailing segment terminators dropped; every other byte counts."""
     if not header.control_id:
         return None
     identity = "\x1f".join((header.sending_application, header.sending_facility, header.control_id))
-    return hashlib.sha256(identity.encode("utf-8", "replace")).hexdigest()
+    digest = hashlib.sha256(identity.encode("utf-8", "replace"))
+    digest.update(b"\x1e")
+    digest.update(content_for_key(raw, header))
+    return digest.hexdigest()
+
+
+def content_for_key(raw: bytes, header: parser.Header) -> bytes:
+    body = raw.strip(b"\r\n\t ")
+    end = min((p for p in (body.find(b"\r"), body.find(b"\n")) if p >= 0), default=len(body))
+    sep = header.field_sep.encode("latin-1")
+    fields = body[:end].split(sep)
+    if len(fields) > 6:
+        fields[6] = b""  # MSH-7 (fields[0] is "MSH", fields[1] MSH-2)
+    return sep.join(fields) + body[end:]
+
+
+def _reused_control_id(header: parser.Header, key: str) -> HL7Message | None:
+    """The accepted message that had this sender and control ID with other content, if any."""
+    return (HL7Message.objects.filter(sending_application=_text(header.sending_application)[:200],
+                                      sending_facility=_text(header.sending_facility)[:200],
+                                      control_id=_text(header.control_id)[:200], accepted_key__isnull=False)
+            .exclude(accepted_key=key).only("pk").order_by("pk").first())
 
 
 def receive(raw: bytes, peer: str = "") -> Receipt:
@@ -88,7 +113,7 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
     # A repeat of an accepted message is caught by the unique accepted_key of its log row (or earlier, by
     # its order's unique placer number): the transaction that tried to apply it again rolls back, and the
     # except branch answers with the earlier ACK. No lookup is spent on the common, first-time case.
-    key = dedupe_key(header)
+    key = dedupe_key(header, raw)
     try:
         _check_supported(header)
         try:
@@ -103,6 +128,13 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
         ack_text = build_ack(header, "AA")
         row = _row(raw, peer, header, message)
         row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
+        reused = _reused_control_id(header, key)
+        if reused is not None:
+            row.reuses_control_id_of = reused
+            row.error_text = (f"control ID reused: message #{reused.pk} from the same sender had MSH-10 "
+                              f"{_text(header.control_id)!r} with other content; processed as a new message")
+            log.warning("control ID %s from %s|%s reused with other content (earlier message #%s); processed as new",
+                        header.control_id, header.sending_application, header.sending_facility, reused.pk)
         row.processing_ms = (time.perf_counter() - started) * 1000
         # New orders on PostgreSQL: one statement, one round trip, its own commit. Everything else (and what
         # that statement leaves to it) in a transaction here.

@@ -6,7 +6,9 @@ END_BLOCK = b"\x1c\x0d"
 
 
 class FrameTooLarge(Exception):
-    pass
+    def __init__(self, message: str, size: int):
+        super().__init__(message)
+        self.size = size  # bytes of the frame seen so far (not all of them kept)
 
 
 def frame(message: bytes) -> bytes:
@@ -27,7 +29,8 @@ class FrameDecoder:
         if self._buffer[:1] == START_BLOCK and END_BLOCK[:1] not in data and \
                 len(self._buffer) + len(data) - 1 > self.max_message_bytes:
             # refused before it is appended: the buffer never holds more than one maximal frame
-            raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block")
+            raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block",
+                                len(self._buffer) - 1 + len(data))
         self._buffer += data
         messages = []
         while True:
@@ -41,11 +44,12 @@ class FrameDecoder:
             if end < 0:
                 self._scanned = max(1, len(self._buffer) - len(END_BLOCK) + 1)
                 if len(self._buffer) - 1 > self.max_message_bytes:
-                    raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block")
+                    raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block",
+                                        len(self._buffer) - 1)
                 break
             self._scanned = 0
             if end - 1 > self.max_message_bytes:
-                raise FrameTooLarge(f"frame of {end - 1} bytes exceeds {self.max_message_bytes}")
+                raise FrameTooLarge(f"frame of {end - 1} bytes exceeds {self.max_message_bytes}", end - 1)
             messages.append(bytes(self._buffer[1:end]))
             del self._buffer[: end + len(END_BLOCK)]
         return messages

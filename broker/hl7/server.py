@@ -94,7 +94,7 @@ class MLLPServer:
                 try:
                     messages = decoder.feed(data)
                 except FrameTooLarge as exc:
-                    size = decoder.pending_bytes
+                    size = exc.size
                     await loop.run_in_executor(self._executor, self._record, decoder.pending_excerpt(), peer,
                                                f"{exc}; connection closed", size)
                     break
