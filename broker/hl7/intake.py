@@ -110,9 +110,9 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
         header = parser.read_header(raw)
     except parser.NotHL7 as exc:
         return _refuse(raw, peer, None, outcomes.NotHL7Message(str(exc), Location("MSH")), started)
-    # A repeat of an accepted message is caught by the unique accepted_key of its log row (or earlier, by
-    # its order's unique placer number): the transaction that tried to apply it again rolls back, and the
-    # except branch answers with the earlier ACK. No lookup is spent on the common, first-time case.
+    # A repeat of an accepted message (same sender, MSH-10 and content but MSH-7) is caught by the unique
+    # accepted_key of its log row (or earlier, by its order's keys): the transaction that tried to apply it
+    # again rolls back, and the except branch answers with the earlier ACK.
     key = dedupe_key(header, raw)
     try:
         _check_supported(header)
