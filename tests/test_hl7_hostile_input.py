@@ -13,7 +13,7 @@ from broker.hl7.parser import locate_nul, read_header
 from broker.hl7.server import start_server
 from broker.dashboard import problems
 from tests.helpers_dashboard import make_user
-from tests.helpers_hl7 import adt, err, error_code, msa, msh, omi, orm, pid, segments_of
+from tests.helpers_hl7 import adt, err, error_code, msa, msh, omi, orm, pid, segments_of, wait_until
 from worklist.models import ImagingOrder, Patient, RequestedProcedure
 
 
@@ -167,6 +167,8 @@ def test_it_answers_50000_patient_id_repetitions_quickly_while_serving_a_normal_
     threads = [threading.Thread(target=hostile_sender, args=(i, hostile if i % 2 else names)) for i in range(8)]
     for thread in threads:
         thread.start()
+    # the good order goes once the hostile ones are being applied (or already answered), not before
+    wait_until(lambda: answers or not all(listener.server._idle.values()), timeout=30)
     good_started = time.monotonic()
     good = send_one(listener, orm(placer="PL-GOOD", accession="ACC-GOOD", patient=pid("PAT-GOOD")))
     good_took = time.monotonic() - good_started
