@@ -6,9 +6,9 @@ from worklist.hl7map.errors import Location, RequiredFieldMissing, SegmentSequen
 from worklist.hl7map.fields import PatientFields, VisitFields
 
 WEIGHT_CODES = {"3141-9", "29463-7", "WEIGHT", "BODY WEIGHT", "WT", "GEWICHT"}
+HEIGHT_CODES = {"8302-2", "3137-7", "HEIGHT", "BODY HEIGHT", "HT", "GROESSE", "GRÖSSE"}
 # More identifiers than any patient has: each becomes an Other Patient IDs item in every worklist answer.
 MAX_PATIENT_IDS = 100
-HEIGHT_CODES = {"8302-2", "3137-7", "HEIGHT", "BODY HEIGHT", "HT", "GROESSE", "GRÖSSE"}
 
 
 def _cx(segment, field: int, repetition: int) -> dict:
