@@ -234,6 +234,14 @@ BROKER_HL7_DEFAULT_CHARSET = env_str("BROKER_HL7_DEFAULT_CHARSET", "UNICODE UTF-
 BROKER_HL7_PATIENT_ID_ISSUER = env_str("BROKER_HL7_PATIENT_ID_ISSUER", "")
 # Threads that apply messages to the database (connections are served by one event loop).
 BROKER_HL7_WORKERS = env_int("BROKER_HL7_WORKERS", 8)
+# --- HL7 listener limits (issue 15, hl7; docs/hl7.md) ---
+# Open MLLP connections in all and from one source address; one more is closed at once (logged, counted).
+BROKER_HL7_MAX_CONNECTIONS = env_int("BROKER_HL7_MAX_CONNECTIONS", 100)
+BROKER_HL7_MAX_CONNECTIONS_PER_ADDRESS = env_int("BROKER_HL7_MAX_CONNECTIONS_PER_ADDRESS", 20)
+# Seconds a frame may take from its first byte to its end block (BROKER_HL7_IDLE_TIMEOUT is between frames).
+BROKER_HL7_FRAME_TIMEOUT = env_float("BROKER_HL7_FRAME_TIMEOUT", 60.0)
+# Bytes of unfinished frames all connections together may hold; the connection that would pass it is closed.
+BROKER_HL7_MAX_BUFFERED_BYTES = env_int("BROKER_HL7_MAX_BUFFERED_BYTES", 64 * 1024 * 1024)
 # --- Storage and routing (docs/routing.md) ---
 BROKER_STORAGE_DIR = Path(env_str("BROKER_STORAGE_DIR", str(DATA_DIR / "storage"))).resolve()
 BROKER_ROUTING_BACKOFF_SECONDS = env_float("BROKER_ROUTING_BACKOFF_SECONDS", 30.0)

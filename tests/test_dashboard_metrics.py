@@ -106,7 +106,16 @@ def test_it_asks_for_the_token_when_one_is_configured(client, settings):
     assert "broker_mpps{status=\"COMPLETED\"}" in scrape(client, Authorization="Bearer s3cret-token")
 
 
-def test_it_escapes_label_values(client):
-    make_hl7_message("AA", message_type='ORM"O01\\x')
+def test_it_labels_unsupported_message_types_as_other(client):
+    make_hl7_message("AR", message_type='ORM"O01\\x')
+    make_hl7_message("AR", message_type="ZZZ^Z99")
+    make_hl7_message("AA", message_type="ORM^O01")
     samples = scrape(client)
-    assert samples['broker_hl7_messages_total{message_type="ORM\\"O01\\\\x",ack_code="AA"}'] == 1
+    assert samples['broker_hl7_messages_total{message_type="other",ack_code="AR"}'] == 2
+    assert samples['broker_hl7_messages_total{message_type="ORM^O01",ack_code="AA"}'] == 1
+    assert not any("ZZZ" in name or "O01\\" in name for name in samples)
+
+
+def test_it_escapes_label_values():
+    from broker.dashboard.metrics import _labels
+    assert _labels(name='CT"1\\x\n') == '{name="CT\\"1\\\\x\\n"}'

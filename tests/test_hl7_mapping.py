@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broker.hl7 import parser
-from tests.helpers_hl7 import adt, omi, orm, sample, seg
+from tests.helpers_hl7 import adt, omi, orm, pid, sample, seg
 from worklist.hl7map import adt as adt_map
 from worklist.hl7map import errors, values
 from worklist.hl7map.errors import Location
@@ -205,6 +205,13 @@ def test_it_makes_one_order_of_several_orc_obr_pairs_with_one_placer_number():
     (orm(placer=""), errors.RequiredFieldMissing, "ORC-2"),
     (orm(start="2026-03-15"), errors.BadValue, "ORC-7.4"),
     (orm(zds="not.a.uid!"), errors.BadValue, "ZDS-1"),
+    (orm(zds="1..2.3"), errors.BadValue, "ZDS-1"),  # the one UID rule (worklist.uids): empty component
+    (orm(zds="1.02.003"), errors.BadValue, "ZDS-1"),  # leading zeros
+    (orm(zds="1.2.3."), errors.BadValue, "ZDS-1"),
+    (orm(zds="12345"), errors.BadValue, "ZDS-1"),  # a single component
+    (orm(zds="1." + "2" * 64), errors.ValueTooLong, "ZDS-1"),
+    (omi(ipcs=[("RP1", "1.2.03", "SPS1", "CT", "CT01")]), errors.BadValue, "IPC-3"),
+    (orm(patient=pid(patient_id="~".join(f"ID{i}^^^H" for i in range(101)))), errors.ValueTooLong, "PID-3"),
     (orm(rp_id="R" * 17), errors.ValueTooLong, "OBR-19"),
     (omi(ipcs=[("RP1", "1.2.3", "SPS1", "CT", "A" * 17)]), errors.ValueTooLong, "IPC-9"),
     (omi(start="tomorrow"), errors.BadValue, "TQ1-7"),

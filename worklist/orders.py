@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Q
 from pydicom.uid import generate_uid
 
 from worklist import rowsql, stations
@@ -39,6 +40,7 @@ class Applied:
 
 def apply_order_message(message: OrderMessage) -> Applied:
     """Apply every order group; new orders stay pending until write(applied) (the caller's, in its transaction)."""
+    check_new_order_keys(message)
     applied = Applied(None, None)
     patient = None
     for fields in message.orders:
@@ -85,12 +87,19 @@ def write(applied: Applied, also: list = ()) -> None:
     try:
         rowsql.insert_linked(rows)
     except IntegrityError as exc:
-        if "placer_order_number" not in str(exc):
+        # A unique key taken by another connection between check_new_order_keys and this insert.
+        fields = applied.pending_orders[0] if applied.pending_orders else None
+        if fields is None:
             raise
-        # the unique placer order number: this order exists already (with several new orders, the first is named)
-        fields = applied.pending_orders[0]
-        raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
-                           Location("ORC", fields.location.sequence, 2)) from exc
+        if "placer_order_number" in str(exc):  # with several new orders, the first is named
+            raise DuplicateKey(f"Order {fields.placer_order_number!r} exists already; send XO to change it",
+                               Location("ORC", fields.location.sequence, 2)) from exc
+        if "study_instance_uid" in str(exc):
+            procs = [p for f in applied.pending_orders for p in f.procedures if p.study_instance_uid]
+            where = procs[0].uid_location if procs else Location()
+            raise DuplicateKey(f"Study Instance UID {procs[0].study_instance_uid if procs else ''} ({where}) "
+                               f"already belongs to another order", where) from exc
+        raise
     if applied.first_new is not None:
         applied.order_id = applied.pending[applied.first_new][0].pk
     applied.pending, applied.first_new, applied.pending_orders = [], None, []
@@ -109,6 +118,7 @@ def place_new_orders(message: OrderMessage, also: list = ()) -> bool:
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql" or any(ORDER_CONTROL[f.order_control] != "new" for f in message.orders):
         return False
+    check_new_order_keys(message)  # a taken key: DuplicateKey here, before the statement
     patient = proposed(message.patient)
     rows = [(patient, None)]
     first_order = len(rows)
@@ -122,6 +132,71 @@ def place_new_orders(message: OrderMessage, also: list = ()) -> bool:
             return rowsql.insert_linked(rows, upsert=upsert_rule()) is not None
     except IntegrityError:
         return False
+
+
+def _describe(order: ImagingOrder) -> str:
+    return (f"order #{order.pk} (accession {order.accession_number!r}, placer {order.placer_order_number!r}) "
+            f"of patient {order.patient.patient_id!r}")
+
+
+def check_new_order_keys(message: OrderMessage) -> None:
+    """Refuse (DuplicateKey, table 0357 code 205) a new order whose Study Instance UID, placer number, or whose
+    accession or filler number of another patient's order, is taken: checked before any row is written, with
+    one query per table, so the sender learns which field names which order."""
+    new = [f for f in message.orders if ORDER_CONTROL[f.order_control] == "new"]
+    if not new:
+        return
+    uids: dict[str, Location] = {}
+    for fields in new:
+        for proc in fields.procedures:
+            if not proc.study_instance_uid:
+                continue
+            if proc.study_instance_uid in uids:
+                raise DuplicateKey(f"Study Instance UID {proc.study_instance_uid} ({proc.uid_location}) is sent "
+                                   f"twice in this message", proc.uid_location)
+            uids[proc.study_instance_uid] = proc.uid_location
+    if uids:
+        taken = (RequestedProcedure.objects.filter(study_instance_uid__in=list(uids))
+                 .select_related("order__patient").first())
+        if taken is not None:
+            where = uids[taken.study_instance_uid]
+            raise DuplicateKey(f"Study Instance UID {taken.study_instance_uid} ({where}) already belongs to "
+                               f"{_describe(taken.order)}", where)
+    patient = (message.patient.patient_id, message.patient.issuer_of_patient_id)
+    placers, others = Q(), Q()
+    for f in new:
+        if f.placer_order_number:
+            placers |= Q(placer_order_number=f.placer_order_number, placer_issuer=f.placer_issuer)
+        if f.accession_number:
+            others |= Q(accession_number=f.accession_number)
+        if f.filler_order_number:
+            others |= Q(filler_order_number=f.filler_order_number)
+    if others:  # an accession or filler number the same patient's earlier order carries is no conflict
+        others &= ~Q(patient__patient_id=patient[0], patient__issuer_of_patient_id=patient[1])
+    keys = placers | others
+    if not keys:
+        return
+    for order in ImagingOrder.objects.filter(keys).select_related("patient").order_by("pk")[:20]:
+        same_patient = (order.patient.patient_id, order.patient.issuer_of_patient_id) == patient
+        for f in new:
+            seq = f.location.sequence
+            if f.placer_order_number and (order.placer_order_number, order.placer_issuer) == \
+                    (f.placer_order_number, f.placer_issuer):
+                where = Location("ORC", seq, 2)
+                if same_patient:  # the wording staff and RIS know: a resend of NW where XO was meant
+                    raise DuplicateKey(f"Order {f.placer_order_number!r} exists already ({_describe(order)}); "
+                                       f"send XO to change it", where)
+                raise DuplicateKey(f"Placer order number {f.placer_order_number!r} ({where}) already belongs to "
+                                   f"{_describe(order)}", where)
+            if same_patient:
+                continue
+            if f.accession_number and order.accession_number == f.accession_number:
+                raise DuplicateKey(f"Accession number {f.accession_number!r} ({f.accession_location}) already "
+                                   f"belongs to {_describe(order)}", f.accession_location)
+            if f.filler_order_number and order.filler_order_number == f.filler_order_number:
+                where = Location("ORC", seq, 3)
+                raise DuplicateKey(f"Filler order number {f.filler_order_number!r} ({where}) already belongs to "
+                                   f"{_describe(order)}", where)
 
 
 def find_order(fields: OrderFields) -> ImagingOrder:

@@ -7,12 +7,15 @@ from django.db.models import Count, Q, Sum
 
 from broker.dashboard import problems
 from broker.dicom.models import WorklistQuery
+from broker.hl7.intake import HANDLERS
 from broker.hl7.models import HL7Message
 from broker.outbound.models import MppsForward, RisNotification
 from broker.routing.models import RoutingJob, Study
 from mpps.models import PerformedProcedureStep
 from worklist.models import ScheduledProcedureStep
 
+HL7_MESSAGE_TYPES = frozenset(f"{code}^{event}" for code, event in HANDLERS)
+ACK_CODES = frozenset(HL7Message.Outcome.values)
 # Upper bounds (seconds) of the worklist query latency histogram.
 QUERY_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -60,7 +63,12 @@ def _count_by(model, field: str, family: Family, label: str, choices=()) -> Fami
 def hl7_messages() -> Family:
     family = Family("broker_hl7_messages_total", "counter", "Inbound HL7 messages logged, by message type and ACK code.")
     rows = HL7Message.objects.values_list("message_type", "outcome").annotate(n=Count("*")).order_by("message_type", "outcome")
+    counts: dict[tuple[str, str], int] = {}
     for message_type, outcome, n in rows:
+        # Labels from a fixed set: what a sender puts in MSH-9 must not mint new time series.
+        key = (message_type if message_type in HL7_MESSAGE_TYPES else "other", outcome if outcome in ACK_CODES else "other")
+        counts[key] = counts.get(key, 0) + n
+    for (message_type, outcome), n in sorted(counts.items()):
         family.add(n, message_type=message_type, ack_code=outcome)
     return family
 

@@ -35,6 +35,12 @@ def rejected_messages():
     return HL7Message.objects.filter(outcome__in=["AE", "AR"], replayed_as__isnull=True).order_by("-received_at")
 
 
+def reused_control_ids(days: int = 7):
+    """Messages accepted lately whose sender reused an earlier message's control ID for other content."""
+    since = timezone.now() - timedelta(days=days)
+    return HL7Message.objects.filter(reuses_control_id_of__isnull=False, received_at__gte=since).order_by("-received_at")
+
+
 def failing_destinations():
     """Destinations with routing jobs failing or given up, worst first, with the latest error."""
     failing_states = [RoutingJob.State.FAILED, RoutingJob.State.GAVE_UP]

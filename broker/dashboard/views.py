@@ -244,6 +244,7 @@ def problem_list(request):
         "held": problems.held_studies().select_related("order"),
         "refused_images": problems.refused_instances(),
         "rejected": problems.rejected_messages(),
+        "reused_control_ids": problems.reused_control_ids(),
         "refused_mpps": problems.refused_mpps_requests(),
         "ris": rejected_ris,
         "forwards": rejected_forwards,

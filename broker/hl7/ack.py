@@ -92,7 +92,7 @@ def build_ack(header: Header | None, code: str, error: AckError | None = None) -
     ]
     if header and header.charset and charsets.codec_for(header.charset):  # echo only a charset we write in
         msh += ["", "", "", "", "", header.charset]
-    control_id = escape(header.control_id, enc, sep) if header else ""
+    control_id = header.control_id if header else ""  # MSA-2: MSH-10 exactly as sent (still escaped)
     msa = ["MSA", code, control_id]
     segments = [sep.join(msh)]
     if error is None:

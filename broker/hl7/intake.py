@@ -19,7 +19,7 @@ from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
 from worklist import orders, patients, rowsql
 from worklist.hl7map import adt
-from worklist.hl7map.errors import Location, MappingError, RequiredFieldMissing
+from worklist.hl7map.errors import BadValue, Location, MappingError, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
 
 log = logging.getLogger("broker.hl7.intake")
@@ -72,11 +72,36 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def dedupe_key(header: parser.Header) -> str | None:
+def dedupe_key(header: parser.Header, raw: bytes) -> str | None:
+    """Sender, control ID and content: a resend is the same message; a reused control ID is not.
+
+    The content is the raw message with MSH-7 (the time of sending, which a resend may renew) blanked and
+    trailing segment terminators dropped; every other byte counts."""
     if not header.control_id:
         return None
     identity = "\x1f".join((header.sending_application, header.sending_facility, header.control_id))
-    return hashlib.sha256(identity.encode("utf-8", "replace")).hexdigest()
+    digest = hashlib.sha256(identity.encode("utf-8", "replace"))
+    digest.update(b"\x1e")
+    digest.update(content_for_key(raw, header))
+    return digest.hexdigest()
+
+
+def content_for_key(raw: bytes, header: parser.Header) -> bytes:
+    body = raw.strip(b"\r\n\t ")
+    end = min((p for p in (body.find(b"\r"), body.find(b"\n")) if p >= 0), default=len(body))
+    sep = header.field_sep.encode("latin-1")
+    fields = body[:end].split(sep)
+    if len(fields) > 6:
+        fields[6] = b""  # MSH-7 (fields[0] is "MSH", fields[1] MSH-2)
+    return sep.join(fields) + body[end:]
+
+
+def _reused_control_id(header: parser.Header, key: str) -> HL7Message | None:
+    """The accepted message that had this sender and control ID with other content, if any."""
+    return (HL7Message.objects.filter(sending_application=_text(header.sending_application)[:200],
+                                      sending_facility=_text(header.sending_facility)[:200],
+                                      control_id=_text(header.control_id)[:200], accepted_key__isnull=False)
+            .exclude(accepted_key=key).only("pk").order_by("pk").first())
 
 
 def receive(raw: bytes, peer: str = "") -> Receipt:
@@ -85,22 +110,31 @@ def receive(raw: bytes, peer: str = "") -> Receipt:
         header = parser.read_header(raw)
     except parser.NotHL7 as exc:
         return _refuse(raw, peer, None, outcomes.NotHL7Message(str(exc), Location("MSH")), started)
-    # A repeat of an accepted message is caught by the unique accepted_key of its log row (or earlier, by
-    # its order's unique placer number): the transaction that tried to apply it again rolls back, and the
-    # except branch answers with the earlier ACK. No lookup is spent on the common, first-time case.
-    key = dedupe_key(header)
+    # A repeat of an accepted message (same sender, MSH-10 and content but MSH-7) is caught by the unique
+    # accepted_key of its log row (or earlier, by its order's keys): the transaction that tried to apply it
+    # again rolls back, and the except branch answers with the earlier ACK.
+    key = dedupe_key(header, raw)
     try:
         _check_supported(header)
         try:
-            message = parser.Message(parser.decode(raw, header), header)
+            text = parser.decode(raw, header)
         except parser.CharsetError as exc:
             kind = outcomes.UnsupportedCharset if exc.unsupported else outcomes.UndecodableText
             raise kind(str(exc), Location("MSH", 1, 18)) from exc
+        _check_no_nul(text, header)
+        message = parser.Message(text, header)
         handler = HANDLERS[(header.message_code, header.trigger_event)]
         mapped = handler.map(message, _zone(settings.BROKER_TIME_ZONE), settings.BROKER_HL7_PATIENT_ID_ISSUER)
         ack_text = build_ack(header, "AA")
         row = _row(raw, peer, header, message)
         row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
+        reused = _reused_control_id(header, key)
+        if reused is not None:
+            row.reuses_control_id_of = reused
+            row.error_text = (f"control ID reused: message #{reused.pk} from the same sender had MSH-10 "
+                              f"{_text(header.control_id)!r} with other content; processed as a new message")
+            log.warning("control ID %s from %s|%s reused with other content (earlier message #%s); processed as new",
+                        header.control_id, header.sending_application, header.sending_facility, reused.pk)
         row.processing_ms = (time.perf_counter() - started) * 1000
         # New orders on PostgreSQL: one statement, one round trip, its own commit. Everything else (and what
         # that statement leaves to it) in a transaction here.
@@ -142,13 +176,27 @@ def _check_supported(header: parser.Header) -> None:
                                           f"2.3 to 2.8 are", Location("MSH", 1, 12))
 
 
+def _check_no_nul(text: str, header: parser.Header) -> None:
+    """A NUL character is a permanent input error on every database (PostgreSQL text cannot even hold one)."""
+    where = parser.locate_nul(text, header)
+    if where is not None:
+        location = Location(*where)
+        raise BadValue(f"{location} holds a NUL character (0x00), which no HL7 data type admits", location)
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def _row(raw: bytes, peer: str, header: parser.Header | None, message: parser.Message | None = None) -> HL7Message:
     excerpt = raw if len(raw) <= settings.BROKER_HL7_MAX_MESSAGE_BYTES else raw[:EXCERPT_BYTES]
     values = {}
     if header is not None:
-        values.update(sending_application=header.sending_application[:200],
-                      sending_facility=header.sending_facility[:200], control_id=header.control_id[:200],
-                      message_type=header.message_type[:32], version=header.version[:16], charset=header.charset[:32])
+        # NUL would make the row itself unstorable on PostgreSQL: the log row keeps the rest (raw keeps all)
+        values.update(sending_application=_text(header.sending_application)[:200],
+                      sending_facility=_text(header.sending_facility)[:200], control_id=_text(header.control_id)[:200],
+                      message_type=_text(header.message_type)[:32], version=_text(header.version)[:16],
+                      charset=_text(header.charset)[:32])
     if message is not None:
         orc = message.first("ORC")
         values["order_control"] = orc.get(1)[:8] if orc is not None else ""
@@ -175,7 +223,7 @@ def _refuse(raw: bytes, peer: str, header: parser.Header | None, exc: BaseExcept
     ack_text = build_ack(header, ack_code, error)
     row = _row(raw, peer, header)
     row.outcome, row.error_code, row.error_text = ack_code, error_code, text
-    row.error_location, row.ack = str(location)[:32], ack_text
+    row.error_location, row.ack = str(location)[:32], _text(ack_text)
     row.processing_ms = (time.perf_counter() - started) * 1000
     expected = isinstance(exc, (MappingError, outcomes.Rejected))
     log.log(logging.WARNING if expected else logging.ERROR, "%s %s %s from %s: %s %s", ack_code,
@@ -198,8 +246,9 @@ def record_unframed(data: bytes, peer: str, reason: str, size: int | None = None
     except parser.NotHL7:
         header = None
     if header is not None:
-        row.sending_application, row.sending_facility = header.sending_application[:200], header.sending_facility[:200]
-        row.control_id, row.message_type = header.control_id[:200], header.message_type[:32]
+        row.sending_application = _text(header.sending_application)[:200]
+        row.sending_facility = _text(header.sending_facility)[:200]
+        row.control_id, row.message_type = _text(header.control_id)[:200], _text(header.message_type)[:32]
     log.warning("connection %s: %s (%d bytes)", peer, reason, row.raw_size)
     try:
         row.save(force_insert=True)

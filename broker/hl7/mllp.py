@@ -6,7 +6,9 @@ END_BLOCK = b"\x1c\x0d"
 
 
 class FrameTooLarge(Exception):
-    pass
+    def __init__(self, message: str, size: int):
+        super().__init__(message)
+        self.size = size  # bytes of the frame seen so far (not all of them kept)
 
 
 def frame(message: bytes) -> bytes:
@@ -19,10 +21,16 @@ class FrameDecoder:
     def __init__(self, max_message_bytes: int):
         self.max_message_bytes = max_message_bytes
         self._buffer = bytearray()
+        self._scanned = 0  # how far the unfinished frame was searched for its end block: each byte is searched once
         self.discarded = 0  # bytes seen outside any frame
         self.discarded_excerpt = bytearray()  # the first of them, for the message log
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self._buffer[:1] == START_BLOCK and END_BLOCK[:1] not in data and \
+                len(self._buffer) + len(data) - 1 > self.max_message_bytes:
+            # refused before it is appended: the buffer never holds more than one maximal frame
+            raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block",
+                                len(self._buffer) - 1 + len(data))
         self._buffer += data
         messages = []
         while True:
@@ -32,16 +40,25 @@ class FrameDecoder:
                 break
             if start:
                 self._discard(start)
-            end = self._buffer.find(END_BLOCK, 1)
+            end = self._buffer.find(END_BLOCK, max(1, self._scanned))
             if end < 0:
+                self._scanned = max(1, len(self._buffer) - len(END_BLOCK) + 1)
                 if len(self._buffer) - 1 > self.max_message_bytes:
-                    raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block")
+                    raise FrameTooLarge(f"frame exceeds {self.max_message_bytes} bytes without an end block",
+                                        len(self._buffer) - 1)
                 break
+            self._scanned = 0
             if end - 1 > self.max_message_bytes:
-                raise FrameTooLarge(f"frame of {end - 1} bytes exceeds {self.max_message_bytes}")
+                raise FrameTooLarge(f"frame of {end - 1} bytes exceeds {self.max_message_bytes}", end - 1)
             messages.append(bytes(self._buffer[1:end]))
             del self._buffer[: end + len(END_BLOCK)]
         return messages
+
+    def release(self) -> None:
+        """Give the buffers back (the connection is gone)."""
+        self._buffer = bytearray()
+        self.discarded_excerpt = bytearray()
+        self._scanned = 0
 
     def _discard(self, count: int) -> None:
         room = self.EXCERPT_BYTES - len(self.discarded_excerpt)

@@ -31,11 +31,15 @@ class HL7Message(models.Model):
     error_location = models.CharField(max_length=32, blank=True, default="")
     # Size of what arrived; `raw` holds only an excerpt when the frame was over the size limit or never ended.
     raw_size = models.PositiveBigIntegerField(default=0)
-    # Dedupe key of an accepted message (hash of MSH-3, MSH-4, MSH-10): unique, so a message is applied once
-    # even when the sender repeats it on two connections at the same moment.
+    # Dedupe key of an accepted message (hash of MSH-3, MSH-4, MSH-10 and the content with MSH-7 blanked): unique,
+    # so a message is applied once even when the sender repeats it on two connections at the same moment.
     accepted_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
-    # A repeated message (same sender and MSH-10 as an accepted one) points at the original; it got the same ACK.
+    # A repeated message (same sender, MSH-10 and content as an accepted one) points at the original; same ACK.
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates")
+    # Same sender and MSH-10 as an accepted message but other content: processed as the new message it is, and
+    # listed for staff (a RIS that restarted its counter, or two feeds sharing one application name).
+    reuses_control_id_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                             related_name="control_id_reuses")
 
     class Meta:
         verbose_name = "HL7 message"

@@ -58,8 +58,7 @@ def read_header(raw: bytes) -> Header:
     try:
         text = line.decode("ascii")
     except UnicodeDecodeError:
-        # A header that is not ASCII still names its fields; keep going with replacement chars.
-        text = line.decode("latin-1")
+        text = _decode_header_line(line, sep.decode("latin-1"))
     fields = text.split(sep.decode("latin-1"))
     encoding_chars = fields[1] if len(fields) > 1 else ""
     if len(encoding_chars) < 3 or len(set(encoding_chars)) != len(encoding_chars) or sep.decode("latin-1") in encoding_chars:
@@ -89,6 +88,22 @@ def read_header(raw: bytes) -> Header:
     )
 
 
+def _decode_header_line(line: bytes, sep: str) -> str:
+    """A header that is not ASCII (MSH-10 `ÜBER-1`) in the charset its own MSH-18 names, so that it is echoed
+    as sent; latin-1 (every byte a character) when that charset is unknown or the bytes are invalid in it."""
+    text = line.decode("latin-1")
+    fields = text.split(sep)
+    rep = fields[1][1:2] if len(fields) > 1 else ""
+    msh18 = fields[17].split(rep)[0].strip() if len(fields) > 17 and rep else fields[17].strip() if len(fields) > 17 else ""
+    codec = charsets.codec_for(msh18)
+    if codec and codec != "latin-1":
+        try:
+            return line.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    return text
+
+
 def decode(raw: bytes, header: Header) -> str:
     codec = charsets.codec_for(header.charset)
     if codec is None:
@@ -102,6 +117,25 @@ def decode(raw: bytes, header: Header) -> str:
 
 
 _SEGMENT_BREAK = re.compile(r"\r\n|\n\r|\r|\n")
+
+
+def locate_nul(text: str, header: Header) -> tuple[str, int, int, int] | None:
+    """(segment, sequence, field, component) of the first NUL character in a decoded message, None without one.
+
+    No HL7 data type admits NUL (and PostgreSQL text cannot store it): the value is refused where it is."""
+    at = text.find("\x00")
+    if at < 0:
+        return None
+    line_start = max(text.rfind("\r", 0, at), text.rfind("\n", 0, at)) + 1
+    line_end = min((p for p in (text.find("\r", at), text.find("\n", at)) if p >= 0), default=len(text))
+    line = text[line_start:line_end]
+    name = line.split(header.field_sep, 1)[0].strip().replace("\x00", "")[:3] or "MSH"
+    earlier = [seg.split(header.field_sep, 1)[0].strip() for seg in _SEGMENT_BREAK.split(text[:line_start])]
+    prefix = line[: at - line_start]
+    field = prefix.count(header.field_sep) + (1 if name == "MSH" else 0)
+    value = prefix.rsplit(header.field_sep, 1)[-1].rsplit(header.encoding_chars[1], 1)[-1]  # its repetition
+    component = value.count(header.encoding_chars[0]) + 1 if field else 0
+    return name, earlier.count(name) + 1, field, component
 
 
 class Message:
@@ -163,10 +197,11 @@ class Message:
 
 
 class Segment:
-    __slots__ = ("message", "name", "fields", "sequence")
+    __slots__ = ("message", "name", "fields", "sequence", "_reps")
 
     def __init__(self, message: Message, name: str, fields: list[str], sequence: int):
         self.message, self.name, self.fields, self.sequence = message, name, fields, sequence
+        self._reps = None  # field -> its repetitions, split once: reading each of N repetitions stays linear
 
     def raw(self, field: int) -> str:
         return self.fields[field] if field < len(self.fields) else ""
@@ -178,7 +213,15 @@ class Segment:
             return []
         if self.name == "MSH" and field in (1, 2):
             return [value]
-        return value.split(self.message.rep)
+        return self._split(field, value)
+
+    def _split(self, field: int, value: str) -> list[str]:
+        if self._reps is None:
+            self._reps = {}
+        reps = self._reps.get(field)
+        if reps is None:
+            reps = self._reps[field] = value.split(self.message.rep)
+        return reps
 
     def get(self, field: int, component: int = 1, subcomponent: int = 1, repetition: int = 0) -> str:
         """The unescaped value of FIELD.COMPONENT.SUBCOMPONENT in one repetition ('' when absent)."""
@@ -187,15 +230,10 @@ class Segment:
             return ""
         if self.name == "MSH" and field in (1, 2):
             return value
-        msg = self.message
-        if msg.rep in value:
-            reps = value.split(msg.rep)
-            if repetition >= len(reps):
-                return ""
-            value = reps[repetition]
-        elif repetition:
+        reps = self._split(field, value)  # cached: `rep in value` per call would rescan a long field each time
+        if repetition >= len(reps):
             return ""
-        return self._pick(value, component, subcomponent)
+        return self._pick(reps[repetition], component, subcomponent)
 
     def components(self, field: int, repetition: int = 0) -> list[str]:
         """All components of one repetition, unescaped, first subcomponent of each."""

@@ -7,6 +7,8 @@ Cancelling the server (SIGTERM in `runhl7`) lets every message already being app
 its ACK, then closes the connections.
 """
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import socket
 import threading
@@ -20,14 +22,43 @@ from broker.hl7.workers import LastIdleFirstExecutor
 
 log = logging.getLogger("broker.hl7.server")
 
+TRIM_AFTER_BYTES = 1024 * 1024
+
+
+def _libc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: freed memory is the allocator's to keep
+        return None
+
+
+_malloc_trim = _libc_trim()
+
+
+def _return_freed_memory() -> None:
+    """A connection that held a big frame is gone: hand its freed pages back to the system (glibc keeps
+    them in its heap otherwise, and RSS stays at the high-water mark of the worst sender)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
 
 class MLLPServer:
     def __init__(self, host: str | None = None, port: int | None = None, *, max_message_bytes: int | None = None,
-                 idle_timeout: float | None = None, workers: int | None = None, receive=None):
+                 idle_timeout: float | None = None, workers: int | None = None, receive=None,
+                 max_connections: int | None = None, max_connections_per_address: int | None = None,
+                 frame_timeout: float | None = None, max_buffered_bytes: int | None = None):
         self.host = settings.BROKER_HOST if host is None else host
         self.port = settings.BROKER_HL7_PORT if port is None else port
         self.max_message_bytes = max_message_bytes or settings.BROKER_HL7_MAX_MESSAGE_BYTES
         self.idle_timeout = idle_timeout or settings.BROKER_HL7_IDLE_TIMEOUT
+        self.max_connections = max_connections or settings.BROKER_HL7_MAX_CONNECTIONS
+        self.max_connections_per_address = max_connections_per_address or settings.BROKER_HL7_MAX_CONNECTIONS_PER_ADDRESS
+        self.frame_timeout = frame_timeout or settings.BROKER_HL7_FRAME_TIMEOUT
+        self.max_buffered_bytes = max_buffered_bytes or settings.BROKER_HL7_MAX_BUFFERED_BYTES
+        self._per_address: dict[str, int] = {}  # open connections by source address
+        self._buffered = 0  # bytes of unfinished frames held by all connections (the event loop's alone)
+        self.refused_connections = 0  # over a connection limit, closed at once
+        self.closed_frames = 0  # connections closed for a frame over its deadline or over the memory budget
         self.receive = receive or intake.receive
         self._executor = LastIdleFirstExecutor(workers or settings.BROKER_HL7_WORKERS, thread_name_prefix="hl7-intake")
         self._server: asyncio.base_events.Server | None = None
@@ -65,7 +96,41 @@ class MLLPServer:
                 connection.close()
             self._db_connections.clear()
 
+    def _admit(self, address: str, peer: str) -> bool:
+        """Count the connection in, or refuse it (over the total or the per-address limit)."""
+        open_here = self._per_address.get(address, 0)
+        total = sum(self._per_address.values())
+        if total < self.max_connections and open_here < self.max_connections_per_address:
+            self._per_address[address] = open_here + 1
+            return True
+        self.refused_connections += 1
+        if self.refused_connections <= 10 or self.refused_connections % 100 == 0:  # a flood must not flood the log
+            limit = (f"{self.max_connections} connections in all" if total >= self.max_connections
+                     else f"{self.max_connections_per_address} connections from {address}")
+            log.warning("refused connection %s: already %s open (limit BROKER_HL7_MAX_CONNECTIONS%s); "
+                        "%d refused so far", peer, limit, "" if total >= self.max_connections else "_PER_ADDRESS",
+                        self.refused_connections)
+        return False
+
+    def _release(self, address: str) -> None:
+        left = self._per_address.get(address, 1) - 1
+        if left > 0:
+            self._per_address[address] = left
+        else:
+            self._per_address.pop(address, None)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername") or ("?", 0)
+        peer = f"{peername[0]}:{peername[1]}"
+        if self.stopping or not self._admit(str(peername[0]), peer):
+            writer.transport.abort()  # at once: no bytes read, nothing buffered
+            return
+        try:
+            await self._serve_admitted(reader, writer, peer)
+        finally:
+            self._release(str(peername[0]))
+
+    async def _serve_admitted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
         task = asyncio.current_task()
         self._idle[task] = True
         sock = writer.get_extra_info("socket")
@@ -76,31 +141,55 @@ class MLLPServer:
             # first costs a thread switch and a loop turn on the sender's critical path. Its own descriptor (a
             # dup) stays valid even if the transport closes meanwhile; no other write is pending then.
             ack_sock = sock.dup()
-        peername = writer.get_extra_info("peername") or ("?", 0)
-        peer = f"{peername[0]}:{peername[1]}"
         decoder = FrameDecoder(self.max_message_bytes)
         loop = asyncio.get_running_loop()
+        held = largest = 0  # this connection's share of self._buffered, and the most it held
+        frame_deadline = None  # set by the first byte after the last whole message: the frame must end by then
         try:
             while not self.stopping:
+                timeout = self.idle_timeout
+                if frame_deadline is not None:
+                    timeout = min(timeout, frame_deadline - loop.time())
                 try:
-                    async with asyncio.timeout(self.idle_timeout):  # no extra task per read, unlike wait_for
+                    async with asyncio.timeout(max(timeout, 0)):  # no extra task per read, unlike wait_for
                         data = await reader.read(65536)
                 except TimeoutError:
-                    await self._record_leftovers(decoder, peer, f"idle for {self.idle_timeout:g} s")
+                    if frame_deadline is not None and loop.time() >= frame_deadline:
+                        self.closed_frames += 1
+                        why = f"frame not complete {self.frame_timeout:g} s after its first byte; connection closed"
+                    else:
+                        why = f"idle for {self.idle_timeout:g} s"
+                    await self._record_leftovers(decoder, peer, why)
                     break
                 if not data:
                     await self._record_leftovers(decoder, peer, "connection closed by the sender")
                     break
+                if frame_deadline is None:
+                    frame_deadline = loop.time() + self.frame_timeout
                 try:
                     messages = decoder.feed(data)
                 except FrameTooLarge as exc:
-                    size = decoder.pending_bytes
+                    size = exc.size
                     await loop.run_in_executor(self._executor, self._record, decoder.pending_excerpt(), peer,
                                                f"{exc}; connection closed", size)
+                    break
+                pending = decoder.pending_bytes
+                self._buffered += pending - held
+                held = pending
+                largest = max(largest, pending)
+                if pending and self._buffered > self.max_buffered_bytes:
+                    self.closed_frames += 1
+                    await self._record_leftovers(decoder, peer, f"unfinished frames of all connections hold over "
+                                                 f"{self.max_buffered_bytes} bytes (BROKER_HL7_MAX_BUFFERED_BYTES); "
+                                                 f"connection closed")
                     break
                 if decoder.discarded > self.max_message_bytes:
                     await self._record_leftovers(decoder, peer, "too many bytes outside MLLP frames; connection closed")
                     break
+                if messages and not pending:
+                    frame_deadline = None  # between frames: the idle timeout alone
+                elif messages:
+                    frame_deadline = loop.time() + self.frame_timeout  # the next frame has begun
                 for raw in messages:
                     self._idle[task] = False
                     unsent = await loop.run_in_executor(self._executor, self._process, raw, peer, ack_sock)
@@ -113,6 +202,10 @@ class MLLPServer:
         except (ConnectionError, OSError) as exc:
             log.info("connection %s: %s", peer, exc)
         finally:
+            self._buffered -= held
+            decoder.release()
+            if largest > TRIM_AFTER_BYTES:
+                _return_freed_memory()
             self._idle.pop(task, None)
             writer.close()
             if ack_sock is not None:

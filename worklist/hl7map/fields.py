@@ -54,6 +54,7 @@ class ProcedureFields:
     study_instance_uid: str = ""
     comments: str = ""
     steps: list[StepFields] = field(default_factory=list)
+    uid_location: Location = Location()  # where the Study Instance UID was sent (IPC-3, ZDS-1)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class OrderFields:
     patient_state: str = ""
     procedures: list[ProcedureFields] = field(default_factory=list)
     location: Location = Location("ORC", 1, 1)
+    accession_location: Location = Location("OBR", 1, 18)
 
 
 @dataclass

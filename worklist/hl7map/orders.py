@@ -145,8 +145,9 @@ def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
         subs = [msg.unescape(s) for s in technician[0].split(msg.comp)[0].split(msg.sub)]
         performing = values.xcn_name(subs) if len(subs) > 1 else values.person_name(subs)
 
-    def procedure(rp_id: str, uid: str) -> ProcedureFields:
+    def procedure(rp_id: str, uid: str, uid_location: Location) -> ProcedureFields:
         return ProcedureFields(
+            uid_location=uid_location,
             requested_procedure_id=rp_id,
             description=values.dicom_text(procedure_code[1] or service[1]),
             code_value=values.dicom_text(procedure_code[0]),
@@ -173,7 +174,7 @@ def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
             uid = values.uid(ipc.get(3), where(3))
             key = (rp_id, uid)
             if key not in by_procedure:
-                by_procedure[key] = procedure(rp_id, uid)
+                by_procedure[key] = procedure(rp_id, uid, where(3))
             sps = step(values.identifier(ipc.get(4), 16, where(4), "Scheduled Procedure Step ID"),
                        values.identifier(ipc.get(5), 16, where(5), "Modality").upper())
             codes = [c for r in range(len(ipc.repetitions(6))) if (c := _code(ipc, 6, r))]
@@ -191,10 +192,11 @@ def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
         rp_id = values.identifier(obr.get(19), 16, Location("OBR", obr.sequence, 19), "Requested Procedure ID")
         sps_id = values.identifier(obr.get(20), 16, Location("OBR", obr.sequence, 20), "Scheduled Procedure Step ID")
         modality = values.identifier(obr.get(24), 16, Location("OBR", obr.sequence, 24), "Modality").upper()
-        proc = procedure(rp_id, zds_uid)
+        proc = procedure(rp_id, zds_uid, Location("ZDS", zds.sequence, 1) if zds is not None else Location())
         proc.steps.append(step(sps_id, modality))
         order.procedures = [proc]
     order.accession_number = values.identifier(order.accession_number, 16, accession_location, "Accession number")
+    order.accession_location = accession_location
     if control == "NW" and not order.accession_number:
         raise RequiredFieldMissing(f"Accession number ({accession_location}) is empty", accession_location)
     return order

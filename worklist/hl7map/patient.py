@@ -2,11 +2,13 @@
 from decimal import Decimal, InvalidOperation
 
 from worklist.hl7map import values
-from worklist.hl7map.errors import Location, RequiredFieldMissing, SegmentSequenceError, UnknownCode
+from worklist.hl7map.errors import Location, RequiredFieldMissing, SegmentSequenceError, UnknownCode, ValueTooLong
 from worklist.hl7map.fields import PatientFields, VisitFields
 
 WEIGHT_CODES = {"3141-9", "29463-7", "WEIGHT", "BODY WEIGHT", "WT", "GEWICHT"}
 HEIGHT_CODES = {"8302-2", "3137-7", "HEIGHT", "BODY HEIGHT", "HT", "GROESSE", "GRÖSSE"}
+# More identifiers than any patient has: each becomes an Other Patient IDs item in every worklist answer.
+MAX_PATIENT_IDS = 100
 
 
 def _cx(segment, field: int, repetition: int) -> dict:
@@ -20,8 +22,12 @@ def _cx(segment, field: int, repetition: int) -> dict:
 
 
 def patient_ids(segment, field: int) -> list[dict]:
-    """All CX repetitions of PID-3 (or MRG-1) that carry an ID."""
-    return [cx for rep in range(len(segment.repetitions(field))) if (cx := _cx(segment, field, rep))["patient_id"]]
+    """All CX repetitions of PID-3 (or MRG-1) that carry an ID (at most MAX_PATIENT_IDS of them)."""
+    count = len(segment.repetitions(field))
+    if count > MAX_PATIENT_IDS:
+        raise ValueTooLong(f"{segment.name}-{field} has {count} repetitions; at most {MAX_PATIENT_IDS} patient "
+                           f"identifiers are taken", Location(segment.name, segment.sequence, field))
+    return [cx for rep in range(count) if (cx := _cx(segment, field, rep))["patient_id"]]
 
 
 def map_patient(message, preferred_issuer: str = "") -> PatientFields:

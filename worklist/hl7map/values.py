@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from worklist.hl7map.errors import BadValue, Location, ValueTooLong
+from worklist.uids import MAX_UID_LENGTH, uid_problem
 
 _TS = re.compile(
     r"^(?P<y>\d{4})(?P<mo>\d{2})?(?P<d>\d{2})?(?P<h>\d{2})?(?P<mi>\d{2})?(?P<s>\d{2})?"
@@ -97,15 +98,14 @@ def priority(code: str) -> str:
     return PRIORITY.get(code.strip().upper(), "ROUTINE")
 
 
-_UID = re.compile(r"^(0|[1-9]\d*)(\.(0|[1-9]\d*))+$")
-
-
 def uid(value: str, location: Location) -> str:
+    """A UID as the one rule (worklist.uids, PS3.5 9.1) has it; '' when none is sent."""
     value = value.strip()
     if not value:
         return ""
-    if len(value) > 64:
-        raise ValueTooLong(f"UID {value!r} in {location} is longer than 64 characters", location)
-    if not _UID.match(value):
-        raise BadValue(f"{value!r} in {location} is not a DICOM UID (digits and dots)", location)
-    return value
+    problem = uid_problem(value)
+    if problem is None:
+        return value
+    if len(value) > MAX_UID_LENGTH:
+        raise ValueTooLong(f"UID {value[:70]!r}... in {location} {problem}", location)
+    raise BadValue(f"UID {value!r} in {location} {problem}; not a DICOM UID", location)
