@@ -231,6 +231,11 @@ BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
 BROKER_DICOM_PROCESSES = env_int("BROKER_DICOM_PROCESSES", 1)
 # Threads doing the DICOM listener's database work (each keeps one database connection).
 BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)
+# --- DICOM association limits (broker/dicom/transport_limits.py, docs/mwl.md) ---
+# Seconds a PDU may take from its first byte to its last; a peer that stalls mid-PDU is disconnected.
+BROKER_DICOM_PDU_TIMEOUT = env_float("BROKER_DICOM_PDU_TIMEOUT", 30.0)
+# listen() backlog of the DICOM port (Linux caps it at net.core.somaxconn).
+BROKER_DICOM_LISTEN_BACKLOG = env_int("BROKER_DICOM_LISTEN_BACKLOG", 256)
 # Sender of SEND jobs: "pynetdicom", "dcmtk" (DCMTK dcmsend, several times faster) or "auto" (dcmtk when dcmsend is on PATH).
 BROKER_ROUTING_SENDER = env_str("BROKER_ROUTING_SENDER", "auto").strip().lower() or "auto"
 if BROKER_ROUTING_SENDER not in {"auto", "dcmtk", "pynetdicom"}:
