@@ -28,6 +28,8 @@ def server(transactional_db, settings):
     settings.BROKER_DICOM_PDU_TIMEOUT = DEADLINE
     settings.BROKER_DICOM_NETWORK_TIMEOUT = DEADLINE
     settings.BROKER_DICOM_MAX_ASSOCIATIONS = 32
+    # Every socket here comes from 127.0.0.1: the per-address and per-AE caps are tested in test_dicom_access.
+    settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE = settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS = 0
     server = dicom_listener.start("127.0.0.1", 0)
     yield server
     server.shutdown()
