@@ -234,6 +234,8 @@ BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)
 # --- DICOM association limits (broker/dicom/transport_limits.py, docs/mwl.md) ---
 # Seconds a PDU may take from its first byte to its last; a peer that stalls mid-PDU is disconnected.
 BROKER_DICOM_PDU_TIMEOUT = env_float("BROKER_DICOM_PDU_TIMEOUT", 30.0)
+# Open DICOM connections at most (associations and connections still sending their request); more are closed.
+BROKER_DICOM_MAX_CONNECTIONS = env_int("BROKER_DICOM_MAX_CONNECTIONS", 4 * BROKER_DICOM_MAX_ASSOCIATIONS)
 # listen() backlog of the DICOM port (Linux caps it at net.core.somaxconn).
 BROKER_DICOM_LISTEN_BACKLOG = env_int("BROKER_DICOM_LISTEN_BACKLOG", 256)
 # Called AE titles accepted besides BROKER_AE_TITLE (scanners configured with another one), or any at all.

@@ -174,3 +174,46 @@ def test_it_listens_with_a_backlog_for_a_burst(server):
     listing = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
     backlog = int(listing.split()[2])
     assert backlog >= 100
+
+
+def test_it_serves_a_good_echo_at_once_while_connections_send_half_headers(server):
+    # Connections that have not sent a whole A-ASSOCIATE-RQ take no association slot.
+    port = server.server_address[1]
+    sockets = hostile_sockets(port, b"\x01\x00\x00")
+    try:
+        assert echo(port, calling_ae="GOOD") == 0x0000
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_it_rejects_an_association_beyond_the_maximum_quickly(server, settings):
+    settings.BROKER_DICOM_NETWORK_TIMEOUT = 60  # the 32 stay established
+    port = server.server_address[1]
+    sockets = hostile_sockets(port, association_request(), count=32)
+    try:
+        for sock in sockets:
+            assert sock.recv(1) == b"\x02"
+        started = time.monotonic()
+        refused = echo(port, calling_ae="GOOD")
+        rsp = refused.acceptor.primitive
+        assert (rsp.result, rsp.result_source, rsp.diagnostic) == (0x02, 0x03, 0x02)  # transient: local limit
+        assert time.monotonic() - started < 1.0
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_it_closes_connections_beyond_the_connection_cap_at_once(server, settings):
+    settings.BROKER_DICOM_MAX_CONNECTIONS = 10
+    port = server.server_address[1]
+    sockets = hostile_sockets(port, b"\x01\x00\x00", count=10)
+    try:
+        wait_until(lambda: len(server.active_associations) >= 10)
+        extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert closed_by_broker(extra, 1.0)
+        extra.close()
+        assert good_echo_served(port, DEADLINE + MARGIN) < DEADLINE + MARGIN  # once the half headers are cut
+    finally:
+        for sock in sockets:
+            sock.close()

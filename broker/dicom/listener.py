@@ -34,7 +34,9 @@ find_response_message.install()
 
 def build_ae() -> AE:
     ae = AE(ae_title=settings.BROKER_AE_TITLE)
-    ae.maximum_associations = settings.BROKER_DICOM_MAX_ASSOCIATIONS
+    # pynetdicom counts every open connection (even one that never sends a request) against this; the broker
+    # counts admitted associations itself (registry) and caps connections at accept (BrokerAssociationServer).
+    ae.maximum_associations = settings.BROKER_DICOM_MAX_CONNECTIONS
     ae.maximum_pdu_size = settings.BROKER_DICOM_MAX_PDU
     ae.acse_timeout = settings.BROKER_DICOM_ACSE_TIMEOUT
     ae.dimse_timeout = settings.BROKER_DICOM_DIMSE_TIMEOUT
@@ -93,6 +95,10 @@ class BrokerAssociationServer(ThreadedAssociationServer):
 
     def server_activate(self) -> None:
         self.socket.listen(transport_limits.listen_backlog())
+
+    def verify_request(self, request, client_address) -> bool:
+        """Beyond BROKER_DICOM_MAX_CONNECTIONS open connections a new one is closed at once (two threads each)."""
+        return transport_limits.connection_allowed(len(self.active_associations), client_address)
 
 
 class SharedPortServer(BrokerAssociationServer):

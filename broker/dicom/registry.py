@@ -125,11 +125,15 @@ ADMITTED = "broker_admitted"
 
 
 def _over_a_cap(assoc, title: str) -> str:
-    """Why this association would exceed a concurrency cap (per calling AE, per address), or ""; admits it if not."""
+    """Why this association would exceed a concurrency cap (in total, per calling AE, per address), or "";
+    admits it if not."""
     server = assoc._server
     others = [a for a in (server.active_associations if server is not None else ())
               if a is not assoc and getattr(a, ADMITTED, False) and a.is_alive()]
     per_ae, per_address = settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE, settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS
+    # Only admitted associations take a slot: a connection still sending its request (or never) does not.
+    if len(others) >= settings.BROKER_DICOM_MAX_ASSOCIATIONS:
+        return f"{len(others)} associations open (BROKER_DICOM_MAX_ASSOCIATIONS)"
     if per_ae and sum(1 for a in others if getattr(a, ADMITTED) == title) >= per_ae:
         return f"{per_ae} associations of AE {title} already open (BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE)"
     address = assoc.requestor.address

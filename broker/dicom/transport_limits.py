@@ -150,6 +150,20 @@ def install(assoc, before_read=None) -> None:
     assoc_socket.recv = DeadlineReader(assoc, assoc_socket, before_read).recv
 
 
+_last_refusal_log = [0.0]
+
+
+def connection_allowed(open_connections: int, client_address) -> bool:
+    if open_connections < settings.BROKER_DICOM_MAX_CONNECTIONS:
+        return True
+    now = time.monotonic()
+    if now - _last_refusal_log[0] > 10:  # a flood must not flood the log too
+        _last_refusal_log[0] = now
+        log.warning("DICOM connection from %s closed: %d connections open (BROKER_DICOM_MAX_CONNECTIONS)",
+                    client_address[0], open_connections)
+    return False
+
+
 def listen_backlog() -> int:
     # Linux caps it at net.core.somaxconn (4096 on current kernels; 128 on old ones).
     return settings.BROKER_DICOM_LISTEN_BACKLOG
