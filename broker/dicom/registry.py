@@ -92,7 +92,7 @@ def remember(ae_title: str, host: str) -> RemoteAE:
 
 
 def is_known(remote: RemoteAE) -> bool:
-    """Known = configured by staff (an auto-registered row becomes known when staff clear the flag)."""
+    """Known = configured by staff (an auto-registered row becomes known by the admin action "approve")."""
     return not remote.auto_registered
 
 
