@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 from django.contrib.auth.models import User
-from pydicom import Dataset
+from pydicom import Dataset, dcmread
 from pydicom.uid import generate_uid
 from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage, ModalityPerformedProcedureStep, ModalityWorklistInformationFind, Verification
+from pynetdicom.sop_class import CTImageStorage, ModalityWorklistInformationFind, Verification
 
 from broker.dicom import listener as dicom_listener
 from broker.dicom.models import RemoteAE
@@ -65,7 +65,6 @@ def test_it_refuses_storage_to_an_ae_allowed_only_verification(echo_only, tmp_pa
     path = make_image(tmp_path / "ct.dcm", study_uid=generate_uid(), series_uid=generate_uid())
     assoc = associate(echo_only, "ECHOONLY", contexts=(CTImageStorage,))
     try:
-        from pydicom import dcmread
         status = assoc.send_c_store(dcmread(path))
     finally:
         assoc.release()

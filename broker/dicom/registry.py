@@ -129,7 +129,7 @@ def _over_a_cap(assoc, title: str) -> str:
     admits it if not."""
     server = assoc._server
     others = [a for a in (server.active_associations if server is not None else ())
-              if a is not assoc and getattr(a, ADMITTED, False) and a.is_alive()]
+              if a is not assoc and getattr(a, ADMITTED, None) is not None and a.is_alive()]
     per_ae, per_address = settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE, settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS
     # Only admitted associations take a slot: a connection still sending its request (or never) does not.
     if len(others) >= settings.BROKER_DICOM_MAX_ASSOCIATIONS:
