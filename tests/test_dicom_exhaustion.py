@@ -217,3 +217,18 @@ def test_it_closes_connections_beyond_the_connection_cap_at_once(server, setting
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_it_aborts_a_pdu_of_length_zero(server):
+    port = server.server_address[1]
+    sockets = hostile_sockets(port, b"\x01\x00\x00\x00\x00\x00", count=5)
+    try:
+        started = time.monotonic()
+        for sock in sockets:
+            sock.settimeout(DEADLINE)
+            assert sock.recv(1) == b"\x07"  # pynetdicom cannot decode it: A-ABORT
+        assert echo(port, calling_ae="GOOD") == 0x0000
+        assert_all_closed(sockets, started)
+    finally:
+        for sock in sockets:
+            sock.close()

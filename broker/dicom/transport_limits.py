@@ -59,6 +59,9 @@ class DeadlineReader:
     def recv(self, nr_bytes: int) -> bytearray:
         if self.closed:
             return bytearray()
+        if nr_bytes == 0:  # the body of a PDU of length 0 (invalid for every type: pynetdicom aborts it)
+            self.pdu_deadline = self.pending_type = None
+            return bytearray()
         now = time.monotonic()
         header = self.pdu_deadline is None
         if header:  # the DUL reads a header (6 bytes) first, then the body
@@ -84,8 +87,6 @@ class DeadlineReader:
                             f"(limit {limit})")
                 return bytearray()
             self.pending_type = pdu_type
-            if length == 0:
-                self._pdu_done()
         else:
             self._pdu_done()
         return data
