@@ -104,9 +104,9 @@ class DeadlineReader:
             return data
         try:
             while len(data) < nr_bytes:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
+                # Past the deadline a read still takes what has already arrived (timeout 0: non-blocking):
+                # the deadline judges the peer's sending, not how soon a loaded broker got to read it.
+                remaining = max(0.0, deadline - time.monotonic())
                 if self.before_read is not None:
                     self.before_read(sock)
                 sock.settimeout(remaining)
