@@ -257,6 +257,23 @@ BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
 BROKER_DICOM_PROCESSES = env_int("BROKER_DICOM_PROCESSES", 1)
 # Threads doing the DICOM listener's database work (each keeps one database connection).
 BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)
+# --- DICOM association limits (broker/dicom/transport_limits.py, docs/mwl.md) ---
+# Seconds a PDU may take from its first byte to its last; a peer that stalls mid-PDU is disconnected.
+BROKER_DICOM_PDU_TIMEOUT = env_float("BROKER_DICOM_PDU_TIMEOUT", 30.0)
+# Open DICOM connections at most (associations and connections still sending their request); more are closed.
+BROKER_DICOM_MAX_CONNECTIONS = env_int("BROKER_DICOM_MAX_CONNECTIONS", 4 * BROKER_DICOM_MAX_ASSOCIATIONS)
+# listen() backlog of the DICOM port (Linux caps it at net.core.somaxconn).
+BROKER_DICOM_LISTEN_BACKLOG = env_int("BROKER_DICOM_LISTEN_BACKLOG", 256)
+# Called AE titles accepted besides BROKER_AE_TITLE (scanners configured with another one), or any at all.
+BROKER_DICOM_CALLED_AE_ALIASES = [t.strip() for t in env_list("BROKER_DICOM_CALLED_AE_ALIASES", [])]
+BROKER_DICOM_ACCEPT_ANY_CALLED_AE = env_bool("BROKER_DICOM_ACCEPT_ANY_CALLED_AE", False)
+# Concurrent associations per calling AE title and per source address; 0 = no cap beyond MAX_ASSOCIATIONS.
+BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE = env_int("BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE", 16)
+BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS = env_int("BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS", 24)
+# Auto-registered (unknown) AE titles recorded at most; further new titles are refused/served unrecorded.
+BROKER_DICOM_MAX_UNKNOWN_AES = env_int("BROKER_DICOM_MAX_UNKNOWN_AES", 200)
+# An MPPS N-SET from another AE than the step's creator is refused unless this is on.
+BROKER_MPPS_ALLOW_OTHER_AE_SET = env_bool("BROKER_MPPS_ALLOW_OTHER_AE_SET", False)
 # Sender of SEND jobs: "pynetdicom", "dcmtk" (DCMTK dcmsend, several times faster) or "auto" (dcmtk when dcmsend is on PATH).
 BROKER_ROUTING_SENDER = env_str("BROKER_ROUTING_SENDER", "auto").strip().lower() or "auto"
 if BROKER_ROUTING_SENDER not in {"auto", "dcmtk", "pynetdicom"}:

@@ -82,5 +82,14 @@ class NoLongerUpdatable(MppsError):
                          detail=f"MPPS {uid} is {status}; it may no longer be updated")
 
 
+class NotTheCreator(MppsError):
+    """N-SET from another AE than the one that created the step (the listener answers 0x0110 with this comment)."""
+
+    def __init__(self, uid: str, creator: str, caller: str):
+        super().__init__(f"MPPS belongs to AE {creator}; {caller} may not update it",
+                         detail=f"MPPS {uid} was created by {creator}; N-SET from {caller} refused "
+                                "(BROKER_MPPS_ALLOW_OTHER_AE_SET is off)")
+
+
 class LinkingError(Exception):
     """An operator's link request that cannot be applied (unknown ids, already linked)."""

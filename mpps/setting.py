@@ -8,7 +8,7 @@ from pydicom import Dataset
 from mpps import journal
 from mpps.attributes import FINAL_REQUIREMENTS, FINAL_STATUSES, check_set
 from mpps.creating import replace_series
-from mpps.errors import NoLongerUpdatable, NoSuchInstance
+from mpps.errors import NoLongerUpdatable, NoSuchInstance, NotTheCreator
 from mpps.extraction import performed_series, update_fields
 from mpps.linking import refresh_statuses
 from mpps.models import PerformedProcedureStep
@@ -38,6 +38,14 @@ def merge(stored_json: dict, modifications_json: dict) -> dict:
     return merged
 
 
+def check_caller_may_update(performed_step: PerformedProcedureStep, calling_ae: str) -> None:
+    """Only the AE that created a step updates it (IHE: the performing modality), unless the site allows others."""
+    creator = (performed_step.calling_ae or "").strip()
+    caller = (calling_ae or "").strip()
+    if creator and caller != creator and not settings.BROKER_MPPS_ALLOW_OTHER_AE_SET:
+        raise NotTheCreator(performed_step.sop_instance_uid, creator, caller)
+
+
 def set_performed_step(sop_instance_uid: str, modifications: Dataset, *, calling_ae: str = "",
                        peer: str = "") -> PerformedProcedureStep:
     """Apply an N-SET to an IN PROGRESS step; a final status completes or discontinues its scheduled steps."""
@@ -47,6 +55,7 @@ def set_performed_step(sop_instance_uid: str, modifications: Dataset, *, calling
         performed_step = PerformedProcedureStep.objects.select_for_update().filter(sop_instance_uid=uid).first()
         if performed_step is None:
             raise NoSuchInstance(uid)
+        check_caller_may_update(performed_step, calling_ae)
         if performed_step.is_final:
             raise NoLongerUpdatable(uid, performed_step.status)
         new_status = check_set(modifications, stored=_stored_for_final_check(performed_step.dataset),

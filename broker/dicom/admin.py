@@ -9,11 +9,18 @@ from broker.dicom.models import RemoteAE, WorklistQuery
 
 @admin.register(RemoteAE)
 class RemoteAEAdmin(admin.ModelAdmin):
-    list_display = ("ae_title", "host", "port", "character_set", "allowed_services", "auto_registered", "last_seen", "description")
+    list_display = ("ae_title", "host", "port", "character_set", "allowed_services", "auto_registered", "last_seen",
+                    "refused_count", "last_refused_at", "description")
     list_filter = ("auto_registered", "character_set")
     search_fields = ("ae_title", "host", "description")
-    # Set by the listener when the AE calls, not by people.
-    readonly_fields = ("auto_registered", "last_seen")
+    # Set by the listener when the AE calls, not by people; "approve" turns an auto-registered AE into a known one.
+    readonly_fields = ("auto_registered", "last_seen", "refused_count", "last_refused_at", "last_refused_address")
+    actions = ["approve"]
+
+    @admin.action(description="Approve: make the selected auto-registered AEs known")
+    def approve(self, request, queryset):
+        approved = queryset.filter(auto_registered=True).update(auto_registered=False)
+        self.message_user(request, f"{approved} AE(s) approved; they may associate when BROKER_REQUIRE_KNOWN_AE is on.")
 
 
 @admin.register(WorklistQuery)

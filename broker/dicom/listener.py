@@ -12,7 +12,7 @@ from django.conf import settings
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
 from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
 
-from broker.dicom import db_work, find_response_message, registry
+from broker.dicom import db_work, find_response_message, registry, transport_limits
 from broker.dicom.supported_contexts import SupportedContexts
 from broker.dicom.services import SERVICES
 
@@ -34,7 +34,9 @@ find_response_message.install()
 
 def build_ae() -> AE:
     ae = AE(ae_title=settings.BROKER_AE_TITLE)
-    ae.maximum_associations = settings.BROKER_DICOM_MAX_ASSOCIATIONS
+    # pynetdicom counts every open connection (even one that never sends a request) against this; the broker
+    # counts admitted associations itself (registry) and caps connections at accept (BrokerAssociationServer).
+    ae.maximum_associations = settings.BROKER_DICOM_MAX_CONNECTIONS
     ae.maximum_pdu_size = settings.BROKER_DICOM_MAX_PDU
     ae.acse_timeout = settings.BROKER_DICOM_ACSE_TIMEOUT
     ae.dimse_timeout = settings.BROKER_DICOM_DIMSE_TIMEOUT
@@ -71,14 +73,10 @@ def _tune_socket(event):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:
         return
-    if settings.BROKER_DICOM_QUICKACK and hasattr(socket, "TCP_QUICKACK"):
-        read = assoc_socket.recv
-
-        def recv_acking_at_once(nr_bytes: int):
-            _quickack(sock)
-            return read(nr_bytes)
-
-        assoc_socket.recv = recv_acking_at_once
+    quickack = settings.BROKER_DICOM_QUICKACK and hasattr(socket, "TCP_QUICKACK")
+    # Every read has a deadline (transport_limits); QUICKACK is re-armed before each read.
+    transport_limits.install(event.assoc, before_read=_quickack if quickack else None)
+    if quickack:
         _quickack(sock)
 
 
@@ -92,7 +90,18 @@ def all_handlers() -> list:
     return bound
 
 
-class SharedPortServer(ThreadedAssociationServer):
+class BrokerAssociationServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server with a listen backlog that absorbs a burst of connects (its default is 5)."""
+
+    def server_activate(self) -> None:
+        self.socket.listen(transport_limits.listen_backlog())
+
+    def verify_request(self, request, client_address) -> bool:
+        """Beyond BROKER_DICOM_MAX_CONNECTIONS open connections a new one is closed at once (two threads each)."""
+        return transport_limits.connection_allowed(len(self.active_associations), client_address)
+
+
+class SharedPortServer(BrokerAssociationServer):
     """A listener socket with SO_REUSEPORT: several listener processes bind the same port and the
     kernel spreads the incoming associations over them (rundicom --processes)."""
 
@@ -111,7 +120,7 @@ def start(host: str | None = None, port: int | None = None, *, shared_port: bool
     registry.clear_cache()
     # What ae.start_server(block=False) does, with a choice of server class.
     server = ae.make_server(address, evt_handlers=all_handlers(),
-                            server_class=SharedPortServer if shared_port else ThreadedAssociationServer)
+                            server_class=SharedPortServer if shared_port else BrokerAssociationServer)
     threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True).start()
     ae._servers.append(server)  # AssociationServer.shutdown() removes it again
     server.contexts = SupportedContexts(server.contexts)  # copied per association: keep that cheap

@@ -13,6 +13,13 @@ class RemoteAE(models.Model):
     allowed_services = models.JSONField(default=list, blank=True)
     auto_registered = models.BooleanField(default=False)
     last_seen = models.DateTimeField(null=True, blank=True)
+    # Optional: calls with this AE title are accepted only from this address or network (CIDR, e.g. 10.1.2.0/24).
+    host_binding = models.CharField(max_length=64, blank=True, default="",
+                                    help_text="address or network (CIDR) this AE must call from; empty = any")
+    # Refused associations of this AE title (unknown, wrong host, over a cap): counted here, one row per title.
+    refused_count = models.PositiveIntegerField(default=0)
+    last_refused_at = models.DateTimeField(null=True, blank=True)
+    last_refused_address = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = "remote AE"

@@ -3,6 +3,7 @@
 The record is attached to the association so every service handler of that association reads the
 calling AE's settings (character set, allowed services) without another query.
 """
+import ipaddress
 import logging
 import threading
 import time
@@ -10,7 +11,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError
+from django.db.models import F
 from django.utils import timezone
+from pydicom import Dataset
 
 from broker.dicom import db_work
 from broker.dicom.models import RemoteAE
@@ -21,8 +24,12 @@ log = logging.getLogger(__name__)
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 ATTRIBUTE = "broker_remote_ae"
 
-# A-ASSOCIATE-RJ: rejected-permanent, service-user, calling AE title not recognized (PS3.8 9.3.4).
+# A-ASSOCIATE-RJ (result, source, reason; PS3.8 9.3.4): rejected-permanent, service-user, calling AE title
+# not recognized / called AE title not recognized; rejected-transient, service-provider (presentation),
+# local limit exceeded (a modality retries that one later).
 REJECT_CALLING_AE_UNKNOWN = (0x01, 0x01, 0x03)
+REJECT_CALLED_AE_UNKNOWN = (0x01, 0x01, 0x07)
+REJECT_LOCAL_LIMIT = (0x02, 0x03, 0x02)
 
 
 def calling_ae_title(assoc) -> str:
@@ -58,14 +65,24 @@ def remember_cached(ae_title: str, host: str) -> RemoteAE:
 
 
 def remember(ae_title: str, host: str) -> RemoteAE:
-    """The registry row for `ae_title`, created (auto-registered) on first contact; last_seen kept fresh."""
+    """The registry row for `ae_title`, created (auto-registered) on first contact; last_seen kept fresh.
+
+    At most BROKER_DICOM_MAX_UNKNOWN_AES auto-registered rows exist: beyond that a new title is answered with
+    an unsaved row (treated as unknown), so callers inventing titles cannot grow the registry without bound."""
     now = timezone.now()
-    try:
-        remote, created = RemoteAE.objects.get_or_create(
-            ae_title=ae_title, defaults={"host": host, "auto_registered": True, "last_seen": now,
-                                         "description": "recorded on first association"})
-    except IntegrityError:  # two first associations at once: the other one created the row
-        remote, created = RemoteAE.objects.get(ae_title=ae_title), False
+    remote = RemoteAE.objects.filter(ae_title=ae_title).first()
+    if remote is None and RemoteAE.objects.filter(auto_registered=True).count() >= settings.BROKER_DICOM_MAX_UNKNOWN_AES:
+        log.warning("calling AE %s from %s not recorded: %s auto-registered AEs already (BROKER_DICOM_MAX_UNKNOWN_AES)",
+                    ae_title, host, settings.BROKER_DICOM_MAX_UNKNOWN_AES)
+        return RemoteAE(ae_title=ae_title, host=host, auto_registered=True)
+    created = False
+    if remote is None:
+        try:
+            remote, created = RemoteAE.objects.get_or_create(
+                ae_title=ae_title, defaults={"host": host, "auto_registered": True, "last_seen": now,
+                                             "description": "recorded on first association"})
+        except IntegrityError:  # two first associations at once: the other one created the row
+            remote = RemoteAE.objects.get(ae_title=ae_title)
     if created:
         log.info("new calling AE %s from %s recorded", ae_title, host)
     elif remote.last_seen is None or now - remote.last_seen > LAST_SEEN_RESOLUTION:
@@ -75,14 +92,82 @@ def remember(ae_title: str, host: str) -> RemoteAE:
 
 
 def is_known(remote: RemoteAE) -> bool:
-    """Known = configured by staff (an auto-registered row becomes known when staff clear the flag)."""
+    """Known = configured by staff (an auto-registered row becomes known by the admin action "approve")."""
     return not remote.auto_registered
 
 
+def called_ae_title(assoc) -> str:
+    primitive = assoc.requestor.primitive
+    return (primitive.called_ae_title if primitive else "").strip()
+
+
+def called_title_accepted(called: str) -> bool:
+    """The broker's own AE title, one of BROKER_DICOM_CALLED_AE_ALIASES, or anything when the site says so."""
+    if settings.BROKER_DICOM_ACCEPT_ANY_CALLED_AE:
+        return True
+    return called in {settings.BROKER_AE_TITLE.strip(), *settings.BROKER_DICOM_CALLED_AE_ALIASES}
+
+
+def host_matches(remote: RemoteAE | None, address: str) -> bool:
+    """A registered AE's optional host binding: empty, a host address, or a network (CIDR); auto rows are unbound."""
+    if remote is None or remote.auto_registered or not remote.host_binding:
+        return True
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(remote.host_binding.strip(), strict=False)
+    except ValueError:
+        log.warning("remote AE %s: host binding %r is not an address or network; no call is accepted",
+                    remote.ae_title, remote.host_binding)
+        return False
+
+
+_admitted_lock = threading.Lock()
+ADMITTED = "broker_admitted"
+
+
+def _over_a_cap(assoc, title: str) -> str:
+    """Why this association would exceed a concurrency cap (in total, per calling AE, per address), or "";
+    admits it if not."""
+    server = assoc._server
+    others = [a for a in (server.active_associations if server is not None else ())
+              if a is not assoc and getattr(a, ADMITTED, None) is not None and a.is_alive()]
+    per_ae, per_address = settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE, settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS
+    # Only admitted associations take a slot: a connection still sending its request (or never) does not.
+    if len(others) >= settings.BROKER_DICOM_MAX_ASSOCIATIONS:
+        return f"{len(others)} associations open (BROKER_DICOM_MAX_ASSOCIATIONS)"
+    if per_ae and sum(1 for a in others if getattr(a, ADMITTED) == title) >= per_ae:
+        return f"{per_ae} associations of AE {title} already open (BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE)"
+    address = assoc.requestor.address
+    if per_address and sum(1 for a in others if a.requestor.address == address) >= per_address:
+        return f"{per_address} associations from {address} already open (BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS)"
+    setattr(assoc, ADMITTED, title)
+    return ""
+
+
+def count_refusal(ae_title: str, address: str) -> int:
+    """One more refused association on the AE's row (no row is created for it: see remember's bound)."""
+    return RemoteAE.objects.filter(ae_title=ae_title).update(
+        refused_count=F("refused_count") + 1, last_refused_at=timezone.now(), last_refused_address=address[:64])
+
+
+def _reject(assoc, reason: tuple, why: str) -> None:
+    title = calling_ae_title(assoc)
+    log.warning("association from %s (%s) to %s rejected: %s", title, peer_of(assoc), called_ae_title(assoc), why)
+    db_work.submit(count_refusal, title, assoc.requestor.address)  # bookkeeping, off the association's path
+    assoc.acse.send_reject(*reason)
+    # As pynetdicom's own rejections do: let the DUL send the A-ASSOCIATE-RJ before the socket closes.
+    assoc.kill()
+
+
 def on_association_requested(event) -> None:
-    """EVT_REQUESTED: record the caller; reject it when unknown AEs are refused."""
+    """EVT_REQUESTED: check the called AE title, record the caller, refuse it when unknown, bound to another
+    host, or over a concurrency cap."""
     assoc = event.assoc
     title = calling_ae_title(assoc)
+    called = called_ae_title(assoc)
+    if not called_title_accepted(called):
+        _reject(assoc, REJECT_CALLED_AE_UNKNOWN, f"called AE title {called!r} is not {settings.BROKER_AE_TITLE!r} "
+                "(BROKER_DICOM_CALLED_AE_ALIASES / BROKER_DICOM_ACCEPT_ANY_CALLED_AE)")
+        return
     try:
         remote = remember_cached(title, assoc.requestor.address)
     except Exception:
@@ -91,11 +176,15 @@ def on_association_requested(event) -> None:
         remote = None
     setattr(assoc, ATTRIBUTE, remote)
     if settings.BROKER_REQUIRE_KNOWN_AE and (remote is None or not is_known(remote)):
-        log.warning("association from unknown AE %s (%s) rejected: BROKER_REQUIRE_KNOWN_AE is on",
-                    title, peer_of(assoc))
-        assoc.acse.send_reject(*REJECT_CALLING_AE_UNKNOWN)
-        # As pynetdicom's own rejections do: let the DUL send the A-ASSOCIATE-RJ before the socket closes.
-        assoc.kill()
+        _reject(assoc, REJECT_CALLING_AE_UNKNOWN, "unknown calling AE: BROKER_REQUIRE_KNOWN_AE is on")
+        return
+    if not host_matches(remote, assoc.requestor.address):
+        _reject(assoc, REJECT_CALLING_AE_UNKNOWN, f"AE {title} is bound to {remote.host_binding}")
+        return
+    with _admitted_lock:
+        over = _over_a_cap(assoc, title)
+    if over:
+        _reject(assoc, REJECT_LOCAL_LIMIT, over)
 
 
 def remote_ae_of(assoc) -> RemoteAE | None:
@@ -106,3 +195,23 @@ def allows(assoc, service: str) -> bool:
     """Service names: "echo", "mwl", "mpps", "store"; an empty allowed_services list allows all."""
     remote = remote_ae_of(assoc)
     return remote is None or not remote.allowed_services or service in remote.allowed_services
+
+
+# PS3.7 C.5.x "Refused: Not authorized": a general DIMSE failure status, valid for C-ECHO, C-FIND, C-STORE,
+# N-CREATE and N-SET alike.
+REFUSED_NOT_AUTHORIZED = 0x0124
+
+
+def refusal(assoc, service: str) -> Dataset | None:
+    """The failure status a service handler returns when the calling AE may not use `service`; None = go on.
+
+    The one check every service handler makes first, with its own service name."""
+    if allows(assoc, service):
+        return None
+    title = calling_ae_title(assoc)
+    log.warning("%s from AE %s (%s) refused: %s is not in its allowed services", service, title, peer_of(assoc),
+                service)
+    status = Dataset()
+    status.Status = REFUSED_NOT_AUTHORIZED
+    status.ErrorComment = f"AE {title} is not allowed the {service} service"[:64]
+    return status

@@ -10,6 +10,7 @@ from pydicom import Dataset
 from pynetdicom import evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
+from broker.dicom import registry
 from mpps import errors, journal, services
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ def _caller(event) -> tuple[str, str]:
 
 
 def _answer(event, operation: str, uid: str, read_dataset, apply):
+    if (refused := registry.refusal(event.assoc, "mpps")) is not None:
+        return refused, None
     calling_ae, peer = _caller(event)
     close_old_connections()
     dataset = None

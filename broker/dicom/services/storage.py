@@ -10,6 +10,7 @@ from pydicom import Dataset
 from pydicom import uid as pydicom_uid
 from pynetdicom import AllStoragePresentationContexts, evt
 
+from broker.dicom import registry
 from broker.routing.storage import InstanceFacts, InvalidInstance, store_instance
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def status_for(exc: Exception) -> tuple[int, str]:
 
 
 def handle_store(event):
+    if (refused := registry.refusal(event.assoc, "store")) is not None:
+        return refused
     request = event.request
     calling_ae = event.assoc.requestor.ae_title.strip()
     close_old_connections()

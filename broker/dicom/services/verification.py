@@ -1,4 +1,4 @@
-"""C-ECHO: answered with success, unless the calling AE's allowed services leave "echo" out."""
+"""C-ECHO: answered with success, unless the calling AE's allowed services leave "echo" out (0x0124)."""
 from pynetdicom import evt
 from pynetdicom.sop_class import Verification
 
@@ -8,7 +8,7 @@ SUPPORTED_CONTEXTS = [Verification]
 
 
 def handle_echo(event):
-    return 0x0000 if registry.allows(event.assoc, "echo") else 0x0124  # 0x0124: Refused, not authorized
+    return registry.refusal(event.assoc, "echo") or 0x0000
 
 
 def handlers():
