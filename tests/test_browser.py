@@ -130,5 +130,8 @@ def test_it_takes_an_operator_from_an_hl7_order_to_a_retried_routing_job(live_se
     shot(page, "15-routing-retried")
     flash = page.inner_text("ul.flash li")
     assert flash == f"Retry routing job #{failed.pk}: done.", flash
+    # What the action said stays on the page after the auto-refresh has replaced the page body.
+    page.wait_for_function("document.getElementById('refreshed').textContent.startsWith('Updated')", timeout=15000)
+    assert page.inner_text("ul.flash li") == flash
     failed.refresh_from_db()
     assert failed.state not in (RoutingJob.State.FAILED, RoutingJob.State.GAVE_UP)
