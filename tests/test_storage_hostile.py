@@ -119,7 +119,7 @@ def test_it_refuses_a_nul_byte_in_an_indexed_value_as_a_permanent_error(broker_l
     response = send(broker_listener, ds)
 
     assert response.Status == 0xC000  # not 0xA700: sending it again will not help
-    assert response.ErrorComment == f"Cannot understand: {keyword} contains a NUL byte"
+    assert response.ErrorComment == f"Cannot understand: {keyword} has a NUL byte"
     assert files_under(tmp_path) == before
     assert StoredInstance.objects.count() == 0
     assert RejectedInstance.objects.get().error_comment == response.ErrorComment

@@ -75,14 +75,14 @@ class InstanceFacts:
             for item in ds.get(keyword, None) or []:
                 code = str(item.get("CodeValue", "") or "").strip()
                 if "\x00" in code:
-                    raise InvalidInstance(f"{keyword} CodeValue contains a NUL byte")
+                    raise InvalidInstance(f"{keyword} CodeValue has a NUL byte")
                 if code and code not in codes:
                     codes.append(code)
         for name in ("modality", "patient_id", "patient_name", "accession_number", "study_description",
                      "station_name", "body_part"):
             # PostgreSQL cannot store NUL in text and SQLite would keep it silently: refused alike on both.
             if "\x00" in text(ATTRIBUTE_OF_FIELD[name]):
-                raise InvalidInstance(f"{ATTRIBUTE_OF_FIELD[name]} contains a NUL byte")
+                raise InvalidInstance(f"{ATTRIBUTE_OF_FIELD[name]} has a NUL byte")
         return cls(
             **uids,
             modality=text("Modality")[:16],
