@@ -147,3 +147,107 @@ def test_it_builds_the_path_of_a_valid_instance_inside_the_storage_folder(tmp_pa
 
     root = tmp_path / "storage"
     assert contained_path(root, "1.2/1.2.3/1.2.3.4.dcm") == root.resolve() / "1.2" / "1.2.3" / "1.2.3.4.dcm"
+
+
+# --- a data set in another transfer syntax than the negotiated one -----------------------------------
+
+def encoded(ds, *, implicit: bool, little: bool) -> bytes:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+ENCODINGS = {"1.2.840.10008.1.2": (True, True), "1.2.840.10008.1.2.1": (False, True), "1.2.840.10008.1.2.2": (False, False)}
+
+
+def small_dataset():
+    from pydicom import Dataset
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5"
+    ds.PatientName = "DOE^JANE"
+    return ds
+
+
+@pytest.mark.parametrize("sent", sorted(ENCODINGS))
+@pytest.mark.parametrize("negotiated", sorted(ENCODINGS))
+def test_it_tells_a_data_set_encoded_in_another_syntax_from_the_negotiated_one(sent, negotiated):
+    from broker.routing.encoding import encoding_problem
+
+    implicit, little = ENCODINGS[sent]
+    for first in ("SpecificCharacterSet", "SOPClassUID", "PatientName"):  # whatever element comes first
+        ds = small_dataset()
+        for keyword in ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID"):
+            if keyword_before(keyword, first):
+                delattr(ds, keyword)
+        problem = encoding_problem(encoded(ds, implicit=implicit, little=little), negotiated)
+        assert (problem is None) == (sent == negotiated), (first, problem)
+
+
+def keyword_before(keyword, first):
+    from pydicom.tag import Tag
+
+    return Tag(keyword) < Tag(first)
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b"", None),
+    (b"\x08\x00", "data set of 2 bytes is too short"),
+    (b"\x08\x00\x05\x00CS\x40\x00ISO_IR 100", "data set is not explicit VR LE: length overrun"),
+    (b"\x08\x00\x05\x00OB\x01\x00\x00\x00\x00\x00", "data set is not explicit VR LE: bad element header"),
+])
+def test_it_names_what_is_wrong_with_the_first_element(data, problem):
+    from broker.routing.encoding import encoding_problem
+
+    assert encoding_problem(data, "1.2.840.10008.1.2.1") == problem
+
+
+def write_file_claiming(path, ds, *, claimed: str, implicit: bool, little: bool):
+    """A DICOM file whose File Meta names `claimed` while its data set is encoded otherwise (a broken modality)."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    meta.TransferSyntaxUID = claimed
+    meta.ImplementationClassUID = "1.2.3.4"
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = False, True
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    path.write_bytes(b"\0" * 128 + b"DICM" + fp.getvalue() + encoded(ds, implicit=implicit, little=little))
+    return path
+
+
+@pytest.mark.parametrize("claimed, sent, comment", [
+    (ImplicitVRLittleEndian, (False, True), "Cannot understand: data set is explicit VR, not implicit VR LE"),
+    (ExplicitVRLittleEndian, (True, True), "Cannot understand: data set is implicit VR, not explicit VR LE"),
+    (ExplicitVRLittleEndian, (False, False), "Cannot understand: data set is big endian, not explicit VR LE"),
+])
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_it_refuses_a_data_set_sent_in_another_syntax_than_negotiated(broker_listener, tmp_path, storage_dir,
+                                                                      monkeypatch, claimed, sent, comment):
+    from pynetdicom import _config
+
+    image = dcmread(make_image(tmp_path / "good.dcm", study_uid="1.2.3.24", series_uid="1.2.3.24.1"))
+    del image.file_meta
+    path = write_file_claiming(tmp_path / "lying.dcm", image, claimed=claimed, implicit=sent[0], little=sent[1])
+    before = files_under(tmp_path)
+    # pynetdicom then sends the file's data set bytes as they are, in the context of the syntax its meta names.
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
+    ae = AE(ae_title="MODALITY2")
+    ae.add_requested_context(image.SOPClassUID, claimed)
+    assoc = ae.associate("127.0.0.1", broker_listener, ae_title="BROKER")
+    try:
+        response = assoc.send_c_store(path)
+    finally:
+        assoc.release()
+
+    assert (response.Status, response.ErrorComment) == (0xC000, comment)
+    assert files_under(tmp_path) == before and StoredInstance.objects.count() == 0
+    assert RejectedInstance.objects.get().error_comment == comment

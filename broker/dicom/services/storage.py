@@ -10,6 +10,7 @@ from pydicom import Dataset
 from pydicom import uid as pydicom_uid
 from pynetdicom import AllStoragePresentationContexts, evt
 
+from broker.routing.encoding import encoding_problem
 from broker.routing.storage import InstanceFacts, InvalidInstance, store_instance
 from worklist.uids import uid_problem
 
@@ -73,6 +74,9 @@ def handle_store(event):
             problem = uid_problem(str(getattr(request, keyword, "") or ""))
             if problem:
                 raise InvalidInstance(f"{keyword} {problem}")
+        problem = _encoding_problem(request, str(event.context.transfer_syntax))
+        if problem:
+            raise InvalidInstance(problem)
         dataset = event.dataset
         facts = InstanceFacts.from_dataset(dataset, sop_class_uid=request.AffectedSOPClassUID,
                                            sop_instance_uid=request.AffectedSOPInstanceUID)
@@ -91,6 +95,14 @@ def handle_store(event):
         return answer
     finally:
         close_old_connections()
+
+
+def _encoding_problem(request, transfer_syntax: str) -> str | None:
+    data = request.DataSet  # a BytesIO as received; a spooled file's path is not looked at (not configured here)
+    if not hasattr(data, "getbuffer"):
+        return None
+    with data.getbuffer() as view:  # no copy of a large data set; the view is released before pydicom reads it
+        return encoding_problem(view, transfer_syntax)
 
 
 def _record_rejection(calling_ae, request, status, comment):
