@@ -213,8 +213,11 @@ def _join(current: str, values, limit: int) -> str:
     return "\\".join(present)
 
 
+INCOMING = ".incoming"  # temporary files of C-STOREs in progress; stale ones are removed by housekeeping
+
+
 def _write_temporary(root: Path, file_bytes: bytes) -> Path:
-    incoming = root / ".incoming"
+    incoming = root / INCOMING
     incoming.mkdir(parents=True, exist_ok=True)
     path = incoming / f"{uuid.uuid4().hex}.part"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
