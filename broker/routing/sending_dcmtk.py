@@ -13,7 +13,7 @@ from django.conf import settings
 from pydicom.uid import UID
 
 from broker.routing import dcmsend
-from broker.routing.associations import DeliveryError, PermanentDeliveryError
+from broker.routing.associations import DeliveryError, PermanentDeliveryError, unreachable, where
 from broker.routing.models import DeliveredInstance, RoutingJob
 from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances
 from broker.routing.storage import instance_path
@@ -68,6 +68,10 @@ def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None
                                  timeout=settings.BROKER_ROUTING_TIMEOUT, on_response=confirmed)
     finally:
         confirmations.flush()
+    if run.returncode == 61 and not any(result.status is not None for result in run.results):
+        # Nothing was answered: the association never came about; say that, not "N instances refused".
+        confirmations.flush()
+        raise DeliveryError(_association_failure(destination, run.errors))
     for result in run.results:
         instance = by_path.get(result.filename)
         if instance is None:
@@ -87,12 +91,18 @@ def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None
     reported = {result.filename for result in run.results}
     if run.returncode == 0 and reported >= set(by_path):
         return
-    where = f"{destination.ae_title}@{destination.host}:{destination.port}"
-    if run.returncode == 61 and "Rejected" in run.errors:
-        raise DeliveryError(f"{where} rejected the association ({run.errors})")
     if run.returncode == 61:
-        raise DeliveryError(f"could not associate with {where} (connection refused, aborted or timed out): {run.errors}")
-    raise DeliveryError(f"dcmsend to {where} ended with exit status {run.returncode}: {run.errors or 'no report'}")
+        raise DeliveryError(_association_failure(destination, run.errors))
+    raise DeliveryError(f"dcmsend to {where(destination)} ended with exit status {run.returncode}: "
+                        f"{run.errors or 'no report'}")
+
+
+def _association_failure(destination, errors: str) -> str:
+    if "Rejected" in errors:
+        return f"{where(destination)} rejected the association ({errors})"
+    if "Connection refused" in errors:
+        return f"could not connect to {where(destination)}: connection refused"
+    return unreachable(destination) + (f" ({errors})" if errors else "")
 
 
 def _no_context_reason(result: dcmsend.InstanceResult) -> str:
