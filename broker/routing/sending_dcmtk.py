@@ -5,9 +5,8 @@ are sent, each in its stored transfer syntax (dcmsend proposes the file's own sy
 when the destination refuses it: uncompressed syntaxes between each other, lossless compression
 decompressed; lossy never), each confirmation is recorded, and failures raise the same errors, so
 `delivery` retries and gives up alike. A batch is one dcmsend run (BROKER_ROUTING_DCMSEND_BATCH instances,
-at most 1 GB). Confirmations are recorded as the responses arrive (read from dcmsend's log, written in small
-batches: every 100 instances or second), so a killed worker re-sends at most a second's worth; the report at the
-end of the run is authoritative (it adds any confirmation the log did not show and corrects the syntax).
+at most 1 GB). Confirmations are committed one by one as the responses arrive (read from dcmsend's log), so a
+killed worker re-sends only the in-flight window; the report at the end of the run is authoritative (it adds any confirmation the log did not show and corrects the syntax).
 """
 from django.conf import settings
 from pydicom.uid import UID
@@ -21,7 +20,6 @@ from broker.routing.storage import instance_path
 # Should the live log not show confirmations (another DCMTK version's wording), the report at the end of a run
 # is the job's heartbeat: bound a run's bytes too, so it ends within BROKER_ROUTING_STALE_SECONDS.
 BATCH_MAX_BYTES = 1024 * 1024 * 1024
-CONFIRM_BATCH = 100
 
 
 def batches(instances: list, count: int, max_bytes: int = BATCH_MAX_BYTES):
@@ -51,9 +49,9 @@ def send_pending(job: RoutingJob) -> None:
 def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None:
     destination = job.destination
     by_path = {str(instance_path(instance)): instance for instance in batch}
-    # Fewer, larger writes than the pynetdicom sender: at dcmsend's pace each write is a noticeable share of the
-    # time (measured ~20 ms on SQLite); a killed worker re-sends at most a second's worth.
-    confirmations = Confirmations(job, batch=CONFIRM_BATCH, seconds=1.0)
+    # Each confirmation is committed as its response is read from dcmsend's log (dcmsend keeps sending meanwhile;
+    # its log waits in the pipe), so a killed worker re-sends only the in-flight window (see Confirmations).
+    confirmations = Confirmations(job)
     live_syntax = {}
 
     def confirmed(filename: str, status: int, converted: str | None) -> None:
