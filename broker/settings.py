@@ -113,6 +113,14 @@ TEMPLATES = [
     },
 ]
 
+# --- Storage hardening (issue 15): SQLite durability, stale partial files (docs/routing.md) ---
+# NORMAL survives a killed process; FULL also a power loss (one fsync per commit). PostgreSQL ignores it.
+BROKER_SQLITE_SYNCHRONOUS = env_str("BROKER_SQLITE_SYNCHRONOUS", "NORMAL").strip().upper() or "NORMAL"
+if BROKER_SQLITE_SYNCHRONOUS not in {"NORMAL", "FULL"}:
+    raise ConfigurationError(f"BROKER_SQLITE_SYNCHRONOUS={BROKER_SQLITE_SYNCHRONOUS!r}: use NORMAL or FULL")
+# A received file still in storage/.incoming after this many minutes belongs to a killed C-STORE: deleted.
+BROKER_STORAGE_PART_MAX_AGE_MINUTES = env_float("BROKER_STORAGE_PART_MAX_AGE_MINUTES", 60.0)
+
 _sqlite_path = DATA_DIR / "broker.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
@@ -126,7 +134,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={BROKER_SQLITE_SYNCHRONOUS}; PRAGMA busy_timeout=30000;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].pop("CONN_HEALTH_CHECKS", None)

@@ -8,6 +8,7 @@ from pydicom import Dataset
 from pydicom.tag import Tag
 
 from mpps.errors import (AttributeNotSettable, InvalidAttributeValue, MissingAttribute, MissingAttributeValue)
+from worklist.uids import uid_problem
 
 IN_PROGRESS, COMPLETED, DISCONTINUED = "IN PROGRESS", "COMPLETED", "DISCONTINUED"
 STATUSES = (IN_PROGRESS, COMPLETED, DISCONTINUED)
@@ -100,13 +101,36 @@ def check_series(dataset: Dataset, *, type2: bool) -> None:
 
 
 def check_uid(dataset: Dataset, keyword: str) -> None:
+    """An empty value is the requirement checks' business; a present one must be a UID (PS3.5 9.1)."""
     value = str(dataset.get(keyword, "") or "")
-    if value and (len(value) > 64 or not all(part.isdigit() for part in value.split("."))):
-        raise InvalidAttributeValue(keyword, f"{value[:20]!r} is not a UID")
+    if value:
+        problem = uid_problem(value)
+        if problem:
+            raise InvalidAttributeValue(keyword, f"{value[:20]!r} {problem}")
+
+
+def _texts(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return []  # binary VRs (OB, OW, UN): kept as base64 in the JSON, no text to check
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [str(v) for v in value if v is not None]
+    return [] if value is None else [str(value)]
+
+
+def check_text_values(dataset: Dataset) -> None:
+    """No NUL byte in any value: PostgreSQL cannot store one in text or JSON, SQLite would keep it silently;
+    refused alike on both, as the input error it is (0x0106), not as a database failure (retry)."""
+    for elem in dataset:
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                check_text_values(item)
+        elif any("\x00" in text for text in _texts(elem.value)):
+            raise InvalidAttributeValue(elem.tag, "has a NUL byte")
 
 
 def check_create(dataset: Dataset, *, type2: bool = True) -> None:
     """Raise unless `dataset` is an acceptable N-CREATE attribute list (F.7.2.1.2/3)."""
+    check_text_values(dataset)
     check_requirements(dataset, CREATE_REQUIREMENTS, type2=type2)
     check_status_value(dataset, allowed=(IN_PROGRESS,))
     for index, item in enumerate(dataset.ScheduledStepAttributesSequence, start=1):
@@ -117,6 +141,7 @@ def check_create(dataset: Dataset, *, type2: bool = True) -> None:
 
 def check_set(modifications: Dataset, *, stored: Dataset, type2: bool = True) -> str:
     """Raise unless `modifications` may be applied to the stored IN PROGRESS step; return the new status."""
+    check_text_values(modifications)
     refused = sorted(elem.tag for elem in modifications if elem.tag in NOT_SETTABLE)
     if refused:
         raise AttributeNotSettable(refused)

@@ -7,12 +7,13 @@ from pydicom import Dataset
 from pydicom.tag import Tag
 
 from mpps import journal
-from mpps.attributes import check_create, check_uid
+from mpps.attributes import check_create
 from mpps.errors import DuplicateInstance, InvalidAttributeValue
 from mpps.extraction import performed_series, scheduled_step_keys, step_fields, text
 from mpps.linking import find_patient, find_scheduled_steps, refresh_statuses
 from mpps.models import PerformedProcedureStep, PerformedSeries
 from mpps.signals import performed_step_created
+from worklist.uids import uid_problem
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,9 @@ def check_instance_uid(sop_instance_uid: str) -> str:
     if not uid:
         # F.7.2.1.2: the SCU shall supply it; the broker does not invent one for a modality that forgot.
         raise InvalidAttributeValue(AFFECTED_SOP_INSTANCE_UID, "missing; the MPPS SCU must supply it")
-    probe = Dataset()
-    probe.SOPInstanceUID = uid
-    try:
-        check_uid(probe, "SOPInstanceUID")
-    except InvalidAttributeValue:
-        raise InvalidAttributeValue(AFFECTED_SOP_INSTANCE_UID, f"{uid[:20]!r} is not a UID")
+    problem = uid_problem(uid)
+    if problem:
+        raise InvalidAttributeValue(AFFECTED_SOP_INSTANCE_UID, f"{uid[:20]!r} {problem}")
     return uid
 
 

@@ -17,7 +17,7 @@ class MppsError(Exception):
     """Base: a request the broker refuses; nothing of it was stored."""
 
     def __init__(self, comment: str, tags=(), detail: str = ""):
-        self.comment = comment[:64]
+        self.comment = comment[:64].rstrip()  # LO: a trailing space would be stripped on the wire
         self.tags = [Tag(t) for t in tags]
         self.detail = detail or comment
         super().__init__(self.detail)

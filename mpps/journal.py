@@ -13,10 +13,22 @@ def as_json(dataset: Dataset | None) -> dict:
     if dataset is None:
         return {}
     try:
-        return dataset.to_json_dict()
+        return _without_nul(dataset.to_json_dict())
     except Exception as exc:  # a dataset pydicom cannot even re-encode is still worth a journal row
         log.warning("could not keep the dataset as JSON: %s", exc)
         return {"error": f"not representable as DICOM JSON: {exc}"}
+
+
+def _without_nul(value):
+    # A refused request may carry a NUL byte (that is why it was refused); PostgreSQL's JSON cannot hold one, and
+    # staff's journal row must be written on both databases alike, so it is shown as the text "\\0".
+    if isinstance(value, str):
+        return value.replace("\x00", "\\0")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def record(operation: str, sop_instance_uid: str, dataset_json: dict, *, calling_ae: str = "", peer: str = "",

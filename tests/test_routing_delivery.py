@@ -68,7 +68,7 @@ def test_it_retries_when_the_destination_is_down_and_delivers_when_it_is_up(brok
 
     assert delivery.run_job(job.id) == RoutingJob.State.FAILED
     job.refresh_from_db()
-    assert job.attempts == 1 and "could not associate" in job.last_error and job.next_attempt_at is not None
+    assert job.attempts == 1 and "could not connect to PACS" in job.last_error and job.next_attempt_at is not None
 
     scp.start()
     assert delivery.run_job(job.id) == RoutingJob.State.DONE
@@ -76,6 +76,23 @@ def test_it_retries_when_the_destination_is_down_and_delivers_when_it_is_up(brok
     job.refresh_from_db()
     assert (job.attempts, job.sent) == (2, 3)
     scp.stop()
+
+
+def test_it_says_in_words_that_the_destination_could_not_be_reached_and_when_it_retries(broker_listener, tmp_path,
+                                                                                      settings):
+    from django.utils import timezone
+
+    settings.BROKER_ROUTING_BACKOFF_SECONDS = 600
+    scp = StoreSCP(tmp_path / "pacs")  # not started: the connection is refused
+    route_everything_to(scp)
+    study = receive_and_complete(broker_listener, make_study(tmp_path / "study", count=5, mix=False), extra=())
+    job = RoutingJob.objects.get(study=study)
+
+    assert delivery.run_job(job.id) == RoutingJob.State.FAILED
+
+    job.refresh_from_db()
+    retry_at = timezone.localtime(job.next_attempt_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert job.last_error == f"could not connect to PACS at 127.0.0.1:{scp.port}: connection refused; will retry at {retry_at}"
 
 
 def test_it_gives_up_after_the_maximum_attempts_and_an_operator_retry_starts_again(broker_listener, tmp_path, settings):

@@ -79,3 +79,44 @@ def test_it_lets_an_operator_give_up_and_retry_a_job(routed_study, django_captur
         job = services.retry_job(pacs.id)
     assert (job.state, job.attempts) == (RoutingJob.State.WAITING, 0)
     assert len(enqueued) == 1  # its task is sent once the retry is committed
+
+
+# --- partial files of killed C-STOREs --------------------------------------------------------------
+
+def part_file(storage_dir, name: str, age_minutes: float):
+    import os
+    import time
+
+    incoming = storage_dir / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / name
+    path.write_bytes(b"\0" * 128 + b"DICM")
+    then = time.time() - age_minutes * 60
+    os.utime(path, (then, then))
+    return path
+
+
+def test_it_removes_partial_files_a_killed_c_store_left_behind(db, storage_dir, settings):
+    from broker.routing import tasks
+
+    settings.BROKER_STORAGE_PART_MAX_AGE_MINUTES = 60
+    stale = part_file(storage_dir, "0123abcd.part", age_minutes=61)
+
+    result = tasks.delete_expired_files.apply().get()  # the periodic housekeeping task, run in this process
+
+    assert result == {"deleted": 0, "stale_parts": 1}
+    assert not stale.exists()
+
+
+def test_it_keeps_the_partial_file_of_a_c_store_in_progress(db, storage_dir, settings):
+    settings.BROKER_STORAGE_PART_MAX_AGE_MINUTES = 60
+    fresh = part_file(storage_dir, "4567cdef.part", age_minutes=1)
+    other = part_file(storage_dir, "notes.txt", age_minutes=600)  # only .part files are ours to remove
+
+    assert housekeeping.remove_stale_part_files() == 0
+    assert fresh.exists() and other.exists()
+
+
+def test_it_does_nothing_when_nothing_was_ever_received(db, storage_dir):
+    assert not (storage_dir / ".incoming").exists()
+    assert housekeeping.remove_stale_part_files() == 0

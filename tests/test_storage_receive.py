@@ -169,8 +169,8 @@ def test_it_answers_out_of_resources_when_the_disk_is_full(broker_listener, tmp_
     (OSError(28, "No space left on device", "/data/x.part"), 0xA700, "Out of resources: cannot write file: No space left on device"),
     (NotADirectoryError(20, "Not a directory"), 0xA700, "Out of resources: cannot write file: Not a directory"),
     (DatabaseError("database is locked"), 0xA700, "Out of resources: cannot index: database is locked"),
-    (__import__("broker.routing.storage", fromlist=["x"]).InvalidInstance("missing study_instance_uid"), 0xC000,
-     "Cannot understand: missing study_instance_uid"),
+    (__import__("broker.routing.storage", fromlist=["x"]).InvalidInstance("StudyInstanceUID is missing or empty"), 0xC000,
+     "Cannot understand: StudyInstanceUID is missing or empty"),
     (__import__("broker.dicom.services.storage", fromlist=["x"]).DatasetDoesNotMatch("data set has 1.2"), 0xA900,
      "Data set does not match SOP class: data set has 1.2"),
     (KeyError("x"), 0xC000, "Cannot understand: 'x'"),
@@ -182,10 +182,11 @@ def test_it_maps_each_failure_to_a_storage_status(exc, status, comment):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"StudyInstanceUID": None}, "missing study_instance_uid"),
-    ({"SeriesInstanceUID": None, "StudyInstanceUID": None}, "missing study_instance_uid, series_instance_uid"),
-    ({"StudyInstanceUID": "not-a-uid"}, "study_instance_uid 'not-a-uid' is not a UID"),
-    ({"SeriesInstanceUID": "1." * 40}, "is not a UID"),
+    ({"StudyInstanceUID": None}, "StudyInstanceUID is missing or empty"),
+    ({"SeriesInstanceUID": None, "StudyInstanceUID": None}, "StudyInstanceUID is missing or empty"),
+    ({"StudyInstanceUID": "not-a-uid"}, "StudyInstanceUID has characters other than digits and dots: 'not-a-uid'"),
+    ({"SeriesInstanceUID": "1." * 40}, "SeriesInstanceUID is 80 characters long"),
+    ({"SOPInstanceUID": ""}, "SOPInstanceUID is missing or empty"),
 ])
 @pytest.mark.filterwarnings("ignore:.*VR UI:UserWarning")  # pydicom warns as the test builds the bad data set
 def test_it_refuses_to_index_an_instance_without_proper_uids(changes, message):

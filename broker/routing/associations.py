@@ -82,6 +82,33 @@ def associate(ae: AE, destination: Destination):
         # Associated, but the peer accepted none of our contexts (pynetdicom then aborts).
         classes = sorted({UID(cx.abstract_syntax).name for cx in ae.requested_contexts})
         raise PermanentDeliveryError(f"the destination accepted no context for SOP class {', '.join(classes)}")
-    # pynetdicom reports a refused connection as an abort too.
-    raise DeliveryError(f"could not associate with {destination.ae_title}@{destination.host}:{destination.port}"
-                        " (connection refused, aborted or timed out)")
+    # pynetdicom reports a refused connection as an abort too: a plain TCP connect tells which it was.
+    raise DeliveryError(unreachable(destination))
+
+
+def where(destination: Destination) -> str:
+    return f"{destination.name} at {destination.host}:{destination.port}"
+
+
+def connection_problem(host: str, port: int, timeout: float) -> str:
+    """Why a TCP connection to host:port fails, in words ("connection refused"); "" when it opens."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return ""
+    except ConnectionRefusedError:
+        return "connection refused"
+    except TimeoutError:
+        return f"no answer within {timeout:.0f} s"
+    except socket.gaierror as exc:
+        return f"unknown host ({exc.strerror})"
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+
+
+def unreachable(destination: Destination) -> str:
+    """The words for a destination that did not associate: could not connect (and why), or it hung up."""
+    problem = connection_problem(destination.host, destination.port, min(settings.BROKER_ROUTING_TIMEOUT, 10))
+    if problem:
+        return f"could not connect to {where(destination)}: {problem}"
+    return (f"could not associate with {where(destination)} (AE {destination.ae_title}): the connection opened "
+            "but was closed or timed out before the association was accepted")

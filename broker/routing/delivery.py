@@ -124,10 +124,13 @@ def _failed(job: RoutingJob, error: str) -> None:
         _give_up(job, f"{error} (after {attempts} attempts)")
         return
     delay = backoff_seconds(attempts)
+    next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    # Staff read this as it is: what happened, and when the broker tries again (department time).
+    error = f"{error[:1900]}; will retry at {timezone.localtime(next_attempt_at):%Y-%m-%d %H:%M:%S}"
     with transaction.atomic():
         RoutingJob.objects.filter(pk=job.pk, state=RoutingJob.State.RUNNING).update(
-            state=RoutingJob.State.FAILED, last_error=error[:2000], updated_at=timezone.now(),
-            next_attempt_at=timezone.now() + timedelta(seconds=delay))
+            state=RoutingJob.State.FAILED, last_error=error, updated_at=timezone.now(),
+            next_attempt_at=next_attempt_at)
         jobs.enqueue(job.pk, countdown=delay)
     log.warning("routing job %s attempt %s failed, retry in %.0f s: %s", job.pk, attempts, delay, error)
 

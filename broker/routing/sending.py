@@ -101,36 +101,42 @@ def _send_batches(job, instances, changes, confirmations, failures, permanent) -
 
 
 class Confirmations:
-    """Records destination confirmations in batches: one insert and one progress update per batch.
+    """Records destination confirmations durably as they arrive: each one is committed before the next is read.
 
-    A batch is written every CONFIRM_BATCH instances or CONFIRM_SECONDS, and always before the run ends, so a
-    worker killed mid-study re-sends at most one batch of instances the destination already has (a destination
-    takes a repeated SOP Instance UID as the same instance); recorded confirmations are never re-sent.
+    A worker killed mid-study therefore re-sends only what the destination had not confirmed, plus at most the
+    in-flight window: the instance whose response had arrived but whose row was not yet committed (one, with
+    the default batch of 1) and the instance on the wire without a response yet (a destination takes a repeated
+    SOP Instance UID as the same instance). The job's progress count, which is also its heartbeat for the
+    sweep, is written at most every PROGRESS_SECONDS and always at the end of the run.
     """
 
-    CONFIRM_BATCH = 25
-    CONFIRM_SECONDS = 1.0
+    CONFIRM_BATCH = 1
+    PROGRESS_SECONDS = 1.0
 
     def __init__(self, job: RoutingJob, *, batch: int | None = None, seconds: float | None = None):
         self.job = job
         self.batch = batch or self.CONFIRM_BATCH
-        self.seconds = seconds or self.CONFIRM_SECONDS
+        self.seconds = seconds or self.PROGRESS_SECONDS
         self.pending: list[DeliveredInstance] = []
-        self.last_flush = time.monotonic()
+        self.last_progress = time.monotonic()
 
     def add(self, instance: StoredInstance, syntax: str) -> None:
         self.pending.append(DeliveredInstance(job=self.job, instance=instance, transfer_syntax_uid=syntax))
-        if len(self.pending) >= self.batch or time.monotonic() - self.last_flush >= self.seconds:
-            self.flush()
+        if len(self.pending) >= self.batch:
+            self._write(progress=time.monotonic() - self.last_progress >= self.seconds)
 
     def flush(self) -> None:
-        self.last_flush = time.monotonic()
-        if not self.pending:
+        self._write(progress=True)
+
+    def _write(self, *, progress: bool) -> None:
+        if not self.pending and not progress:
             return
         with transaction.atomic():
-            DeliveredInstance.objects.bulk_create(self.pending, ignore_conflicts=True)
-            # The progress update is also the job's heartbeat for the sweep.
-            RoutingJob.objects.filter(pk=self.job.pk).update(sent=self.job.delivered.count(), updated_at=timezone.now())
+            if self.pending:
+                DeliveredInstance.objects.bulk_create(self.pending, ignore_conflicts=True)
+            if progress:
+                self.last_progress = time.monotonic()
+                RoutingJob.objects.filter(pk=self.job.pk).update(sent=self.job.delivered.count(), updated_at=timezone.now())
         self.pending = []
 
 

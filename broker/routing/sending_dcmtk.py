@@ -5,15 +5,14 @@ are sent, each in its stored transfer syntax (dcmsend proposes the file's own sy
 when the destination refuses it: uncompressed syntaxes between each other, lossless compression
 decompressed; lossy never), each confirmation is recorded, and failures raise the same errors, so
 `delivery` retries and gives up alike. A batch is one dcmsend run (BROKER_ROUTING_DCMSEND_BATCH instances,
-at most 1 GB). Confirmations are recorded as the responses arrive (read from dcmsend's log, written in small
-batches: every 100 instances or second), so a killed worker re-sends at most a second's worth; the report at the
-end of the run is authoritative (it adds any confirmation the log did not show and corrects the syntax).
+at most 1 GB). Confirmations are committed one by one as the responses arrive (read from dcmsend's log), so a
+killed worker re-sends only the in-flight window; the report at the end of the run is authoritative (it adds any confirmation the log did not show and corrects the syntax).
 """
 from django.conf import settings
 from pydicom.uid import UID
 
 from broker.routing import dcmsend
-from broker.routing.associations import DeliveryError, PermanentDeliveryError
+from broker.routing.associations import DeliveryError, PermanentDeliveryError, unreachable, where
 from broker.routing.models import DeliveredInstance, RoutingJob
 from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances
 from broker.routing.storage import instance_path
@@ -21,7 +20,6 @@ from broker.routing.storage import instance_path
 # Should the live log not show confirmations (another DCMTK version's wording), the report at the end of a run
 # is the job's heartbeat: bound a run's bytes too, so it ends within BROKER_ROUTING_STALE_SECONDS.
 BATCH_MAX_BYTES = 1024 * 1024 * 1024
-CONFIRM_BATCH = 100
 
 
 def batches(instances: list, count: int, max_bytes: int = BATCH_MAX_BYTES):
@@ -51,9 +49,9 @@ def send_pending(job: RoutingJob) -> None:
 def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None:
     destination = job.destination
     by_path = {str(instance_path(instance)): instance for instance in batch}
-    # Fewer, larger writes than the pynetdicom sender: at dcmsend's pace each write is a noticeable share of the
-    # time (measured ~20 ms on SQLite); a killed worker re-sends at most a second's worth.
-    confirmations = Confirmations(job, batch=CONFIRM_BATCH, seconds=1.0)
+    # Each confirmation is committed as its response is read from dcmsend's log (dcmsend keeps sending meanwhile;
+    # its log waits in the pipe), so a killed worker re-sends only the in-flight window (see Confirmations).
+    confirmations = Confirmations(job)
     live_syntax = {}
 
     def confirmed(filename: str, status: int, converted: str | None) -> None:
@@ -68,6 +66,10 @@ def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None
                                  timeout=settings.BROKER_ROUTING_TIMEOUT, on_response=confirmed)
     finally:
         confirmations.flush()
+    if run.returncode == 61 and not any(result.status is not None for result in run.results):
+        # Nothing was answered: the association never came about; say that, not "N instances refused".
+        confirmations.flush()
+        raise DeliveryError(_association_failure(destination, run.errors))
     for result in run.results:
         instance = by_path.get(result.filename)
         if instance is None:
@@ -87,12 +89,18 @@ def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None
     reported = {result.filename for result in run.results}
     if run.returncode == 0 and reported >= set(by_path):
         return
-    where = f"{destination.ae_title}@{destination.host}:{destination.port}"
-    if run.returncode == 61 and "Rejected" in run.errors:
-        raise DeliveryError(f"{where} rejected the association ({run.errors})")
     if run.returncode == 61:
-        raise DeliveryError(f"could not associate with {where} (connection refused, aborted or timed out): {run.errors}")
-    raise DeliveryError(f"dcmsend to {where} ended with exit status {run.returncode}: {run.errors or 'no report'}")
+        raise DeliveryError(_association_failure(destination, run.errors))
+    raise DeliveryError(f"dcmsend to {where(destination)} ended with exit status {run.returncode}: "
+                        f"{run.errors or 'no report'}")
+
+
+def _association_failure(destination, errors: str) -> str:
+    if "Rejected" in errors:
+        return f"{where(destination)} rejected the association ({errors})"
+    if "Connection refused" in errors:
+        return f"could not connect to {where(destination)}: connection refused"
+    return unreachable(destination) + (f" ({errors})" if errors else "")
 
 
 def _no_context_reason(result: dcmsend.InstanceResult) -> str:

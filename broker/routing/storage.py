@@ -16,12 +16,22 @@ from django.utils import timezone
 from pydicom import Dataset
 
 from broker.routing.models import StoredInstance, Study
+from worklist.uids import uid_problem
 
 log = logging.getLogger(__name__)
 
 
 class InvalidInstance(ValueError):
-    """The data set lacks what the broker needs to index it (the UIDs)."""
+    """The data set lacks what the broker needs to index it (the UIDs), or a value it cannot keep."""
+
+
+# The data set's attribute behind each indexed field: the Error Comment names the one at fault.
+ATTRIBUTE_OF_FIELD = {
+    "study_instance_uid": "StudyInstanceUID", "series_instance_uid": "SeriesInstanceUID",
+    "sop_instance_uid": "SOPInstanceUID", "sop_class_uid": "SOPClassUID", "modality": "Modality",
+    "patient_id": "PatientID", "patient_name": "PatientName", "accession_number": "AccessionNumber",
+    "study_description": "StudyDescription", "station_name": "StationName", "body_part": "BodyPartExamined",
+}
 
 
 @dataclass(frozen=True)
@@ -50,21 +60,29 @@ class InstanceFacts:
         uids = {
             "study_instance_uid": text("StudyInstanceUID"),
             "series_instance_uid": text("SeriesInstanceUID"),
-            "sop_instance_uid": text("SOPInstanceUID") or sop_instance_uid,
-            "sop_class_uid": text("SOPClassUID") or sop_class_uid,
+            # The request's UIDs stand in only for an absent attribute; a present but empty one is an error.
+            "sop_instance_uid": text("SOPInstanceUID") if "SOPInstanceUID" in ds else sop_instance_uid,
+            "sop_class_uid": text("SOPClassUID") if "SOPClassUID" in ds else sop_class_uid,
         }
-        missing = [name for name, value in uids.items() if not value]
-        if missing:
-            raise InvalidInstance(f"missing {', '.join(missing)}")
         for name, value in uids.items():
-            if len(value) > 64 or not all(c.isdigit() or c == "." for c in value):
-                raise InvalidInstance(f"{name} {value[:40]!r} is not a UID")
+            problem = uid_problem(value)
+            if problem == "is empty":
+                raise InvalidInstance(f"{ATTRIBUTE_OF_FIELD[name]} is missing or empty")
+            if problem:
+                raise InvalidInstance(f"{ATTRIBUTE_OF_FIELD[name]} {problem}: {value[:24]!r}")
         codes = []
         for keyword in ("ProcedureCodeSequence", "RequestedProcedureCodeSequence"):
             for item in ds.get(keyword, None) or []:
                 code = str(item.get("CodeValue", "") or "").strip()
+                if "\x00" in code:
+                    raise InvalidInstance(f"{keyword} CodeValue has a NUL byte")
                 if code and code not in codes:
                     codes.append(code)
+        for name in ("modality", "patient_id", "patient_name", "accession_number", "study_description",
+                     "station_name", "body_part"):
+            # PostgreSQL cannot store NUL in text and SQLite would keep it silently: refused alike on both.
+            if "\x00" in text(ATTRIBUTE_OF_FIELD[name]):
+                raise InvalidInstance(f"{ATTRIBUTE_OF_FIELD[name]} has a NUL byte")
         return cls(
             **uids,
             modality=text("Modality")[:16],
@@ -95,14 +113,23 @@ def instance_path(instance: StoredInstance) -> Path:
     return storage_root() / instance.path
 
 
+def contained_path(root: Path, relative: str) -> Path:
+    """root/relative, refused unless it lies strictly inside root (UIDs are checked, this is the second lock)."""
+    base = root.resolve()
+    candidate = (base / relative).resolve()
+    if candidate == base or not candidate.is_relative_to(base) or candidate.parent == base:
+        raise InvalidInstance(f"path {relative[:40]!r} would leave the storage folder")
+    return candidate
+
+
 def store_instance(file_bytes: bytes, facts: InstanceFacts, *, transfer_syntax_uid: str, calling_ae: str = "") -> StoreOutcome:
     """Write and index one received instance; raises OSError or DatabaseError if it could not be kept."""
     existing = StoredInstance.objects.filter(sop_instance_uid=facts.sop_instance_uid).first()
     if existing is not None:
         return StoreOutcome(existing, created=False)
     root = storage_root()
+    final = contained_path(root, facts.relative_path())
     temporary = _write_temporary(root, file_bytes)
-    final = root / facts.relative_path()
     placed = False
     try:
         with transaction.atomic():
@@ -186,8 +213,11 @@ def _join(current: str, values, limit: int) -> str:
     return "\\".join(present)
 
 
+INCOMING = ".incoming"  # temporary files of C-STOREs in progress; stale ones are removed by housekeeping
+
+
 def _write_temporary(root: Path, file_bytes: bytes) -> Path:
-    incoming = root / ".incoming"
+    incoming = root / INCOMING
     incoming.mkdir(parents=True, exist_ok=True)
     path = incoming / f"{uuid.uuid4().hex}.part"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)

@@ -17,5 +17,6 @@ def sweep() -> dict:
 
 
 @shared_task(name="broker.routing.tasks.delete_expired_files", ignore_result=True)
-def delete_expired_files() -> int:
-    return housekeeping.delete_expired_files()
+def delete_expired_files() -> dict:
+    """The periodic housekeeping of the storage folder: retention, and partial files of killed C-STOREs."""
+    return {"deleted": housekeeping.delete_expired_files(), "stale_parts": housekeeping.remove_stale_part_files()}

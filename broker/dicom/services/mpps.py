@@ -5,7 +5,7 @@ with an Error Comment naming the attribute at fault, and a journal row (mpps.mod
 """
 import logging
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, DataError, close_old_connections, connection
 from pydicom import Dataset
 from pynetdicom import evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
@@ -26,6 +26,7 @@ STATUS_FOR_ERROR = (
     (errors.DuplicateInstance, 0x0111),
     (errors.NoSuchInstance, 0x0112),
     (errors.NoLongerUpdatable, 0x0110),
+    (DataError, 0x0106),  # a value the database cannot take: the request's fault, retrying will not help
     (DatabaseError, 0x0110),
     (Exception, 0x0110),
 )
@@ -38,6 +39,8 @@ def status_for(exc: Exception) -> Dataset:
         status.ErrorComment = exc.comment
         if isinstance(exc, errors.NoLongerUpdatable):
             status.ErrorID = exc.ERROR_ID
+    elif isinstance(exc, DataError):
+        status.ErrorComment = "Invalid attribute value: the database cannot store it"
     elif isinstance(exc, DatabaseError):
         status.ErrorComment = "Database unavailable; please retry"
     else:
@@ -62,7 +65,7 @@ def _answer(event, operation: str, uid: str, read_dataset, apply):
         return 0x0000, None
     except Exception as exc:
         status = status_for(exc)
-        if not isinstance(exc, errors.MppsError):
+        if not isinstance(exc, (errors.MppsError, DataError)):  # a DataError is the peer's value: no traceback
             log.exception("MPPS %s %s from %s failed", operation, uid, calling_ae)
         detail = getattr(exc, "detail", "") or repr(exc)
         if isinstance(exc, errors.AttributeNotSettable) and operation == "N-SET":

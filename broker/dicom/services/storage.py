@@ -5,13 +5,15 @@ storage module, and maps its exceptions to a failure status through one table.
 """
 import logging
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, DataError, close_old_connections
 from pydicom import Dataset
 from pydicom import uid as pydicom_uid
 from pynetdicom import AllStoragePresentationContexts, evt
 
 from broker.dicom import registry
+from broker.routing.encoding import encoding_problem
 from broker.routing.storage import InstanceFacts, InvalidInstance, store_instance
+from worklist.uids import uid_problem
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +50,19 @@ STATUS_FOR_EXCEPTION = (
     (DatasetDoesNotMatch, 0xA900, "Data set does not match SOP class"),
     (InvalidInstance, 0xC000, "Cannot understand"),
     (OSError, 0xA700, "Out of resources: cannot write file"),
+    # A value the database refuses (NUL, out of range) is the data set's fault: retrying will not help.
+    (DataError, 0xC000, "Cannot understand"),
     (DatabaseError, 0xA700, "Out of resources: cannot index"),
     (Exception, 0xC000, "Cannot understand"),
 )
 
 
-def status_for(exc: Exception) -> tuple[int, str]:
-    # Error Comment is LO (64 characters): an OSError's reason without errno and path fits.
+def status_for(exc: Exception, limit: int = 64) -> tuple[int, str]:
+    # Error Comment is LO (64 characters): an OSError's reason without errno and path fits. Staff's row takes more.
     detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     for kind, status, prefix in STATUS_FOR_EXCEPTION:
         if isinstance(exc, kind):
-            return status, f"{prefix}: {detail}"[:64]
+            return status, f"{prefix}: {detail}"[:limit].rstrip()
     raise exc  # BaseException: not ours to answer
 
 
@@ -69,6 +73,13 @@ def handle_store(event):
     calling_ae = event.assoc.requestor.ae_title.strip()
     close_old_connections()
     try:
+        for keyword in ("AffectedSOPClassUID", "AffectedSOPInstanceUID"):
+            problem = uid_problem(str(getattr(request, keyword, "") or ""))
+            if problem:
+                raise InvalidInstance(f"{keyword} {problem}")
+        problem = _encoding_problem(request, str(event.context.transfer_syntax))
+        if problem:
+            raise InvalidInstance(problem)
         dataset = event.dataset
         facts = InstanceFacts.from_dataset(dataset, sop_class_uid=request.AffectedSOPClassUID,
                                            sop_instance_uid=request.AffectedSOPInstanceUID)
@@ -80,13 +91,21 @@ def handle_store(event):
     except Exception as exc:
         status, comment = status_for(exc)
         log.warning("C-STORE %s from %s refused 0x%04X: %s", request.AffectedSOPInstanceUID, calling_ae, status, exc)
-        _record_rejection(calling_ae, request, status, comment)
+        _record_rejection(calling_ae, request, status, status_for(exc, limit=200)[1])
         answer = Dataset()
         answer.Status = status
         answer.ErrorComment = comment
         return answer
     finally:
         close_old_connections()
+
+
+def _encoding_problem(request, transfer_syntax: str) -> str | None:
+    data = request.DataSet  # a BytesIO as received; a spooled file's path is not looked at (not configured here)
+    if not hasattr(data, "getbuffer"):
+        return None
+    with data.getbuffer() as view:  # no copy of a large data set; the view is released before pydicom reads it
+        return encoding_problem(view, transfer_syntax)
 
 
 def _record_rejection(calling_ae, request, status, comment):
