@@ -10,6 +10,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 from broker.dicom import db_work, outgoing, registry
 from broker.dicom.query_log import QueryLogEntry
+from worklist.mwl.budget import QueryTooExpensive
 from worklist.mwl.charset import is_known, parse_character_set
 from worklist.mwl.query import run_query
 from worklist.mwl.response import build_response
@@ -38,10 +39,15 @@ class ServiceNotAllowed(Exception):
 FAILURE_STATUS = [
     (ServiceNotAllowed, 0x0124),  # Refused: not authorized
     (InvalidIdentifier, 0xA900),  # Identifier does not match SOP Class
+    (QueryTooExpensive, 0xC000),  # Unable to process: over BROKER_MWL_QUERY_BUDGET_SECONDS
     (UndecodableIdentifier, 0xC000),  # Unable to process
     (DatabaseError, 0xC100),  # Unable to process: the worklist database failed
     (Exception, 0xC000),
 ]
+
+
+# Failures caused by what the peer sent or asked: a warning, no traceback.
+PEER_FAULTS = (InvalidIdentifier, ServiceNotAllowed, UndecodableIdentifier, QueryTooExpensive)
 
 
 def failure_status(exc: Exception) -> Dataset:
@@ -118,7 +124,7 @@ def handle_find(event):
         entry.finish(SUCCESS, matches, note)
     except Exception as exc:
         status = failure_status(exc)
-        if isinstance(exc, (InvalidIdentifier, ServiceNotAllowed, UndecodableIdentifier)):
+        if isinstance(exc, PEER_FAULTS):
             log.warning("C-FIND from %s refused 0x%04X: %s", calling_ae, status.Status, status.ErrorComment)
         else:
             log.exception("C-FIND from %s failed", calling_ae)
