@@ -9,6 +9,7 @@ from pynetdicom import evt
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 from broker.dicom import db_work, outgoing, registry
+from broker.dicom.identifier_check import IdentifierEncodingError, check_encoding
 from broker.dicom.query_log import QueryLogEntry
 from worklist.mwl.budget import QueryTooExpensive
 from worklist.mwl.charset import is_known, parse_character_set
@@ -41,13 +42,15 @@ FAILURE_STATUS = [
     (InvalidIdentifier, 0xA900),  # Identifier does not match SOP Class
     (QueryTooExpensive, 0xC000),  # Unable to process: over BROKER_MWL_QUERY_BUDGET_SECONDS
     (UndecodableIdentifier, 0xC000),  # Unable to process
+    (IdentifierEncodingError, 0xC000),  # Unable to process: the identifier's encoding is malformed
     (DatabaseError, 0xC100),  # Unable to process: the worklist database failed
     (Exception, 0xC000),
 ]
 
 
 # Failures caused by what the peer sent or asked: a warning, no traceback.
-PEER_FAULTS = (InvalidIdentifier, ServiceNotAllowed, UndecodableIdentifier, QueryTooExpensive)
+PEER_FAULTS = (InvalidIdentifier, ServiceNotAllowed, UndecodableIdentifier, IdentifierEncodingError,
+               QueryTooExpensive)
 
 
 def failure_status(exc: Exception) -> Dataset:
@@ -55,7 +58,8 @@ def failure_status(exc: Exception) -> Dataset:
     status = Dataset()
     status.Status = code
     comment = getattr(exc, "comment", None) or str(exc) or type(exc).__name__
-    status.ErrorComment = comment[:64]
+    # An LO: a backslash would split it into several values (and no peer expects that).
+    status.ErrorComment = comment.replace("\\", "/")[:64]
     keyword = getattr(exc, "keyword", "")
     tag = tag_for_keyword(keyword.rsplit(">", 1)[-1].split(":")[0]) if keyword else None
     if tag is not None:
@@ -74,7 +78,16 @@ def response_character_set(remote) -> list[str]:
     return charsets
 
 
+def _check_bytes(event) -> None:
+    transfer_syntax = event.context.transfer_syntax
+    if transfer_syntax.is_deflated:
+        return  # pydicom inflates it; the checks below read the bytes as they are
+    check_encoding(event.request.Identifier.getvalue(), implicit=transfer_syntax.is_implicit_VR,
+                   little=transfer_syntax.is_little_endian)
+
+
 def _decode(event) -> Dataset:
+    _check_bytes(event)
     try:
         identifier = event.identifier
         # Touch every element so bad bytes fail here, not halfway through the answer.
