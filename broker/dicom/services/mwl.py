@@ -108,6 +108,13 @@ def _responder(identifier: Dataset, charsets: list[str], transfer_syntax):
     return lambda step: build_response(identifier, step, charsets=charsets, request_had_charset=had_charset)
 
 
+def _end_stalled(assoc, calling_ae: str, matches: int) -> None:
+    if assoc.is_established and assoc.dul.is_alive():
+        log.warning("C-FIND from %s: the modality took nothing for %s s after %d response(s); association aborted",
+                    calling_ae, settings.BROKER_MWL_SEND_TIMEOUT_SECONDS, matches)
+        outgoing.end_stalled(assoc)
+
+
 def handle_find(event):
     calling_ae = registry.calling_ae_title(event.assoc)
     entry = QueryLogEntry(calling_ae, registry.peer_of(event.assoc))
@@ -121,15 +128,21 @@ def handle_find(event):
         charsets = response_character_set(registry.remote_ae_of(event.assoc))
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         respond = _responder(identifier, charsets, event.context.transfer_syntax)
+        pacer = outgoing.Pacer(max_bytes=settings.BROKER_MWL_MAX_QUEUED_BYTES)
+        if len(result.steps) > outgoing.RESPONSES_PER_WAIT:
+            outgoing.limit_send_buffer(event.assoc, settings.BROKER_MWL_MAX_QUEUED_BYTES)
         for step in result.steps:
-            if matches and matches % outgoing.RESPONSES_PER_WAIT == 0:
-                if not outgoing.wait_until_sent(event.assoc, settings.BROKER_DICOM_NETWORK_TIMEOUT):
-                    return  # the modality stopped listening: `finally` logs the incomplete answer
+            if pacer.must_wait() and not outgoing.wait_until_sent(event.assoc,
+                                                                  settings.BROKER_MWL_SEND_TIMEOUT_SECONDS):
+                _end_stalled(event.assoc, calling_ae, matches)
+                return  # `finally` logs the incomplete answer
             if event.is_cancelled:
                 entry.finish(CANCELED, matches, "canceled by the modality (C-CANCEL)")
                 yield CANCELED, None
                 return
-            yield pending, respond(step)
+            response = respond(step)
+            pacer.sent(response)
+            yield pending, response
             matches += 1
         note = f"answer capped at BROKER_MWL_MAX_RESULTS={len(result.steps)}" if result.truncated else ""
         if result.plan.unsupported:
