@@ -146,3 +146,23 @@ def test_it_answers_findscu_a_two_valued_start_date_with_a900(port, dcmtk, tmp_p
     assert "A-ABORT" not in output.upper(), output
     row = staff_row(0xA900)
     assert row.error_comment.startswith("ScheduledProcedureStepStartDate: one value only")
+
+
+@pytest.mark.parametrize("raw, comment", [
+    (raw_element(*PATIENT_ID, b"P1"), None),
+    (raw_element(*PATIENT_ID, b"P1") + raw_sps_item(raw_element(0x0008, 0x0060, b"CT")), None),
+    (raw_element(*PATIENT_ID, b"P1")[:3], "identifier truncated inside an element header"),
+    (raw_element(*PATIENT_ID, b"P1")[:7], "identifier truncated inside PatientID"),
+    (raw_element(*PATIENT_NAME, b"AB", length=0x7FFFFFFF), "PatientName: value length 2147483647 runs past the end"),
+    (raw_element(*CHARSET, b"ISO_IR 100") + raw_element(*PATIENT_NAME, b"M\xfcller"), None),
+    (raw_element(*CHARSET, b"ISO_IR 192") + raw_element(*PATIENT_NAME, "Müller".encode()), None),
+], ids=["one", "sequence", "cut-header", "cut-length", "huge-length", "latin1", "utf8"])
+def test_it_checks_the_identifier_bytes(raw, comment):
+    from broker.dicom.identifier_check import IdentifierEncodingError, check_encoding
+
+    if comment is None:
+        check_encoding(raw, implicit=True, little=True)
+        return
+    with pytest.raises(IdentifierEncodingError) as raised:
+        check_encoding(raw, implicit=True, little=True)
+    assert raised.value.comment == comment
