@@ -60,11 +60,16 @@ def _sqlite_budget(seconds: float):
 
 @contextmanager
 def _postgresql_budget(seconds: float):
+    nested = connection.in_atomic_block
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL statement_timeout = %s", [max(1, int(seconds * 1000))])
             yield
+            if nested:
+                # Called inside an outer transaction: SET LOCAL would outlive this query.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == _PG_QUERY_CANCELED:
             raise QueryTooExpensive(seconds) from exc
