@@ -62,6 +62,15 @@ BROKER_DICOM_NETWORK_TIMEOUT = env_float("BROKER_DICOM_NETWORK_TIMEOUT", 60.0)
 BROKER_MWL_DEFAULT_WINDOW_DAYS = env_int("BROKER_MWL_DEFAULT_WINDOW_DAYS", 1)
 BROKER_MWL_MAX_RESULTS = env_int("BROKER_MWL_MAX_RESULTS", 1000)
 BROKER_MWL_DEFAULT_CHARSET = env_str("BROKER_MWL_DEFAULT_CHARSET", "ISO_IR 192")
+# --- MWL hardening (issue 15, hard-mwl): query budget, value limits, send deadline ---
+# Database time one worklist query may take; over it the modality gets 0xC000 "query too expensive".
+BROKER_MWL_QUERY_BUDGET_SECONDS = env_float("BROKER_MWL_QUERY_BUDGET_SECONDS", 5.0)
+# Values one matching key may list (a '\\'-separated list of IDs or UIDs); more is refused with 0xA900.
+BROKER_MWL_MAX_VALUES_PER_KEY = env_int("BROKER_MWL_MAX_VALUES_PER_KEY", 100)
+# Seconds a C-FIND answer may wait for a peer that stopped reading before the association is aborted.
+BROKER_MWL_SEND_TIMEOUT_SECONDS = env_float("BROKER_MWL_SEND_TIMEOUT_SECONDS", 30.0)
+# Bytes of responses queued for one association (and its kernel send buffer) before waiting for the peer.
+BROKER_MWL_MAX_QUEUED_BYTES = env_int("BROKER_MWL_MAX_QUEUED_BYTES", 256 * 1024)
 BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
 BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)

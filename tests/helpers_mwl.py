@@ -140,3 +140,52 @@ def find_in_other_process(port: int, mode: str) -> list:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- identifiers written by hand, byte by byte (Implicit VR Little Endian), sent as they are ---
+
+def raw_element(group: int, element: int, value: bytes, *, length: int | None = None) -> bytes:
+    """One Implicit VR Little Endian element; `length` lies about the value's length when given."""
+    import struct
+
+    if len(value) % 2 and length is None:
+        value += b" "
+    return struct.pack("<HHI", group, element, len(value) if length is None else length) + value
+
+
+def raw_sps_item(*elements: bytes) -> bytes:
+    """(0040,0100) Scheduled Procedure Step Sequence with one item holding `elements`."""
+    import struct
+
+    item = b"".join(elements)
+    return raw_element(0x0040, 0x0100, struct.pack("<HHI", 0xFFFE, 0xE000, len(item)) + item)
+
+
+def find_raw(port: int, raw: bytes, *, calling_ae: str = "CT01"):
+    """Send `raw` as the C-FIND identifier (Implicit VR Little Endian), byte for byte; answers as `find`."""
+    from io import BytesIO
+
+    from pydicom.uid import ImplicitVRLittleEndian
+    from pynetdicom.dimse_primitives import C_FIND
+
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(ModalityWorklistInformationFind, [ImplicitVRLittleEndian])
+    assoc = ae.associate("127.0.0.1", port, ae_title="BROKER")
+    assert assoc.is_established, "association was not accepted"
+    try:
+        context = assoc._get_valid_context(ModalityWorklistInformationFind, "", "scu")
+        request = C_FIND()
+        request.MessageID = 1
+        request.AffectedSOPClassUID = ModalityWorklistInformationFind
+        request.Priority = 2
+        request.Identifier = BytesIO(raw)
+        # What send_c_find does before sending: hold the reactor so the responses are not read early.
+        assoc._reactor_checkpoint.clear()
+        wait_until(lambda: assoc._is_paused, timeout=10, interval=0.0001)
+        assoc.dimse.send_msg(request, context.context_id)
+        responses = assoc._wrap_find_responses(context.transfer_syntax[0], ModalityWorklistInformationFind)
+        answers = [(status.Status if status else None, ds, status) for status, ds in responses]
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return answers

@@ -35,11 +35,14 @@ _MAX_CACHED = 256
 _encoded_commands: dict[tuple, bytes] = {}
 
 
+def _hashable(value):
+    # pydicom hands back a list of tags as a MultiValue (not a list, not hashable).
+    return value if value is None or isinstance(value, (str, int)) else tuple(value)
+
+
 def _command_key(primitive: C_FIND) -> tuple:
-    offending = primitive.OffendingElement
     return (primitive.AffectedSOPClassUID, primitive.MessageIDBeingRespondedTo, primitive.Status,
-            tuple(offending) if isinstance(offending, list) else offending, primitive.ErrorComment,
-            primitive.Identifier is not None)
+            _hashable(primitive.OffendingElement), _hashable(primitive.ErrorComment), primitive.Identifier is not None)
 
 
 def encoded_command(primitive: C_FIND) -> bytes:

@@ -36,6 +36,18 @@ def summarize_keys(identifier, prefix: str = "") -> str:
     return summary
 
 
+def without_nul(value):
+    """NUL shown as the two characters \\0: PostgreSQL text and jsonb cannot hold it (a refused query
+    with a NUL byte still gets its row, alike on both databases)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\0")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: without_nul(v) for k, v in value.items()}
+    return value
+
+
 class QueryLogEntry:
     """Collects what happened during one C-FIND; `save()` writes the row once."""
 
@@ -52,8 +64,8 @@ class QueryLogEntry:
 
     def _render_identifier(self) -> None:
         try:
-            self.row.identifier = self.identifier.to_json_dict()
-            self.row.keys_summary = summarize_keys(self.identifier)
+            self.row.identifier = without_nul(self.identifier.to_json_dict())
+            self.row.keys_summary = without_nul(summarize_keys(self.identifier))
         except Exception as exc:  # an identifier pydicom cannot render as JSON still gets its row
             self.row.keys_summary = f"(identifier could not be rendered: {exc})"[:500]
 
@@ -61,7 +73,7 @@ class QueryLogEntry:
         self.finished = True
         self.row.status = status
         self.row.match_count = matches
-        self.row.error_comment = comment[:200]
+        self.row.error_comment = without_nul(comment)[:200]
         self.row.duration_ms = (time.perf_counter() - self.started) * 1000
 
     def save(self) -> None:

@@ -1,34 +1,16 @@
 """One pure function per matching type of PS3.4 C.2.2.2; each turns a request value into a `Q`.
 
-None means "no constraint" (universal matching). The regular expressions use only syntax that
-PostgreSQL's `~` and Python's `re` (Django's SQLite REGEXP) read the same way.
+None means "no constraint" (universal matching). Wildcards use the lookups of `lookups` (SQLite
+GLOB, PostgreSQL LIKE, linear matchers in Python where SQL cannot say it): no backtracking regex.
 """
 from functools import reduce
 from operator import or_
 
 from django.db.models import Q
 
+from worklist.mwl import lookups  # noqa: F401  (registers the dicom_* lookups)
 from worklist.mwl.values import EMPTY_VALUE, Range, has_wildcard, is_universal, split_uids
 from worklist.names import search_key
-
-_REGEX_SPECIALS = set(".^$*+?()[]{}|\\-")
-
-
-def literal_regex(text: str) -> str:
-    return "".join("\\" + ch if ch in _REGEX_SPECIALS else ch for ch in text)
-
-
-def wildcard_regex(pattern: str) -> str:
-    """`*` → any run of characters (also none), `?` → exactly one character, the rest literal."""
-    parts = []
-    for ch in pattern:
-        if ch == "*":
-            parts.append(".*")
-        elif ch == "?":
-            parts.append(".")
-        else:
-            parts.append(literal_regex(ch))
-    return "".join(parts)
 
 
 def literal_prefix(pattern: str) -> str:
@@ -59,8 +41,7 @@ def empty_value_match(field: str, *, nullable: bool = False) -> Q:
 
 
 def wildcard_match(field: str, pattern: str, *, ignore_case: bool = False) -> Q:
-    regex = "^" + wildcard_regex(pattern) + "$"
-    q = Q(**{f"{field}__{'iregex' if ignore_case else 'regex'}": regex})
+    q = Q(**{f"{field}__{'dicom_iwildcard' if ignore_case else 'dicom_wildcard'}": pattern})
     prefix = literal_prefix(pattern)
     if prefix and not ignore_case:
         q &= Q(**{f"{field}__startswith": prefix})
@@ -111,33 +92,14 @@ def multi_valued_match(field: str, text: str) -> Q | None:
         return empty_value_match(field)
     qs = []
     for value in (v for v in text.split("\\") if v != ""):
-        one = wildcard_regex(value) if has_wildcard(value) else literal_regex(value)
-        in_pool = Q(**{f"{field}__regex": r"(^|\\)" + one + r"(\\|$)"})
+        in_pool = Q(**{f"{field}__dicom_pool": value})
         if has_wildcard(value):
             qs.append(in_pool)
         else:
-            # A single stored value is compared as it is; the regex (a Python call per row on SQLite)
-            # only runs on the few columns that hold a pool.
+            # A single stored value is compared as it is; the pool matcher (a Python call per row on
+            # SQLite) only runs on the few columns that hold a pool.
             qs.append(Q(**{field: value}) | (Q(**{f"{field}__contains": "\\"}) & in_pool))
     return any_of(qs)
-
-
-def person_name_regex(query_name: str) -> str:
-    """A PN query as a regex on the search key: per component group, trailing empty components ignored.
-
-    "DOE^JOHN" matches "DOE^JOHN", "DOE^JOHN^^^" and "DOE^JOHN=ドウ^ジョン"; groups the query leaves out
-    are not constrained. Wildcards span components ("DOE*" matches "DOE^JOHN").
-    """
-    key = search_key(query_name)
-    if has_wildcard(key):
-        return "^" + wildcard_regex(key) + "$"
-    groups = key.split("=")
-    while len(groups) > 1 and groups[-1].strip("^") == "":
-        groups.pop()
-    parts = []
-    for group in groups:
-        parts.append(literal_regex(group.rstrip("^")) + r"\^*")
-    return "^" + "=".join(parts) + "(=.*)?$"
 
 
 def person_name_match(search_field: str, text: str) -> Q | None:
@@ -148,8 +110,13 @@ def person_name_match(search_field: str, text: str) -> Q | None:
         return empty_value_match(search_field)
     qs = []
     for name in (v for v in text.split("\\") if v != ""):
-        q = Q(**{f"{search_field}__regex": person_name_regex(name)})
-        prefix = literal_prefix(search_key(name))
+        key = search_key(name)
+        if has_wildcard(key):
+            q = Q(**{f"{search_field}__dicom_wildcard": key})  # wildcards span components ("DOE*")
+        else:
+            # Per component group, trailing empty components ignored (wildcard.person_name_match).
+            q = Q(**{f"{search_field}__dicom_pn": key})
+        prefix = literal_prefix(key)
         if prefix:
             q &= Q(**{f"{search_field}__startswith": prefix.split("=")[0]})
         qs.append(q)

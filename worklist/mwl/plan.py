@@ -16,6 +16,7 @@ from worklist.mwl.keys import (
     ASKED_STATUSES, CODE_COLUMNS, CODE_ITEM_KEYS, HIDDEN_ORDER_STATUSES, ORDER, SPS_KEYS, TOP_KEYS,
     WAITING_STATUSES, Key,
 )
+from worklist.mwl.validate import check_identifier
 from worklist.mwl.values import (
     EMPTY_VALUE, InvalidIdentifier, Range, as_text, combine_range, is_universal, parse_date_range,
     parse_time_range,
@@ -51,6 +52,7 @@ class Plan:
 
 
 def build_plan(identifier: Dataset, *, today: date | None = None, window_days: int | None = None) -> Plan:
+    check_identifier(identifier, max_values=settings.BROKER_MWL_MAX_VALUES_PER_KEY)
     plan = Plan()
     tz = timezone.get_current_timezone()
     today = today or timezone.localdate()

@@ -5,6 +5,7 @@ from django.conf import settings
 from pydicom import Dataset
 
 from worklist.models import ScheduledProcedureStep
+from worklist.mwl.budget import query_budget
 from worklist.mwl.plan import Plan, build_plan
 
 
@@ -34,7 +35,8 @@ def matching_steps(plan: Plan):
 def run_query(identifier: Dataset, *, calling_ae: str = "", limit: int | None = None) -> QueryResult:
     plan = build_plan(identifier)
     limit = settings.BROKER_MWL_MAX_RESULTS if limit is None else limit
-    rows = list(matching_steps(plan)[: limit + 1])
+    with query_budget(settings.BROKER_MWL_QUERY_BUDGET_SECONDS):
+        rows = list(matching_steps(plan)[: limit + 1])
     return QueryResult(steps=rows[:limit], plan=plan, truncated=len(rows) > limit)
 
 

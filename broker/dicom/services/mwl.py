@@ -9,7 +9,9 @@ from pynetdicom import evt
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
 from broker.dicom import db_work, outgoing, registry
+from broker.dicom.identifier_check import IdentifierEncodingError, check_encoding
 from broker.dicom.query_log import QueryLogEntry
+from worklist.mwl.budget import QueryTooExpensive
 from worklist.mwl.charset import is_known, parse_character_set
 from worklist.mwl.query import run_query
 from worklist.mwl.response import build_response
@@ -38,10 +40,17 @@ class ServiceNotAllowed(Exception):
 FAILURE_STATUS = [
     (ServiceNotAllowed, 0x0124),  # Refused: not authorized
     (InvalidIdentifier, 0xA900),  # Identifier does not match SOP Class
+    (QueryTooExpensive, 0xC000),  # Unable to process: over BROKER_MWL_QUERY_BUDGET_SECONDS
     (UndecodableIdentifier, 0xC000),  # Unable to process
+    (IdentifierEncodingError, 0xC000),  # Unable to process: the identifier's encoding is malformed
     (DatabaseError, 0xC100),  # Unable to process: the worklist database failed
     (Exception, 0xC000),
 ]
+
+
+# Failures caused by what the peer sent or asked: a warning, no traceback.
+PEER_FAULTS = (InvalidIdentifier, ServiceNotAllowed, UndecodableIdentifier, IdentifierEncodingError,
+               QueryTooExpensive)
 
 
 def failure_status(exc: Exception) -> Dataset:
@@ -49,7 +58,8 @@ def failure_status(exc: Exception) -> Dataset:
     status = Dataset()
     status.Status = code
     comment = getattr(exc, "comment", None) or str(exc) or type(exc).__name__
-    status.ErrorComment = comment[:64]
+    # An LO: a backslash would split it into several values (and no peer expects that).
+    status.ErrorComment = comment.replace("\\", "/")[:64]
     keyword = getattr(exc, "keyword", "")
     tag = tag_for_keyword(keyword.rsplit(">", 1)[-1].split(":")[0]) if keyword else None
     if tag is not None:
@@ -68,7 +78,16 @@ def response_character_set(remote) -> list[str]:
     return charsets
 
 
+def _check_bytes(event) -> None:
+    transfer_syntax = event.context.transfer_syntax
+    if transfer_syntax.is_deflated:
+        return  # pydicom inflates it; the checks below read the bytes as they are
+    check_encoding(event.request.Identifier.getvalue(), implicit=transfer_syntax.is_implicit_VR,
+                   little=transfer_syntax.is_little_endian)
+
+
 def _decode(event) -> Dataset:
+    _check_bytes(event)
     try:
         identifier = event.identifier
         # Touch every element so bad bytes fail here, not halfway through the answer.
@@ -89,6 +108,13 @@ def _responder(identifier: Dataset, charsets: list[str], transfer_syntax):
     return lambda step: build_response(identifier, step, charsets=charsets, request_had_charset=had_charset)
 
 
+def _end_stalled(assoc, calling_ae: str, matches: int) -> None:
+    if assoc.is_established and assoc.dul.is_alive():
+        log.warning("C-FIND from %s: the modality took nothing for %s s after %d response(s); association aborted",
+                    calling_ae, settings.BROKER_MWL_SEND_TIMEOUT_SECONDS, matches)
+        outgoing.end_stalled(assoc)
+
+
 def handle_find(event):
     calling_ae = registry.calling_ae_title(event.assoc)
     entry = QueryLogEntry(calling_ae, registry.peer_of(event.assoc))
@@ -102,15 +128,21 @@ def handle_find(event):
         charsets = response_character_set(registry.remote_ae_of(event.assoc))
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         respond = _responder(identifier, charsets, event.context.transfer_syntax)
+        pacer = outgoing.Pacer(max_bytes=settings.BROKER_MWL_MAX_QUEUED_BYTES)
+        if len(result.steps) > outgoing.RESPONSES_PER_WAIT:
+            outgoing.limit_send_buffer(event.assoc, settings.BROKER_MWL_MAX_QUEUED_BYTES)
         for step in result.steps:
-            if matches and matches % outgoing.RESPONSES_PER_WAIT == 0:
-                if not outgoing.wait_until_sent(event.assoc, settings.BROKER_DICOM_NETWORK_TIMEOUT):
-                    return  # the modality stopped listening: `finally` logs the incomplete answer
+            if pacer.must_wait() and not outgoing.wait_until_sent(event.assoc,
+                                                                  settings.BROKER_MWL_SEND_TIMEOUT_SECONDS):
+                _end_stalled(event.assoc, calling_ae, matches)
+                return  # `finally` logs the incomplete answer
             if event.is_cancelled:
                 entry.finish(CANCELED, matches, "canceled by the modality (C-CANCEL)")
                 yield CANCELED, None
                 return
-            yield pending, respond(step)
+            response = respond(step)
+            pacer.sent(response)
+            yield pending, response
             matches += 1
         note = f"answer capped at BROKER_MWL_MAX_RESULTS={len(result.steps)}" if result.truncated else ""
         if result.plan.unsupported:
@@ -118,7 +150,7 @@ def handle_find(event):
         entry.finish(SUCCESS, matches, note)
     except Exception as exc:
         status = failure_status(exc)
-        if isinstance(exc, (InvalidIdentifier, ServiceNotAllowed, UndecodableIdentifier)):
+        if isinstance(exc, PEER_FAULTS):
             log.warning("C-FIND from %s refused 0x%04X: %s", calling_ae, status.Status, status.ErrorComment)
         else:
             log.exception("C-FIND from %s failed", calling_ae)

@@ -1,0 +1,47 @@
+"""Checks on every value of a C-FIND identifier before it reaches a key: one value where one is allowed,
+no NUL byte, not only empty values, not more values than BROKER_MWL_MAX_VALUES_PER_KEY.
+
+Each problem is an InvalidIdentifier naming the attribute (the handler answers 0xA900 with it as
+the Offending Element). Pure: reads the identifier only.
+"""
+from worklist.mwl.keys import SPS_KEYS, TOP_KEYS
+from worklist.mwl.values import InvalidIdentifier, as_text
+
+# Matching types whose keys take one value (a date, a time or a range of them: PS3.4 C.2.2.2.5).
+SINGLE_VALUED_MATCHES = {"date", "start_date", "start_time"}
+SPS = "ScheduledProcedureStepSequence"
+
+
+def check_identifier(identifier, *, max_values: int) -> None:
+    _check_dataset(identifier, TOP_KEYS, "", max_values)
+
+
+def _check_dataset(dataset, keys, prefix: str, max_values: int) -> None:
+    for elem in dataset:
+        if elem.tag.element == 0:
+            continue
+        keyword = elem.keyword or str(elem.tag)
+        name = prefix + keyword
+        if elem.VR == "SQ":
+            inner = SPS_KEYS if keyword == SPS and not prefix else {}
+            for item in elem.value or []:
+                _check_dataset(item, inner, name + ">", max_values)
+            continue
+        if elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
+            continue
+        _check_value(elem, name, keyword, keys.get(keyword), max_values)
+
+
+def _check_value(elem, name: str, keyword: str, key, max_values: int) -> None:
+    text = as_text(elem.value)
+    if "\x00" in text.rstrip("\x00" if elem.VR == "UI" else ""):
+        raise InvalidIdentifier(name, f"{keyword}: NUL byte in the value")
+    if "\\" not in text:
+        return
+    values = text.split("\\")
+    if not any(v.strip() for v in values):
+        raise InvalidIdentifier(name, f"{keyword}: only empty values")
+    if key is not None and key.match in SINGLE_VALUED_MATCHES:
+        raise InvalidIdentifier(name, f"{keyword}: one value only, got {len(values)}")
+    if len(values) > max_values:
+        raise InvalidIdentifier(name, f"{keyword}: {len(values)} values, at most {max_values}")
