@@ -402,12 +402,17 @@ def _with(ds: Dataset, **values) -> Dataset:
     return ds
 
 
+_HUGE_SERIES: dict = {}  # (series, images) -> the encoded-once series items: building them is the slow part
+
+
 @kind("mpps_huge_sequences", "mpps")
 def mpps_huge_sequences(rng, seed):
     uid = new_uid()
-    series_count, images = pick(rng, [(1, 5000), (500, 2), (2000, 1), (50, 200)])
+    series_count, images = pick(rng, [(1, 5000), (500, 2), (2000, 1), (20, 100)])
+    if (series_count, images) not in _HUGE_SERIES:
+        _HUGE_SERIES[(series_count, images)] = [series_item(images) for _ in range(series_count)]
     ops = [("create", uid, n_create(seed, pick(rng, seed.orders))),
-           ("set", uid, n_set(seed, pick(rng, [None, "COMPLETED"]), [series_item(images) for _ in range(series_count)]))]
+           ("set", uid, n_set(seed, pick(rng, [None, "COMPLETED"]), list(_HUGE_SERIES[(series_count, images)])))]
     return mpps_case("mpps_huge_sequences", ops, f"N-SET with {series_count} series x {images} images")
 
 
