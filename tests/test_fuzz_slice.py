@@ -1,6 +1,7 @@
 """A bounded slice of the fuzzing campaign (bench/fuzz.py, same code) against the real listener processes.
 
-About 300 cases over every kind, a fixed seed, well under a minute: both listeners stay alive, every health
+About 300 cases over every kind, a fixed seed, bounded at 200 s (72-98 s measured on a 2-core
+machine at load average 10-15): both listeners stay alive, every health
 check after a batch passes (a good order gets AA and a C-ECHO succeeds), and no kind hangs, loses an order or
 leaves a traceback, except the kinds listed in KNOWN_FAILING. The database is a scratch SQLite file, or on the
 PostgreSQL pass a scratch database next to the test database (<name>_fuzz_slice).
@@ -26,6 +27,9 @@ KNOWN_FAILING = {
     "find_multivalue": "#3: a multi-valued single-value key: TypeError traceback (unhashable MultiValue / reduce())",
     "find_huge_values": "#8: 20,000 values in PatientID: no answer in time, 'Expression tree is too large' traceback",
     "mpps_huge_sequences": "(attribution) find_huge_values' query still running writes its traceback during this batch",
+    "store_ts_mismatch": "#8: data in another transfer syntax than negotiated is stored (0x0000); one C-STORE got "
+                         "no status within the deadline on the PostgreSQL pass",
+    "store_truncated": "a C-STORE data set with flipped bits: no status within the deadline (2 hangs, full run)",
     # PostgreSQL pass only: a NUL byte reaches the database (psycopg DataError traceback, a "retry" status)
     "hl7_nul_bytes": "#8 (PostgreSQL): NUL in a field: DataError 'cannot contain NUL' traceback, AE 207",
     "hl7_random_bytes": "#8 (PostgreSQL): a NUL among random bytes: DataError 'cannot contain NUL' traceback",
