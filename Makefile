@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/broker
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres system-deps bench clean
+.PHONY: install run test test-sqlite test-postgres system-deps bench fuzz clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,14 @@ test-postgres: install
 		echo "PostgreSQL pass skipped: no server at $(TEST_DATABASE_URL) (set TEST_DATABASE_URL)"; \
 	fi
 
+# The fuzzing campaign is not a benchmark: it fails on findings, so `make fuzz` runs it on its own.
 bench: install
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in $(filter-out bench/fuzz.py,$(wildcard bench/*.py)); do $(BIN)/python $$b || exit 1; done
+
+# The full fuzzing campaign (~15 min); rewrites docs/robustness.md. FUZZ_ARGS=--cases 2000 for a shorter one.
+FUZZ_ARGS ?=
+fuzz: install
+	env -u DATABASE_URL $(BIN)/python bench/fuzz.py --report docs/robustness.md $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) var
