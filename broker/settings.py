@@ -203,10 +203,13 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"},
     },
+    # A DICOM peer's malformed input is logged as one warning line, not as a traceback (broker.dicom.peer_faults).
+    "filters": {"peer_faults": {"()": "broker.dicom.peer_faults.PeerFaultLogFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["peer_faults"]},
         # Tracebacks of the broker's own loggers counted for /metrics and the problems page (off the request path).
-        "internal_errors": {"class": "broker.dashboard.internal_errors.InternalErrorHandler", "level": "ERROR"},
+        "internal_errors": {"class": "broker.dashboard.internal_errors.InternalErrorHandler", "level": "ERROR",
+                            "filters": ["peer_faults"]},
     },
     "root": {"handlers": ["console", "internal_errors"], "level": LOG_LEVEL},
     "loggers": {

@@ -12,7 +12,7 @@ from django.conf import settings
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
 from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
 
-from broker.dicom import db_work, find_response_message, registry, transport_limits
+from broker.dicom import db_work, find_response_message, peer_faults, registry, transport_limits
 from broker.dicom.supported_contexts import SupportedContexts
 from broker.dicom.services import SERVICES
 
@@ -80,8 +80,13 @@ def _tune_socket(event):
         _quickack(sock)
 
 
+def _guard_against_peer_faults(event):
+    peer_faults.guard(event.assoc)
+
+
 def all_handlers() -> list:
     bound = [
+        (evt.EVT_CONN_OPEN, _guard_against_peer_faults),
         (evt.EVT_CONN_OPEN, _tune_socket),
         (evt.EVT_REQUESTED, registry.on_association_requested),
     ]
