@@ -63,6 +63,24 @@ def test_it_refuses_a_key_of_only_empty_values(port, top, sps, keyword):
     assert status_ds.ErrorComment == f"{keyword}: only empty values"
 
 
+@pytest.mark.parametrize("top, sps, keyword, limit", [
+    ({"PatientName": "DOE*" + "?" * 60_000}, {}, "PatientName", 194),
+    ({"PatientID": "P" * 65}, {}, "PatientID", 64),
+    ({}, {"ScheduledStationAETitle": "CT" * 9}, "ScheduledStationAETitle", 16),
+])
+def test_it_refuses_a_value_longer_than_its_vr_allows(port, top, sps, keyword, limit):
+    status, status_ds = refused(find(port, identifier(top, sps)))
+    assert status == 0xA900
+    assert status_ds.ErrorComment.startswith(f"{keyword}: a value of ")
+    assert f"at most {limit}" in status_ds.ErrorComment
+    assert staff_row(0xA900).error_comment.startswith(keyword)
+
+
+def test_it_matches_a_value_as_long_as_its_vr_allows(port):
+    status, _ = refused(find(port, identifier({"PatientID": "P" * 64}, {})))
+    assert status == 0x0000
+
+
 def test_it_keeps_matching_a_list_of_uids(port):
     one = make_step(sps_id="ONE", start=at(9))
     make_step(sps_id="TWO", start=at(9))

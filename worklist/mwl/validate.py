@@ -1,5 +1,6 @@
 """Checks on every value of a C-FIND identifier before it reaches a key: one value where one is allowed,
-no NUL byte, not only empty values, not more values than BROKER_MWL_MAX_VALUES_PER_KEY.
+no NUL byte, not only empty values, not more values than BROKER_MWL_MAX_VALUES_PER_KEY, no value longer
+than its VR allows (PS3.5 Table 6.2-1; the database's own matching has limits of its own on pattern size).
 
 Each problem is an InvalidIdentifier naming the attribute (the handler answers 0xA900 with it as
 the Offending Element). Pure: reads the identifier only.
@@ -10,6 +11,15 @@ from worklist.mwl.values import InvalidIdentifier, as_text
 # Matching types whose keys take one value (a date, a time or a range of them: PS3.4 C.2.2.2.5).
 SINGLE_VALUED_MATCHES = {"date", "start_date", "start_time"}
 SPS = "ScheduledProcedureStepSequence"
+
+# Maximum characters of one value per VR (PS3.5 Table 6.2-1); a range (DA, TM, DT) is two values and a dash
+# (a date may come as ACR-NEMA YYYY.MM.DD),
+# a person name up to three component groups of 64 and their '=' delimiters. Other VRs: MAX_OTHER_VALUE.
+MAX_VALUE_LENGTH = {
+    "AE": 16, "AS": 4, "CS": 16, "DA": 10 * 2 + 1, "DS": 16, "DT": 26 * 2 + 1, "IS": 12, "LO": 64,
+    "PN": 64 * 3 + 2, "SH": 16, "TM": 16 * 2 + 1, "UI": 64,
+}
+MAX_OTHER_VALUE = 1024
 
 
 def check_identifier(identifier, *, max_values: int) -> None:
@@ -36,9 +46,13 @@ def _check_value(elem, name: str, keyword: str, key, max_values: int) -> None:
     text = as_text(elem.value)
     if "\x00" in text.rstrip("\x00" if elem.VR == "UI" else ""):
         raise InvalidIdentifier(name, f"{keyword}: NUL byte in the value")
-    if "\\" not in text:
-        return
     values = text.split("\\")
+    longest = max(len(value) for value in values)
+    limit = MAX_VALUE_LENGTH.get(elem.VR, MAX_OTHER_VALUE)
+    if longest > limit:
+        raise InvalidIdentifier(name, f"{keyword}: a value of {longest} characters, at most {limit} ({elem.VR})")
+    if len(values) == 1:
+        return
     if not any(v.strip() for v in values):
         raise InvalidIdentifier(name, f"{keyword}: only empty values")
     if key is not None and key.match in SINGLE_VALUED_MATCHES:
