@@ -20,28 +20,7 @@ CASES = 300
 # THE list of kinds that still fail on this branch, each with the finding (issue 15) it reproduces. After
 # merging a fix, delete its line: the slice then proves the fix holds. For these kinds, and only these, a
 # hang, a lost order, a traceback or a failed health check after their batch does not fail the slice.
-KNOWN_FAILING = {
-    "hl7_many_repetitions": "#8: parsing is quadratic in field repetitions (thousands of '~' in PID-3): no ACK in time",
-    "hl7_duplicate_control_id": "#2: an ORM reusing an ADT's/ORM's MSH-3/4/10 gets the old ACK (AA) and is never applied",
-    "hl7_duplicate_study_uid": "#7: a new order with another order's Study Instance UID: IntegrityError traceback, AE 207",
-    "find_multivalue": "#3: a multi-valued single-value key: TypeError traceback (unhashable MultiValue / reduce())",
-    "find_huge_values": "#8: 20,000 values in PatientID: no answer in time, 'Expression tree is too large' traceback",
-    "mpps_huge_sequences": "(attribution) find_huge_values' query still running writes its traceback during this batch",
-    "store_ts_mismatch": "#8: data in another transfer syntax than negotiated is stored (0x0000); one C-STORE got "
-                         "no status within the deadline on the PostgreSQL pass",
-    "store_truncated": "a C-STORE data set with flipped bits: no status within the deadline (2 hangs, full run)",
-    # PostgreSQL pass only: a NUL byte reaches the database (psycopg DataError traceback, a "retry" status)
-    "hl7_nul_bytes": "#8 (PostgreSQL): NUL in a field: DataError 'cannot contain NUL' traceback, AE 207",
-    "hl7_random_bytes": "#8 (PostgreSQL): a NUL among random bytes: DataError 'cannot contain NUL' traceback",
-    "find_nul_bytes": "#8 (PostgreSQL): NUL in a query value: DataError traceback (and Success elsewhere)",
-    "find_byte_flip": "#8 (PostgreSQL): a flipped bit makes a NUL: DataError traceback",
-    "mpps_bad_uids": "#8 (PostgreSQL): a UID '1.2.\\x00.3' reaches the database: UntranslatableCharacter traceback",
-    "pdu_unknown_type": "#8: a complete PDU of an unknown type gets no A-ABORT; the connection is held open",
-    "pdu_out_of_order": "pynetdicom DUL traceback (struct.error) on an A-ABORT/A-ASSOCIATE-RJ sent before any association",
-    "pdu_assoc_rq_mutated": "pynetdicom tracebacks (KeyError/IndexError/ValueError) on mutated A-ASSOCIATE-RQ items; a hang",
-    "pdu_bad_pdata": "pynetdicom FSM/DIMSE tracebacks (AttributeError 'CommandField', AssertionError, IndexError) "
-                     "on a broken P-DATA-TF",
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 
 def scratch_database_url() -> str | None:

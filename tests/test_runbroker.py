@@ -119,11 +119,10 @@ def test_it_leaves_nothing_serving_when_killed_with_sigkill(tmp_path):
     _kill_and_restart(tmp_path, EXPECTED_PROCESSES, BROKER_DICOM_PROCESSES="2")
 
 
-@pytest.mark.skipif(not os.environ.get("BROKER_TEST_REDIS_URL"), reason="set BROKER_TEST_REDIS_URL for a Redis worker")
-def test_it_leaves_no_celery_pool_process_when_killed_with_sigkill(tmp_path):
+@pytest.mark.redis
+def test_it_leaves_no_celery_pool_process_when_killed_with_sigkill(tmp_path, redis_url):
     # With Redis the worker runs a prefork pool: two pool processes more, children of the Celery worker.
-    _kill_and_restart(tmp_path, EXPECTED_PROCESSES + 2, BROKER_DICOM_PROCESSES="2",
-                      CELERY_BROKER_URL=os.environ["BROKER_TEST_REDIS_URL"])
+    _kill_and_restart(tmp_path, EXPECTED_PROCESSES + 2, BROKER_DICOM_PROCESSES="2", CELERY_BROKER_URL=redis_url)
 
 
 def _kill_and_restart(tmp_path, expected_processes, **extra):
