@@ -27,7 +27,7 @@ sys.path.insert(0, str(BASE_DIR))
 
 from bench.report import ratio, write_section  # noqa: E402
 from bench.support import cpu_seconds  # noqa: E402
-from broker.hl7.mllp import FrameDecoder, MLLPClient, frame  # noqa: E402
+from broker.core.hl7v2.mllp import FrameDecoder, MLLPClient, frame  # noqa: E402
 
 WORK = BASE_DIR / "bench" / ".work" / "hl7_ingest"
 FLOOR_ACK = b"MSH|^~\\&|BROKER|RADIOLOGY|RIS|HOSP|20260101000000||ACK^O01|1|P|2.3.1\rMSA|AA|1\r"

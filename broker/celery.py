@@ -3,7 +3,7 @@ import os
 
 from celery import Celery, signals
 
-from broker.lifeline import die_with_parent
+from broker.core.lifeline import die_with_parent
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
 
@@ -15,5 +15,5 @@ app.autodiscover_tasks()
 @signals.worker_process_init.connect
 @signals.beat_embedded_init.connect
 def _die_with_the_worker(**_):
-    # A pool process or the embedded beat of a worker killed with SIGKILL stops too (broker/lifeline.py).
+    # A pool process or the embedded beat of a worker killed with SIGKILL stops too (broker/core/lifeline.py).
     die_with_parent()

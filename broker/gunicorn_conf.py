@@ -6,7 +6,7 @@ broker/web_worker.py), and so is an idle keep-alive connection after BROKER_WEB_
 from broker/settings.py (README's configuration table); the bind address from the command line.
 """
 from broker import settings
-from broker.lifeline import die_with_parent
+from broker.core.lifeline import die_with_parent
 
 worker_class = "broker.web_worker.DeadlineThreadWorker"
 workers = settings.BROKER_WEB_WORKERS

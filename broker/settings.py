@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from broker.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
+from broker.core.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -194,7 +194,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {}
 
 LOG_LEVEL = env_str("BROKER_LOG_LEVEL", "INFO")
 LOGGING = {
@@ -309,3 +308,10 @@ BROKER_WEB_TIMEOUT = env_int("BROKER_WEB_TIMEOUT", 30)
 # Seconds an idle keep-alive connection stays open; connections per worker beyond which new ones queue.
 BROKER_WEB_KEEPALIVE = env_int("BROKER_WEB_KEEPALIVE", 5)
 BROKER_WEB_MAX_CONNECTIONS = env_int("BROKER_WEB_MAX_CONNECTIONS", 1000)
+
+# The worker's periodic tasks (celery beat), by task name: the settings name them, the apps own them.
+CELERY_BEAT_SCHEDULE = {
+    "routing-sweep": {"task": "broker.routing.tasks.sweep", "schedule": BROKER_ROUTING_SWEEP_SECONDS},
+    "routing-retention": {"task": "broker.routing.tasks.delete_expired_files", "schedule": BROKER_HOUSEKEEPING_SECONDS},
+    "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
+}

@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from pydicom import Dataset
 
 from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
-from worklist.admin import ReadOnlyAdmin, ReadOnlyInline
+from broker.core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 def dicom_json_html(json_dataset):

@@ -2,11 +2,14 @@
 transaction)."""
 import logging
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mpps.errors import LinkingError
 from mpps.extraction import ScheduledStepKeys
 from mpps.models import PerformedProcedureStep
+from mpps.signals import performed_step_created, performed_step_finalized
 from mpps.status_rules import order_status, step_status
 from worklist.models import ImagingOrder, Patient, ScheduledProcedureStep
 
@@ -117,11 +120,6 @@ def refresh_statuses(step_ids) -> list[ImagingOrder]:
 def link_unscheduled(performed_step_id: int, step_ids: list[int]) -> PerformedProcedureStep:
     """Staff link a performed step (typically unscheduled) to scheduled steps: the steps and orders then follow
     it as if the modality had named them at N-CREATE, and the mpps signals go out as usual (relinked=True)."""
-    from django.db import transaction
-
-    from mpps.errors import LinkingError
-    from mpps.signals import performed_step_created, performed_step_finalized
-
     wanted = sorted(set(int(i) for i in step_ids))
     if not wanted:
         raise LinkingError("choose at least one scheduled step to link")

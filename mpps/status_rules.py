@@ -3,13 +3,13 @@
 Scheduled step statuses are worklist.models.ScheduledProcedureStep.Status values, performed step statuses are
 DICOM's ("IN PROGRESS", "COMPLETED", "DISCONTINUED"), order statuses ImagingOrder.Status values.
 """
+from worklist.models import ScheduledProcedureStep
 
 # CID 9300 (110514, DCM): the technologist picked the wrong worklist entry. IHE SWF treats the performed step as
 # never having happened for that entry, so the scheduled step goes back on the worklist.
 WRONG_WORKLIST_ENTRY = "110514"
 
-CANCELED = "CANCELED"
-FINAL_STEP_STATUSES = ("COMPLETED", "DISCONTINUED", CANCELED)
+CANCELED = ScheduledProcedureStep.Status.CANCELED
 
 
 def reopens_step(reason_code: str) -> bool:
@@ -37,7 +37,7 @@ def order_status(current: str, step_statuses: list[str]) -> str:
     """The imaging order's status from all its scheduled steps' statuses."""
     if not step_statuses:
         return current
-    if all(s in FINAL_STEP_STATUSES for s in step_statuses):
+    if all(s in ScheduledProcedureStep.FINAL_STATUSES for s in step_statuses):
         if "COMPLETED" in step_statuses:
             return "COMPLETED"
         if "DISCONTINUED" in step_statuses:

@@ -10,7 +10,7 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
-from broker.hl7.mllp import FrameDecoder, frame
+from broker.core.hl7v2.mllp import FrameDecoder, frame
 from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
 
 MPPS = ModalityPerformedProcedureStep

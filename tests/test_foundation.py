@@ -2,7 +2,7 @@
 import pytest
 from django.db import connection
 
-from broker.env import ConfigurationError, env_bool, env_int
+from broker.core.env import ConfigurationError, env_bool, env_int
 
 
 def test_it_reports_healthy_database(client, db, settings):

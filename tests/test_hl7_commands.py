@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.core.management import call_command
 
-from broker.hl7.mllp import MLLPClient
+from broker.core.hl7v2.mllp import MLLPClient
 from broker.hl7.models import HL7Message
 from broker.hl7.server import start_server
 from tests.helpers_hl7 import SAMPLES, ListenerProcess, msa, orm, pid, wait_until

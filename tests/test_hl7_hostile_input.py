@@ -7,7 +7,7 @@ import time
 import pytest
 
 from broker.hl7.ack import build_ack
-from broker.hl7.mllp import MLLPClient
+from broker.core.hl7v2.mllp import MLLPClient
 from broker.hl7.models import HL7Message
 from broker.hl7.parser import locate_nul, read_header
 from broker.hl7.server import start_server

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from broker.hl7.mllp import MLLPClient, frame
+from broker.core.hl7v2.mllp import MLLPClient, frame
 from broker.hl7.models import HL7Message
 from broker.hl7.server import start_server
 from tests.helpers_hl7 import adt, error_code, msa, omi, orm, pid, sample, seg, segments_of, wait_until

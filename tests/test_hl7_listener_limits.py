@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.hl7.mllp import MLLPClient, frame
+from broker.core.hl7v2.mllp import MLLPClient, frame
 from broker.hl7.models import HL7Message
 from broker.hl7.server import start_server
 from tests.helpers_hl7 import ListenerProcess, msa, orm, pid, wait_until

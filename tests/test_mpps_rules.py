@@ -5,7 +5,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
 from mpps import attributes, errors, extraction
-from mpps.setting import merge
+from mpps.n_set import merge
 from mpps.status_rules import order_status, step_status
 from tests.helpers_mpps import n_create_dataset, n_set_dataset, series_item, unscheduled_ssa_item
 

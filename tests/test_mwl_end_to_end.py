@@ -6,7 +6,7 @@ import pytest
 
 from broker.dicom import listener as dicom_listener
 from broker.hl7 import server as intake_server
-from broker.hl7.mllp import MLLPClient
+from broker.core.hl7v2.mllp import MLLPClient
 from tests.helpers_mwl import da
 
 pytestmark = pytest.mark.dcmtk

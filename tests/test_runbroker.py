@@ -10,7 +10,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from broker.hl7.mllp import MLLPClient
+from broker.core.hl7v2.mllp import MLLPClient
 from tests.conftest import free_port, port_open
 from tests.waiting import wait_until
 

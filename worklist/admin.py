@@ -6,42 +6,9 @@ fixed it); identifiers, UIDs and statuses stay as HL7 and MPPS set them.
 from django.contrib import admin
 from django.core.cache import cache
 
+from broker.core.admin import NoAddOrDeleteAdmin, ReadOnlyInline
 from worklist.models import ImagingOrder, Patient, RequestedProcedure, ScheduledProcedureStep, StationAssignmentRule
 from worklist.names import search_key
-
-
-class NoAddOrDeleteAdmin(admin.ModelAdmin):
-    """Rows created by the protocols: never added by hand, never deleted (other rows and messages point at them)."""
-
-    show_full_result_count = False  # a COUNT(*) per search is wasted work with 100,000 orders
-    list_per_page = 50
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(NoAddOrDeleteAdmin):
-    """A record a protocol wrote: seen, never edited by hand."""
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 
 
 def cached_values_filter(field: str, title: str):

@@ -53,6 +53,9 @@ class ImagingOrder(models.Model):
         DISCONTINUED = "DISCONTINUED", "Discontinued"
         HELD = "HELD", "On hold"
 
+    # An order in these states keeps its steps off the worklist unless the modality asks for a status.
+    HIDDEN_STATUSES = (Status.CANCELED, Status.DISCONTINUED, Status.HELD)
+
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="orders")
     placer_order_number = models.CharField(max_length=64, blank=True, default="")
     placer_issuer = models.CharField(max_length=64, blank=True, default="")
@@ -124,6 +127,13 @@ class ScheduledProcedureStep(models.Model):
         DISCONTINUED = "DISCONTINUED", "Discontinued"
         CANCELED = "CANCELED", "Canceled"
 
+    # The status groups, defined here once. Still to be done: the worklist shows these by default.
+    WAITING_STATUSES = (Status.SCHEDULED, Status.ARRIVED, Status.READY)
+    # Not finished yet (a modality may have started it).
+    ACTIVE_STATUSES = (*WAITING_STATUSES, Status.STARTED)
+    # Nothing more happens to the step.
+    FINAL_STATUSES = (Status.COMPLETED, Status.DISCONTINUED, Status.CANCELED)
+
     requested_procedure = models.ForeignKey(RequestedProcedure, on_delete=models.CASCADE, related_name="scheduled_steps")
     sps_id = models.CharField(max_length=16, blank=True, default="")
     modality = models.CharField(max_length=16, blank=True, default="")
@@ -157,8 +167,6 @@ class ScheduledProcedureStep(models.Model):
     def save(self, *args, **kwargs):
         self.performing_physician_search = search_key(self.performing_physician_name)
         super().save(*args, **kwargs)
-
-    ACTIVE_STATUSES = ("SCHEDULED", "ARRIVED", "READY", "STARTED")
 
 
 class StationAssignmentRule(models.Model):

@@ -1,6 +1,5 @@
 """Staff actions (POST only): each checks its permission, calls the owning area's function, and says what happened."""
 import logging
-from importlib import import_module
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -11,22 +10,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from broker.hl7 import intake
 from broker.hl7.models import HL7Message
+from broker.outbound import services as outbound
+from broker.routing import services as routing
+from mpps import services as mpps
 from mpps.models import PerformedProcedureStep
 
 log = logging.getLogger(__name__)
-
-
-class Unavailable(Exception):
-    """The area that owns this action is not installed in this build."""
-
-
-def area_function(dotted: str):
-    module_name, name = dotted.rsplit(".", 1)
-    try:
-        return getattr(import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise Unavailable(f"{dotted} is not available: {exc}")
 
 
 def _back(request, fallback: str):
@@ -36,13 +27,10 @@ def _back(request, fallback: str):
     return HttpResponseRedirect(fallback)
 
 
-def _run(request, what: str, function_path: str, *args) -> bool:
-    """Call an area's function; an error it raises becomes a message for the person who clicked."""
+def _run(request, what: str, function, *args) -> bool:
+    """Call the owning area's function; an error it raises becomes a message for the person who clicked."""
     try:
-        result = area_function(function_path)(*args)
-    except Unavailable as exc:
-        messages.error(request, f"Could not {what}: {exc}")
-        return False
+        result = function(*args)
     except Exception as exc:  # the area refuses (wrong state, unknown id): tell the person, keep the page
         log.warning("%s by %s failed: %s", what, request.user, exc)
         messages.error(request, f"Could not {what}: {exc}")
@@ -55,25 +43,25 @@ def _run(request, what: str, function_path: str, *args) -> bool:
     return True
 
 
-def _simple_action(permission: str, what: str, function_path: str, fallback_url: str):
+def _simple_action(permission: str, what: str, function, fallback_url: str):
     @require_POST
     @permission_required(permission, raise_exception=True)
     def view(request, pk: int):
-        _run(request, f"{what} #{pk}", function_path, pk)
+        _run(request, f"{what} #{pk}", function, pk)
         return _back(request, reverse(fallback_url))
 
-    view.__name__ = function_path.rsplit(".", 1)[1]
+    view.__name__ = function.__name__
     return view
 
 
-retry_job = _simple_action("dashboard.manage_routing", "retry routing job", "broker.routing.services.retry_job", "dashboard:routing")
-give_up_job = _simple_action("dashboard.manage_routing", "give up routing job", "broker.routing.services.give_up_job", "dashboard:routing")
-release_study = _simple_action("dashboard.manage_routing", "release study", "broker.routing.services.release_study", "dashboard:problems")
-complete_study = _simple_action("dashboard.manage_routing", "mark study complete", "broker.routing.services.mark_study_complete", "dashboard:problems")
-retry_notification = _simple_action("dashboard.manage_outbound", "retry RIS notification", "broker.outbound.services.retry_notification", "dashboard:outbound")
-give_up_notification = _simple_action("dashboard.manage_outbound", "give up RIS notification", "broker.outbound.services.give_up_notification", "dashboard:outbound")
-retry_forward = _simple_action("dashboard.manage_outbound", "retry MPPS forward", "broker.outbound.services.retry_forward", "dashboard:outbound")
-give_up_forward = _simple_action("dashboard.manage_outbound", "give up MPPS forward", "broker.outbound.services.give_up_forward", "dashboard:outbound")
+retry_job = _simple_action("dashboard.manage_routing", "retry routing job", routing.retry_job, "dashboard:routing")
+give_up_job = _simple_action("dashboard.manage_routing", "give up routing job", routing.give_up_job, "dashboard:routing")
+release_study = _simple_action("dashboard.manage_routing", "release study", routing.release_study, "dashboard:problems")
+complete_study = _simple_action("dashboard.manage_routing", "mark study complete", routing.mark_study_complete, "dashboard:problems")
+retry_notification = _simple_action("dashboard.manage_outbound", "retry RIS notification", outbound.retry_notification, "dashboard:outbound")
+give_up_notification = _simple_action("dashboard.manage_outbound", "give up RIS notification", outbound.give_up_notification, "dashboard:outbound")
+retry_forward = _simple_action("dashboard.manage_outbound", "retry MPPS forward", outbound.retry_forward, "dashboard:outbound")
+give_up_forward = _simple_action("dashboard.manage_outbound", "give up MPPS forward", outbound.give_up_forward, "dashboard:outbound")
 
 
 @require_POST
@@ -92,8 +80,7 @@ def replay_hl7(request, pk: int):
             messages.error(request, f"Already replayed as message #{locked.replayed_as_id}.")
             return HttpResponseRedirect(detail)
         try:
-            receive = area_function("broker.hl7.intake.receive")
-            receipt = receive(bytes(locked.raw), peer="replay")
+            receipt = intake.receive(bytes(locked.raw), peer="replay")
         except Exception as exc:
             log.warning("replay of HL7 message %s by %s failed: %s", pk, request.user, exc)
             messages.error(request, f"Could not replay message #{pk}: {exc}")
@@ -119,5 +106,5 @@ def link_mpps(request, pk: int):
         messages.error(request, "Choose the scheduled step(s) this MPPS performed.")
         return HttpResponseRedirect(detail)
     _run(request, f"link MPPS #{pk} to step(s) {', '.join(map(str, step_ids))}",
-         "mpps.services.link_unscheduled", performed.pk, step_ids)
+         mpps.link_unscheduled, performed.pk, step_ids)
     return HttpResponseRedirect(detail)

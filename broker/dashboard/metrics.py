@@ -6,10 +6,12 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 
 from broker.dashboard import problems
+from broker.dashboard.internal_errors import LOGGER_LABELS, PROCESS_KINDS, logger_label
+from broker.dashboard.models import InternalError
 from broker.dicom.models import WorklistQuery
 from broker.hl7.intake import HANDLERS
 from broker.hl7.models import HL7Message
-from broker.outbound.models import MppsForward, RisNotification
+from broker.outbound.models import DeliveryState, MppsForward, RisNotification
 from broker.routing.models import RoutingJob, Study
 from mpps.models import PerformedProcedureStep
 from worklist.models import ScheduledProcedureStep
@@ -119,8 +121,6 @@ def studies() -> Family:
 def outbound() -> list[Family]:
     notifications = Family("broker_ris_notifications", "gauge", "HL7 status messages to the RIS, by delivery state.")
     forwards = Family("broker_mpps_forwards", "gauge", "MPPS messages forwarded to other systems, by delivery state.")
-    from broker.outbound.models import DeliveryState
-
     return [_count_by(RisNotification, "state", notifications, "state", DeliveryState.values),
             _count_by(MppsForward, "state", forwards, "state", DeliveryState.values)]
 
@@ -161,9 +161,6 @@ def task_broker_depth() -> int | None:
 
 
 def internal_errors() -> Family:
-    from broker.dashboard.internal_errors import LOGGER_LABELS, PROCESS_KINDS, logger_label
-    from broker.dashboard.models import InternalError
-
     family = Family("broker_internal_errors_total", "counter",
                     "Tracebacks the broker logged about its own faults, by process kind and logger.")
     counts = {}

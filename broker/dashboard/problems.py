@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from broker.dashboard.models import InternalError
 from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
 from broker.routing.models import Destination, RejectedInstance, RoutingJob, Study
@@ -104,6 +105,4 @@ def refused_instances(days: int = 7):
 
 def internal_errors(days: int = 7):
     """The broker's own faults (tracebacks in its log) seen lately, newest first: a bug to report, not bad input."""
-    from broker.dashboard.models import InternalError
-
     return InternalError.objects.filter(last_at__gte=timezone.now() - timedelta(days=days)).order_by("-last_at")

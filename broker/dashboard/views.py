@@ -8,7 +8,9 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from broker.dashboard import lookups, problems, readable, timeline
+from broker.core import readable
+from broker.dashboard import problems, timeline
+from broker.hl7 import lookups
 from broker.dashboard.params import PageParams
 from broker.dicom.models import WorklistQuery
 from broker.hl7.models import HL7Message

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from broker.dashboard.admin_support import ReadOnlyAdmin, dicom_html
+from broker.core.admin import ReadOnlyAdmin, dicom_html
 from broker.dicom.models import RemoteAE, WorklistQuery
 
 

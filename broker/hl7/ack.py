@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from broker.hl7 import charsets
+from broker.core.hl7v2 import charsets
 from broker.hl7.parser import Header, escape
 
 # HL7 table 0357, message error condition codes.

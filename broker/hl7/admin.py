@@ -3,9 +3,9 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from broker.dashboard.admin_support import ReadOnlyAdmin, hl7_html
-from broker.dashboard.lookups import hl7_message_types
-from broker.dashboard.readable import hl7_codec
+from broker.core.admin import ReadOnlyAdmin, hl7_html
+from broker.hl7.lookups import hl7_message_types
+from broker.core.readable import hl7_codec
 from broker.hl7.models import HL7Message
 
 

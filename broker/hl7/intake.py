@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 
-from broker.hl7 import charsets, outcomes, parser
+from broker.core.hl7v2 import charsets
+from broker.hl7 import outcomes, parser
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
 from worklist import orders, patients, rowsql

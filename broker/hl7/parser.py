@@ -7,7 +7,7 @@ order; the intake needs a few dozen fields per message, so it splits strings and
 import re
 from dataclasses import dataclass
 
-from broker.hl7 import charsets
+from broker.core.hl7v2 import charsets
 
 
 class NotHL7(Exception):

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connections
 
 from broker.hl7 import intake
-from broker.hl7.mllp import FrameDecoder, FrameTooLarge, frame
+from broker.core.hl7v2.mllp import FrameDecoder, FrameTooLarge, frame
 from broker.hl7.workers import LastIdleFirstExecutor
 
 log = logging.getLogger("broker.hl7.server")

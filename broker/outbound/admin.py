@@ -1,7 +1,8 @@
 """Admin for the RIS endpoint and MPPS destinations (configuration) and the outbound queues (read-only, with actions)."""
 from django.contrib import admin
 
-from broker.dashboard.admin_support import PermissionActionsMixin, ReadOnlyAdmin, dicom_html, hl7_html, run_for_each
+from broker.outbound import services
+from broker.core.admin import PermissionActionsMixin, ReadOnlyAdmin, dicom_html, hl7_html, run_for_each
 from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, RisNotification
 
 
@@ -39,11 +40,11 @@ class RisNotificationAdmin(PermissionActionsMixin, ReadOnlyAdmin):
 
     @admin.action(description="Retry the selected notifications now", permissions=["manage_outbound"])
     def retry(self, request, queryset):
-        run_for_each(self, request, queryset, "retry RIS notification", "broker.outbound.services.retry_notification")
+        run_for_each(self, request, queryset, "retry RIS notification", services.retry_notification)
 
     @admin.action(description="Give up the selected notifications", permissions=["manage_outbound"])
     def give_up(self, request, queryset):
-        run_for_each(self, request, queryset, "give up RIS notification", "broker.outbound.services.give_up_notification")
+        run_for_each(self, request, queryset, "give up RIS notification", services.give_up_notification)
 
 
 @admin.register(MppsForward)
@@ -62,8 +63,8 @@ class MppsForwardAdmin(PermissionActionsMixin, ReadOnlyAdmin):
 
     @admin.action(description="Retry the selected forwards now", permissions=["manage_outbound"])
     def retry(self, request, queryset):
-        run_for_each(self, request, queryset, "retry MPPS forward", "broker.outbound.services.retry_forward")
+        run_for_each(self, request, queryset, "retry MPPS forward", services.retry_forward)
 
     @admin.action(description="Give up the selected forwards", permissions=["manage_outbound"])
     def give_up(self, request, queryset):
-        run_for_each(self, request, queryset, "give up MPPS forward", "broker.outbound.services.give_up_forward")
+        run_for_each(self, request, queryset, "give up MPPS forward", services.give_up_forward)

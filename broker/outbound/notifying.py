@@ -1,7 +1,7 @@
 """RIS notification: one stored HL7 status message sent over MLLP, its ACK read and kept."""
 import logging
 
-from broker.hl7.mllp import MLLPClient
+from broker.core.hl7v2.mllp import MLLPClient
 from broker.outbound import queueing
 from broker.outbound.forwarding import Outcome
 from broker.outbound.hl7_status import encode, read_ack

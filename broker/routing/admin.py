@@ -2,7 +2,8 @@
 from django import forms
 from django.contrib import admin
 
-from broker.dashboard.admin_support import PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
+from broker.routing import services
+from broker.core.admin import PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
 from broker.routing import tls
 from broker.routing.models import (
     DeliveredInstance, Destination, RejectedInstance, RoutingJob, RoutingRule, StoredInstance, Study,
@@ -66,11 +67,11 @@ class StudyAdmin(PermissionActionsMixin, ReadOnlyAdmin):
 
     @admin.action(description="Mark the selected studies complete (start routing now)", permissions=["manage_routing"])
     def mark_complete(self, request, queryset):
-        run_for_each(self, request, queryset, "mark study complete", "broker.routing.services.mark_study_complete")
+        run_for_each(self, request, queryset, "mark study complete", services.mark_study_complete)
 
     @admin.action(description="Release the selected held studies (route them by the rules)", permissions=["manage_routing"])
     def release(self, request, queryset):
-        run_for_each(self, request, queryset, "release study", "broker.routing.services.release_study")
+        run_for_each(self, request, queryset, "release study", services.release_study)
 
 
 @admin.register(StoredInstance)
@@ -107,11 +108,11 @@ class RoutingJobAdmin(PermissionActionsMixin, ReadOnlyAdmin):
 
     @admin.action(description="Retry the selected jobs now", permissions=["manage_routing"])
     def retry(self, request, queryset):
-        run_for_each(self, request, queryset, "retry routing job", "broker.routing.services.retry_job")
+        run_for_each(self, request, queryset, "retry routing job", services.retry_job)
 
     @admin.action(description="Give up the selected jobs", permissions=["manage_routing"])
     def give_up(self, request, queryset):
-        run_for_each(self, request, queryset, "give up routing job", "broker.routing.services.give_up_job")
+        run_for_each(self, request, queryset, "give up routing job", services.give_up_job)
 
 
 @admin.register(DeliveredInstance)

@@ -151,8 +151,3 @@ SPS_KEYS = {k.keyword: k for k in [
 CODE_ITEM_KEYS = {"CodeValue": "value", "CodingSchemeDesignator": "scheme", "CodeMeaning": "meaning"}
 CODE_COLUMNS = {"value": "code_value", "scheme": "code_scheme", "meaning": "code_meaning"}
 
-# Status defaults: the step is still to be done; STARTED is added when the modality asks for the status.
-WAITING_STATUSES = ("SCHEDULED", "ARRIVED", "READY")
-ASKED_STATUSES = WAITING_STATUSES + ("STARTED",)
-# An order in these states keeps its steps off the worklist unless the modality asks for a status.
-HIDDEN_ORDER_STATUSES = ("CANCELED", "DISCONTINUED", "HELD")

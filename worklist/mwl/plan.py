@@ -11,10 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 from pydicom import Dataset
 
+from worklist.models import ImagingOrder, ScheduledProcedureStep
 from worklist.mwl import matching
 from worklist.mwl.keys import (
-    ASKED_STATUSES, CODE_COLUMNS, CODE_ITEM_KEYS, HIDDEN_ORDER_STATUSES, ORDER, SPS_KEYS, TOP_KEYS,
-    WAITING_STATUSES, Key,
+    CODE_COLUMNS, CODE_ITEM_KEYS, ORDER, SPS_KEYS, TOP_KEYS, Key,
 )
 from worklist.mwl.validate import check_identifier
 from worklist.mwl.values import (
@@ -220,13 +220,14 @@ def _add_status(plan: Plan, asked: str | None, sps_seen: bool) -> None:
     name = "ScheduledProcedureStepSequence>ScheduledProcedureStepStatus"
     label = SPS_KEYS["ScheduledProcedureStepStatus"].label
     if asked is None or is_universal(asked):
-        statuses = ASKED_STATUSES if asked is not None else WAITING_STATUSES
+        # STARTED steps are shown too when the modality asks for a status.
+        statuses = ScheduledProcedureStep.ACTIVE_STATUSES if asked is not None else ScheduledProcedureStep.WAITING_STATUSES
         why = "status asked without a value" if asked is not None else "status not asked"
         plan.constraints.append(Constraint(name, label, f"{why}: {'/'.join(statuses)}",
                                            Q(status__in=statuses), default=True))
         plan.constraints.append(Constraint(ORDER + "status", "Order status",
-                                           f"orders not {'/'.join(HIDDEN_ORDER_STATUSES)}",
-                                           ~Q(**{ORDER + "status__in": HIDDEN_ORDER_STATUSES}), default=True))
+                                           f"orders not {'/'.join(ImagingOrder.HIDDEN_STATUSES)}",
+                                           ~Q(**{ORDER + "status__in": ImagingOrder.HIDDEN_STATUSES}), default=True))
         return
     values = [v.strip().upper() for v in asked.split("\\") if v.strip()]
     plan.constraints.append(Constraint(name, label, asked, Q(status__in=values)))

@@ -2,7 +2,7 @@
 from django import template
 from django.utils.html import format_html
 
-from broker.dashboard import readable
+from broker.core import readable
 
 register = template.Library()
 

@@ -3,7 +3,7 @@
 Each part is a child process; SIGTERM or Ctrl-C stops them all cleanly, and a child that dies
 takes the whole broker down with a clear message (a supervisor such as systemd restarts it). When
 runbroker itself is killed (SIGKILL, OOM killer) its children get SIGTERM from the kernel
-(broker/lifeline.py) and stop theirs in turn: nothing is left holding the ports.
+(broker/core/lifeline.py) and stop theirs in turn: nothing is left holding the ports.
 """
 import os
 import signal
@@ -14,7 +14,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from broker import lifeline
+from broker.core import lifeline
 
 
 def child_commands(web_port: int) -> dict[str, list[str]]:

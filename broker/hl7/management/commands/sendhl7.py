@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from broker.hl7.mllp import MLLPClient
+from broker.core.hl7v2.mllp import MLLPClient
 
 
 def messages_in(data: bytes) -> list[bytes]:

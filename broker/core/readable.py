@@ -3,6 +3,8 @@ import json
 
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
+
+from broker.core.hl7v2.charsets import codec_for
 from pydicom import Dataset
 
 
@@ -67,6 +69,4 @@ def dicom_html(json_dataset) -> str:
 
 def hl7_codec(message) -> str:
     """The codec the message's raw bytes are in (its MSH-18), as intake decoded them."""
-    from broker.hl7.charsets import codec_for
-
     return codec_for(message.charset) or "utf-8"

@@ -1,9 +1,9 @@
-"""Choices for filters that would otherwise need a DISTINCT over a whole log on every page view."""
+"""The message types in the HL7 log, for filters that would otherwise need a DISTINCT over the whole log per page view."""
 from django.core.cache import cache
 
 from broker.hl7.models import HL7Message
 
-MESSAGE_TYPES_CACHE_KEY = "dashboard:hl7-message-types"
+MESSAGE_TYPES_CACHE_KEY = "hl7:message-types"
 MESSAGE_TYPES_CACHE_SECONDS = 60
 
 

@@ -7,7 +7,7 @@ from pydicom import Dataset
 
 from mpps import journal
 from mpps.attributes import FINAL_REQUIREMENTS, FINAL_STATUSES, check_set
-from mpps.creating import replace_series
+from mpps.n_create import replace_series
 from mpps.errors import NoLongerUpdatable, NoSuchInstance, NotTheCreator
 from mpps.extraction import performed_series, update_fields
 from mpps.linking import refresh_statuses

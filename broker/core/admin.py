@@ -1,15 +1,44 @@
 """Shared pieces of the broker apps' admin: read-only logs, readable raw data, actions that call an area."""
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
-from broker.dashboard import readable
-from broker.dashboard.actions import Unavailable, area_function
-# The read-only bases live with the worklist (which may not import broker); the other apps share them.
-from worklist.admin import ReadOnlyAdmin, ReadOnlyInline  # noqa: F401
+from broker.core import readable
+
+
+class NoAddOrDeleteAdmin(admin.ModelAdmin):
+    """Rows created by the protocols: never added by hand, never deleted (other rows and messages point at them)."""
+
+    show_full_result_count = False  # a COUNT(*) per search is wasted work with 100,000 orders
+    list_per_page = 50
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(NoAddOrDeleteAdmin):
+    """A record a protocol wrote: seen, never edited by hand."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 
 def hl7_html(raw, codec: str = "utf-8"):
-    from django.utils.html import format_html
-
     return format_html('<pre class="readable-hl7" style="white-space:pre-wrap;font-family:monospace">{}</pre>',
                        readable.hl7_html(raw, codec))
 
@@ -18,13 +47,8 @@ def dicom_html(json_dataset):
     return readable.dicom_html(json_dataset)
 
 
-def run_for_each(model_admin, request, queryset, what: str, function_path: str):
-    """Call an area's function for each selected row; report how many worked and the first refusal."""
-    try:
-        function = area_function(function_path)
-    except Unavailable as exc:
-        model_admin.message_user(request, f"Could not {what}: {exc}", messages.ERROR)
-        return
+def run_for_each(model_admin, request, queryset, what: str, function):
+    """Call the owning area's `function(pk)` for each selected row; report how many worked and the first refusals."""
     done, errors = 0, []
     for pk in queryset.values_list("pk", flat=True):
         try:
