@@ -36,7 +36,7 @@ if str(BASE_DIR) not in sys.path:
 
 from bench.fuzz_cases import KINDS, Case, Seed, department_today  # noqa: E402
 from bench.fuzz_cases import hl7 as hl7_cases  # noqa: E402
-from broker.hl7.mllp import FrameDecoder  # noqa: E402
+from broker.core.hl7v2.mllp import FrameDecoder  # noqa: E402
 
 PYTHON = sys.executable
 MWL = "1.2.840.10008.5.1.4.31"
