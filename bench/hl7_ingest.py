@@ -4,6 +4,11 @@ One and four connections, on SQLite and on PostgreSQL, next to a floor measured 
 MLLP server (same framing code) that answers every frame with a fixed ACK and does nothing else.
 
     .venv/bin/python bench/hl7_ingest.py [--quick] [--messages N]
+    .venv/bin/python bench/hl7_ingest.py --side-by-side /work/wt/write-base [--rounds 7] [--messages 1500]
+
+--side-by-side TREE: PostgreSQL, one connection only, this tree's listener (with both ways of writing new
+orders) and TREE's (a checkout of the previous main), each on its own scratch database, driven in turn,
+round after round, each round next to PostgreSQL's durable INSERT+COMMIT ceiling measured in that round.
 
 Uses a scratch data dir under bench/.work/hl7_ingest and a scratch PostgreSQL database broker_bench_hl7
 (created and migrated here, another name with --pg-database; skipped with a note when no server answers on
@@ -33,12 +38,13 @@ WORK = BASE_DIR / "bench" / ".work" / "hl7_ingest"
 FLOOR_ACK = b"MSH|^~\\&|BROKER|RADIOLOGY|RIS|HOSP|20260101000000||ACK^O01|1|P|2.3.1\rMSA|AA|1\r"
 
 
-def order_message(run: str, n: int) -> bytes:
-    """A v2.3.1 NW as a RIS sends it: new order, one of 500 patients (so most already exist)."""
+def order_message(run: str, n: int, patients: str | None = None) -> bytes:
+    """A v2.3.1 NW as a RIS sends it: new order, one of 500 patients (so most already exist); `patients` names
+    the set of 500 (default: the run's own)."""
     p = n % 500
     segments = [
         f"MSH|^~\\&|BENCH_RIS|HOSP|BROKER|RADIOLOGY|20260312081502||ORM^O01|{run}-{n}|P|2.3.1||||||UNICODE UTF-8",
-        f"PID|1||BP{run}{p:04d}^^^HOSP^MR||Müller^Jürgen{p}^K||19620415|M",
+        f"PID|1||BP{patients or run}{p:04d}^^^HOSP^MR||Müller^Jürgen{p}^K||19620415|M",
         "PV1|1|O|RAD^R12^1||||0815^Weiß^Anna^^^Dr.|||||||||||V556677",
         f"ORC|NW|{run}O{n}^BENCH||||SC||^^^20260315093000^^R||20260312081500|||0815^Weiß^Anna^^^Dr.",
         f"OBR|1|{run}O{n}^BENCH||CTHEAD^CT head^99LOCAL^CTH^CT head routine^99PROT||||||||||||||{run[-4:]}{n}|"
@@ -63,8 +69,8 @@ async def _floor_server():
     await server.serve_forever()
 
 
-def start_process(argv, env=None, ready=r"ready on [\d.]+:(\d+)"):
-    proc = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_process(argv, env=None, ready=r"ready on [\d.]+:(\d+)", cwd=BASE_DIR):
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     while True:
         line = proc.stdout.readline()
@@ -122,26 +128,26 @@ def drive(port: int, messages: list[bytes], connections: int) -> tuple[float, li
     return len(messages) / elapsed, [x for lane in latencies for x in lane]
 
 
-def prepare_database(name: str, env: dict, pg_database: str) -> None:
+def prepare_database(name: str, env: dict, pg_database: str, tree: Path = BASE_DIR) -> None:
     if name == "postgres":
         import psycopg
 
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {pg_database}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=tree, env=env, check=True)
 
 
-def postgres_commit_rate(count: int, pg_database: str) -> float:
+def postgres_commit_rate(count: int, pg_database: str, table: str = "commit_floor") -> float:
     """The database's own ceiling for one connection: one-row INSERT + durable COMMIT, nothing else."""
     import psycopg
 
     with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={pg_database}") as conn:
-        conn.execute("CREATE TABLE commit_floor (n integer)")
+        conn.execute(f"CREATE TABLE {table} (n integer)")
         conn.commit()
         started = time.perf_counter()
         for n in range(count):
-            conn.execute("INSERT INTO commit_floor VALUES (%s)", (n,))
+            conn.execute(f"INSERT INTO {table} VALUES (%s)", (n,))
             conn.commit()
         return count / (time.perf_counter() - started)
 
@@ -175,6 +181,75 @@ def measure(label: str, port: int, run: str, count: int, warmup: int, results: l
               f"server CPU {cpu_ms:.2f} ms/msg  load {load:.1f}", flush=True)
 
 
+def side_by_side(base_tree: Path, rounds: int, count: int, pg_database: str) -> None:
+    """This tree and the previous main's, PostgreSQL, one connection, alternately; median ratio to the ceiling."""
+    import psycopg
+
+    base_rev = subprocess.run(["git", "-C", str(base_tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+    head_rev = subprocess.run(["git", "-C", str(BASE_DIR), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+    variants = [  # label, tree, extra environment
+        (f"previous main ({base_rev}): one-statement upsert path", base_tree, {}),
+        (f"this branch ({head_rev}): fast path for a known patient, ORM otherwise", BASE_DIR, {}),
+        (f"this branch ({head_rev}): ORM only (`BROKER_HL7_ORDER_WRITES=orm`)", BASE_DIR,
+         {"BROKER_HL7_ORDER_WRITES": "orm"}),
+        (f"this branch ({head_rev}): ORM only, server-side binding + prepare_threshold 5", BASE_DIR,
+         {"BROKER_HL7_ORDER_WRITES": "orm", "DATABASE_SERVER_SIDE_BINDING": "1"}),
+    ]
+    load_at_start = os.getloadavg()[0]
+    run = f"{int(time.time()) % 100000:05d}"
+    listeners = []
+    try:
+        for n, (label, tree, extra) in enumerate(variants):
+            database = f"{pg_database}_{n}"
+            env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+            env.update(extra, BROKER_LOG_LEVEL="WARNING", BROKER_DATA_DIR=str(WORK / f"side{n}"),
+                       DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}")
+            prepare_database("postgres", env, database, tree)
+            proc, port = start_process([sys.executable, "manage.py", "runhl7", "--host", "127.0.0.1", "--port", "0"],
+                                       env, cwd=tree)
+            listeners.append((label, database, proc, port))
+            drive(port, [order_message(f"{run}W{n}", m, run) for m in range(500)], 1)  # warm-up: the 500 patients exist
+        ratios = {label: [] for label, *_ in listeners}
+        rates = {label: [] for label, *_ in listeners}
+        ceilings = []
+        for r in range(rounds):
+            order = listeners if r % 2 == 0 else listeners[::-1]  # alternate who goes first
+            ceiling = postgres_commit_rate(1000, listeners[0][1], table=f"commit_floor_{r}")
+            ceilings.append(ceiling)
+            for label, _, proc, port in order:
+                rate, _ = drive(port, [order_message(f"{run}R{r}", m, run) for m in range(count)], 1)
+                rates[label].append(rate)
+                ratios[label].append(rate / ceiling)
+                print(f"round {r + 1}: {label}: {rate:,.0f}/s = {rate / ceiling:.3f}× of {ceiling:,.0f}/s  "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+    finally:
+        for _, _, proc, _ in listeners:
+            stop_process(proc)
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
+            for _, database, _, _ in listeners:
+                conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    rows = "\n".join(f"| {label} | {statistics.median(rates[label]):,.0f} | **{statistics.median(ratios[label]):.3f}×** | "
+                     f"{min(ratios[label]):.3f}–{max(ratios[label]):.3f}× |" for label, *_ in listeners)
+    markdown = f"""### Side by side with the previous main (`--side-by-side`)
+
+PostgreSQL, one connection, the same ORM^O01 new orders as above (500 patients, created by a warm-up of 500 messages, so each
+measured message's patient exists and the message leaves it unchanged), {count:,} messages per variant per round,
+{rounds} rounds; the four listeners (each its own scratch database, all started before the first round)
+are driven in turn, the order reversed every other round, and each round first measures PostgreSQL's own
+single-connection durable INSERT+COMMIT ceiling (median {statistics.median(ceilings):,.0f}/s, range
+{min(ceilings):,.0f}–{max(ceilings):,.0f}/s). Ratio = messages/s ÷ that round's ceiling. Load average
+{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on 2 cores shared with other work.
+
+| listener | messages/s (median) | median ratio to the commit ceiling | range over the rounds |
+| --- | ---: | ---: | ---: |
+{rows}
+
+Target: at least 0.15× of the ceiling on one connection."""
+    write_section("hl7_ingest_side_by_side", markdown)
+
+
 def main():
     if "--floor-server" in sys.argv:
         asyncio.run(_floor_server())
@@ -183,7 +258,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a short run (fewer messages)")
     parser.add_argument("--messages", type=int, default=None, help="messages per measurement")
     parser.add_argument("--pg-database", default="broker_bench_hl7", help="scratch PostgreSQL database (dropped)")
+    parser.add_argument("--side-by-side", type=Path, default=None, metavar="TREE",
+                        help="PostgreSQL, one connection: this tree against TREE (the previous main), alternately")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of --side-by-side")
     args = parser.parse_args()
+    if args.side_by_side:
+        WORK.mkdir(parents=True, exist_ok=True)
+        side_by_side(args.side_by_side.resolve(), args.rounds, args.messages or 1500, args.pg_database)
+        return
     count = args.messages or (600 if args.quick else 4000)
     warmup = 100 if args.quick else 300
     shutil.rmtree(WORK, ignore_errors=True)

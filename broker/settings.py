@@ -147,11 +147,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].pop("CONN_HEALTH_CHECKS", None)
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_broker.sqlite3")}
+elif env_bool("DATABASE_SERVER_SIDE_BINDING", False):
+    # Django's own psycopg 3 options: server-side binding, and psycopg prepares a statement shape after it
+    # ran `prepare_threshold` times on a connection (every ORM query, not only the intake's).
+    DATABASES["default"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "server_side_binding": True,
+                                       "prepare_threshold": env_int("DATABASE_PREPARE_THRESHOLD", 5)}
 elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # Django leaves psycopg's server-side prepared statements off (for poolers in transaction mode). The
-    # intake's few hot statements (worklist.rowsql) ask for them explicitly; a threshold no statement reaches
-    # keeps every other query as Django sends it. Off: rowsql's statements are parsed and planned each time.
+    # intake's fast-path statement (worklist.rowsql) asks for it explicitly; a threshold no statement reaches
+    # keeps every other query as Django sends it. Off: that statement is parsed and planned each time.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+
+# --- HL7 new-order writes (worklist.order_writes): "statement" = the one-statement fast path for a known,
+# unchanged patient (the ORM path for everything else); "orm" = the ORM path for every message.
+BROKER_HL7_ORDER_WRITES = env_str("BROKER_HL7_ORDER_WRITES", "statement")
+if BROKER_HL7_ORDER_WRITES not in ("statement", "orm"):
+    raise ConfigurationError(f"BROKER_HL7_ORDER_WRITES must be 'statement' or 'orm', not {BROKER_HL7_ORDER_WRITES!r}")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -2,21 +2,21 @@
 
 Called inside the intake's transaction; raises worklist.hl7map.errors exceptions for what cannot be applied.
 """
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import IntegrityError
 from django.db.models import Q
 from pydicom.uid import generate_uid
 
-from worklist import rowsql, stations
+from worklist import order_writes, stations
 from worklist.hl7map.errors import DuplicateKey, Location, UnknownKey
 from worklist.hl7map.fields import OrderFields, OrderMessage, ProcedureFields, StepFields
 from worklist.hl7map.orders import ORDER_CONTROL, ORDER_STATUS
 from worklist.models import ImagingOrder, RequestedProcedure, ScheduledProcedureStep
 from worklist.names import search_key
-from worklist.patients import proposed, upsert_patient, upsert_rule
+from worklist.order_writes import NewOrder, NewProcedure
+from worklist.patients import demographic_changes, find_patient, upsert_patient
 
 Step = ScheduledProcedureStep.Status
 OPEN_STEP = ("SCHEDULED", "ARRIVED", "READY")
@@ -31,9 +31,9 @@ ORDER_VALUES = ("requesting_physician_name", "priority", "reason_for_procedure",
 class Applied:
     patient_id: int | None
     order_id: int | None
-    # New orders' rows (order, procedures, steps) not written yet: write() sends them in one statement,
-    # with the caller's own rows (the HL7 log row) that refer to the first of them.
-    pending: list = field(default_factory=list)
+    # New orders (with procedures and steps) not written yet: write() inserts them, then the caller's own
+    # rows (the HL7 log row) that refer to the first of them.
+    pending: list[NewOrder] = field(default_factory=list)
     first_new: int | None = None  # index in `pending` of the order whose id order_id will be
     pending_orders: list = field(default_factory=list)  # their OrderFields, to name one in an error
 
@@ -51,7 +51,7 @@ def apply_order_message(message: OrderMessage) -> Applied:
             if applied.order_id is None and applied.first_new is None:
                 applied.first_new = len(applied.pending)
             applied.pending_orders.append(fields)
-            applied.pending += new_order_rows(patient, message, fields, first_index=len(applied.pending))
+            applied.pending.append(new_order(patient, message, fields))
             applied.patient_id = applied.patient_id or patient.pk
             continue
         write(applied)  # this group may refer to an order that an earlier group of the message created
@@ -71,21 +71,10 @@ def apply_order_message(message: OrderMessage) -> Applied:
 
 
 def write(applied: Applied, also: list = ()) -> None:
-    """Insert the pending new orders and `also` (unsaved rows with an order_id and a patient_id to fill).
-
-    On PostgreSQL all of it is one statement: the intake's log row travels with the order it created.
-    """
-    for obj in also:
-        obj.patient_id = applied.patient_id
-        if applied.first_new is None:
-            obj.order_id = applied.order_id
-    if not applied.pending:
-        rowsql.insert(list(also))
-        return
-    link = None if applied.first_new is None else (applied.first_new, "order_id")
-    rows = applied.pending + [(obj, link) for obj in also]
+    """Insert the pending new orders, then `also` (unsaved rows with an order_id and a patient_id to fill),
+    through the ORM in the caller's transaction."""
     try:
-        rowsql.insert_linked(rows)
+        order_writes.write_new_orders(applied.pending)
     except IntegrityError as exc:
         # A unique key taken by another connection between check_new_order_keys and this insert.
         fields = applied.pending_orders[0] if applied.pending_orders else None
@@ -101,37 +90,34 @@ def write(applied: Applied, also: list = ()) -> None:
                                f"already belongs to another order", where) from exc
         raise
     if applied.first_new is not None:
-        applied.order_id = applied.pending[applied.first_new][0].pk
+        applied.order_id = applied.pending[applied.first_new].order.pk
     applied.pending, applied.first_new, applied.pending_orders = [], None, []
+    for obj in also:
+        obj.patient_id, obj.order_id = applied.patient_id, applied.order_id
+        obj.save(force_insert=True)
 
 
 def place_new_orders(message: OrderMessage, also: list = ()) -> bool:
-    """A message of new orders only, on PostgreSQL: the patient (created or updated as upsert_patient would),
-    the orders with their procedures and steps, and `also` (unsaved rows that get the patient_id and the
-    first order's order_id) in one statement, committed on its own when no transaction is open.
+    """A message of new orders only, for a patient that exists and that the message leaves unchanged: the
+    orders with their procedures and steps, and `also` (unsaved rows that get the patient_id and the first
+    order's order_id) written by order_writes.write_new_order (one statement, its own commit on PostgreSQL).
 
-    False when the message needs apply_order_message and write() instead, nothing having been written: on
-    SQLite, for other order controls, for a merged patient, for a patient created by another connection
-    while this statement ran, and for a unique key already taken (a repeated message, a placer order number
-    in use), which that path meets again and answers.
+    False when the message needs apply_order_message and write() instead, nothing having been written: the
+    fast path switched off (BROKER_HL7_ORDER_WRITES=orm), other order controls, a new, merged or changed
+    patient (the rules of worklist.patients decide), and a unique key taken meanwhile (a repeated message,
+    a placer order number in use), which that path meets again and answers.
     """
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor != "postgresql" or any(ORDER_CONTROL[f.order_control] != "new" for f in message.orders):
+    if not order_writes.one_statement_enabled() or \
+            any(ORDER_CONTROL[f.order_control] != "new" for f in message.orders):
         return False
     check_new_order_keys(message)  # a taken key: DuplicateKey here, before the statement
-    patient = proposed(message.patient)
-    rows = [(patient, None)]
-    first_order = len(rows)
-    for fields in message.orders:
-        rows += new_order_rows(patient, message, fields, first_index=len(rows), patient_row=0)
-    rows += [(obj, [(0, "patient_id"), (first_order, "order_id")]) for obj in also]
-    # Inside a caller's transaction a failed statement must not end it: a savepoint then, nothing otherwise.
-    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    try:
-        with scope:
-            return rowsql.insert_linked(rows, upsert=upsert_rule()) is not None
-    except IntegrityError:
+    patient = find_patient(message.patient)
+    if patient is None or patient.merged_into_id or demographic_changes(patient, message.patient):
         return False
+    new_orders = [new_order(patient, message, fields) for fields in message.orders]
+    for obj in also:
+        obj.patient_id = patient.pk
+    return order_writes.write_new_order(new_orders, also)
 
 
 def _describe(order: ImagingOrder) -> str:
@@ -221,13 +207,11 @@ def find_order(fields: OrderFields) -> ImagingOrder:
     return found
 
 
-def new_order_rows(patient, message: OrderMessage, fields: OrderFields, first_index: int = 0,
-                   patient_row: int | None = None) -> list[tuple]:
-    """A new order with its procedures and steps, as rows for rowsql.insert_linked (the order at `first_index`;
-    `patient_row`: the index of an unsaved patient inserted with them)."""
+def new_order(patient, message: OrderMessage, fields: OrderFields) -> NewOrder:
+    """A new order (unsaved) with its procedures and steps."""
     visit = message.visit
-    order = rowsql.new(
-        ImagingOrder, patient_id=patient.pk,
+    order = ImagingOrder(
+        patient_id=patient.pk,
         placer_order_number=fields.placer_order_number, placer_issuer=fields.placer_issuer,
         filler_order_number=fields.filler_order_number, filler_issuer=fields.filler_issuer,
         accession_number=fields.accession_number, accession_issuer=fields.accession_issuer,
@@ -237,32 +221,26 @@ def new_order_rows(patient, message: OrderMessage, fields: OrderFields, first_in
         hl7_version=message.hl7_version, status=ImagingOrder.Status.SCHEDULED,
         **{name: getattr(fields, name) for name in ORDER_VALUES},
     )
-    link = None if patient_row is None else (patient_row, "patient_id")
-    return [(order, link)] + _procedure_rows(order, fields.procedures, start_index=1, order_row=first_index)
+    return NewOrder(order, _new_procedures(order, fields.procedures, start_index=1))
 
 
-def _procedure_rows(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int,
-                    order_row: int | None = None) -> list[tuple]:
-    """Requested procedures and their steps as rows for rowsql.insert_linked.
-
-    `order_row`: the index of the (new) order among the rows inserted with these; None for a saved order.
-    """
-    first = 0 if order_row is None else order_row + 1
-    rows = []
+def _new_procedures(order: ImagingOrder, procedures: list[ProcedureFields], start_index: int) -> list[NewProcedure]:
+    """Requested procedures (unsaved) and their steps, numbered from `start_index` for IDs the RIS left out."""
+    new = []
     for n, proc in enumerate(procedures, start=start_index):
-        rp = rowsql.new(
-            RequestedProcedure, order_id=order.pk, requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
+        rp = RequestedProcedure(
+            requested_procedure_id=proc.requested_procedure_id or _default_id(order.accession_number, n),
             description=proc.description, code_value=proc.code_value, code_scheme=proc.code_scheme,
             code_meaning=proc.code_meaning, comments=proc.comments,
             study_instance_uid=proc.study_instance_uid or generate_uid(prefix=settings.BROKER_UID_ROOT),
         )
-        rp_index = first + len(rows)
-        rows.append((rp, None if order_row is None else (order_row, "order_id")))
+        steps = []
         for m, step_fields in enumerate(proc.steps, start=1):
-            step = rowsql.new(ScheduledProcedureStep, requested_procedure_id=rp.pk, status=Step.SCHEDULED)
+            step = ScheduledProcedureStep(status=Step.SCHEDULED)
             _fill_step(step, step_fields, rp, order, default_id=_default_id(rp.requested_procedure_id, m))
-            rows.append((step, (rp_index, "requested_procedure_id")))
-    return rows
+            steps.append(step)
+        new.append(NewProcedure(rp, steps))
+    return new
 
 
 def _default_id(base: str, n: int) -> str:
@@ -278,7 +256,7 @@ def _fill_step(step, fields: StepFields, rp: RequestedProcedure, order: ImagingO
     step.modality = fields.modality or step.modality
     step.start = fields.start or step.start
     step.performing_physician_name = fields.performing_physician_name or step.performing_physician_name
-    step.performing_physician_search = search_key(step.performing_physician_name)  # rowsql skips save()
+    step.performing_physician_search = search_key(step.performing_physician_name)  # bulk_create skips save()
     step.description = fields.description or step.description
     step.protocol_codes = fields.protocol_codes or step.protocol_codes
     step.location = fields.location or step.location
@@ -330,7 +308,7 @@ def change_order(order: ImagingOrder, message: OrderMessage, fields: OrderFields
                 _fill_step(step, step_fields, rp, order)
             step.save()
     if new_procedures:
-        rowsql.insert_linked(_procedure_rows(order, new_procedures, start_index=len(existing) + 1))
+        order_writes.write_procedures([(order, _new_procedures(order, new_procedures, start_index=len(existing) + 1))])
     if fields.order_status in ("CM", "CA", "DC"):  # XO with ORC-5 CM: the procedure is done, it leaves the worklist
         set_status(order, ORDER_STATUS[fields.order_status])
 

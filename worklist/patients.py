@@ -1,9 +1,10 @@
-"""Patients from HL7: find or create (race-safe), update demographics, merge (A40)."""
-from functools import lru_cache
+"""Patients from HL7: find or create (race-safe), update demographics, merge (A40).
 
-from django.db import IntegrityError, connection
-
-from worklist import rowsql
+The patient rules live here once, for every database and both ways a new order is written: an empty HL7
+field means 'unchanged', not 'erase'; other patient IDs not yet known are appended; a patient merged away
+by an A40 is refused (UnknownKey, AE 204).
+"""
+from django.db import IntegrityError
 
 from worklist.hl7map.errors import UnknownKey
 from worklist.hl7map.fields import PatientFields, PatientMerge, PatientUpdate
@@ -21,13 +22,21 @@ def _lookup(patient_id: str, issuer: str):
     return Patient.objects.filter(patient_id=patient_id, issuer_of_patient_id=issuer)
 
 
-def upsert_patient(fields: PatientFields, *, update_demographics: bool = True) -> Patient:
-    patient = rowsql.fetch_one(Patient, patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id)
-    if patient is None:
-        return _create(fields)
+def find_patient(fields: PatientFields) -> Patient | None:
+    return _lookup(fields.patient_id, fields.issuer_of_patient_id).first()
+
+
+def refuse_merged(patient: Patient, fields: PatientFields) -> None:
     if patient.merged_into_id:
         raise UnknownKey(f"Patient {fields.patient_id} was merged into another patient (A40); "
                          f"send messages for the surviving patient ID", fields.location)
+
+
+def upsert_patient(fields: PatientFields, *, update_demographics: bool = True) -> Patient:
+    patient = find_patient(fields)
+    if patient is None:
+        return _create(fields)
+    refuse_merged(patient, fields)
     if update_demographics:
         _update(patient, fields)
     return patient
@@ -36,69 +45,43 @@ def upsert_patient(fields: PatientFields, *, update_demographics: bool = True) -
 def proposed(fields: PatientFields) -> Patient:
     """The unsaved patient a message describes (what is created when the patient is new)."""
     values = {name: getattr(fields, name) for name in DEMOGRAPHICS if getattr(fields, name) not in (None, "")}
-    patient = rowsql.new(Patient, patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
-                         other_patient_ids=fields.other_patient_ids, **values)
+    patient = Patient(patient_id=fields.patient_id, issuer_of_patient_id=fields.issuer_of_patient_id,
+                      other_patient_ids=fields.other_patient_ids, **values)
     patient.name_search = search_key(patient.name)
     return patient
 
 
-@lru_cache(maxsize=None)
-def upsert_rule() -> rowsql.Upsert:
-    """_update's rules in SQL, for a patient written in the same statement as its new order (PostgreSQL):
-    a value the message carries replaces the stored one, an empty one leaves it; other IDs not yet known
-    are appended; a merged patient (A40) is not usable, so nothing is written and the caller takes the
-    ordinary path, which answers it."""
-    quote = connection.ops.quote_name
-    table = quote(Patient._meta.db_table)
-    assignments, changed = [], []
-    for name in DEMOGRAPHICS:
-        field = Patient._meta.get_field(name)
-        column = quote(field.column)
-        given = f"EXCLUDED.{column} IS NOT NULL" if field.null else f"EXCLUDED.{column} <> ''"
-        assignments.append(f"{column} = CASE WHEN {given} THEN EXCLUDED.{column} ELSE {table}.{column} END")
-        changed.append(f"({given} AND EXCLUDED.{column} IS DISTINCT FROM {table}.{column})")
-    name = quote("name")
-    assignments.append(f"{quote('name_search')} = CASE WHEN EXCLUDED.{name} <> '' THEN EXCLUDED.{quote('name_search')} "
-                       f"ELSE {table}.{quote('name_search')} END")
-    others = quote("other_patient_ids")
-    extra = (f"(SELECT jsonb_agg(e.value ORDER BY e.ordinality) FROM jsonb_array_elements(EXCLUDED.{others}) "
-             f"WITH ORDINALITY e WHERE NOT EXISTS (SELECT FROM jsonb_array_elements({table}.{others}) k "
-             f"WHERE k->>'patient_id' = e.value->>'patient_id' AND k->>'issuer' = e.value->>'issuer'))")
-    assignments.append(f"{others} = {table}.{others} || COALESCE({extra}, '[]'::jsonb)")
-    changed.append(f"{extra} IS NOT NULL")
-    assignments.append(f"{quote('updated_at')} = EXCLUDED.{quote('updated_at')}")
-    return rowsql.Upsert(conflict=("patient_id", "issuer_of_patient_id"), assignments=", ".join(assignments),
-                         changed=" OR ".join(changed), usable=f"{table}.{quote('merged_into_id')} IS NULL")
-
-
 def _create(fields: PatientFields) -> Patient:
-    patient = proposed(fields)
     # ON CONFLICT DO NOTHING: when another connection creates the same patient at the same moment, this
-    # insert waits for its commit and then inserts nothing; the row it made is the one to use.
-    if rowsql.insert([patient], conflict_columns=("patient_id", "issuer_of_patient_id")):
-        return patient
-    patient = _lookup(fields.patient_id, fields.issuer_of_patient_id).first()
+    # insert waits for its commit and then inserts nothing; the row then read is the one to use, and the
+    # message's values are applied to it (a no-op for the row this insert made).
+    Patient.objects.bulk_create([proposed(fields)], ignore_conflicts=True)
+    patient = find_patient(fields)
     if patient is None:
         raise IntegrityError(f"patient {fields.patient_id} neither inserted nor found")
+    refuse_merged(patient, fields)
     _update(patient, fields)
     return patient
 
 
-def _update(patient: Patient, fields: PatientFields) -> None:
-    """Take every value the message carries; an empty HL7 field means 'unchanged', not 'erase'."""
-    changed = []
-    for name in DEMOGRAPHICS:
-        value = getattr(fields, name)
-        if value not in (None, "") and getattr(patient, name) != value:
-            setattr(patient, name, value)
-            changed.append(name)
+def demographic_changes(patient: Patient, fields: PatientFields) -> dict:
+    """What the message changes on the stored patient: the values it carries that differ, and other IDs
+    not yet known appended (an empty HL7 field means 'unchanged', not 'erase')."""
+    changes = {name: getattr(fields, name) for name in DEMOGRAPHICS
+               if getattr(fields, name) not in (None, "") and getattr(patient, name) != getattr(fields, name)}
     known = {(o.get("patient_id"), o.get("issuer")) for o in patient.other_patient_ids}
     extra = [o for o in fields.other_patient_ids if (o["patient_id"], o["issuer"]) not in known]
     if extra:
-        patient.other_patient_ids = patient.other_patient_ids + extra
-        changed.append("other_patient_ids")
-    if changed:
-        patient.save(update_fields=changed + ["name_search", "updated_at"])
+        changes["other_patient_ids"] = patient.other_patient_ids + extra
+    return changes
+
+
+def _update(patient: Patient, fields: PatientFields) -> None:
+    changes = demographic_changes(patient, fields)
+    if changes:
+        for name, value in changes.items():
+            setattr(patient, name, value)
+        patient.save(update_fields=[*changes, "name_search", "updated_at"])
 
 
 def apply_patient_update(update: PatientUpdate) -> Patient:

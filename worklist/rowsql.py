@@ -1,15 +1,13 @@
-"""Row-level SQL for the intake's hot path: INSERT ... RETURNING and a keyed SELECT of one row.
+"""Row-level SQL behind worklist.order_writes.write_new_order (the intake's fast path), and nothing else.
 
-The ORM spends most of a new order's time compiling queries (about 0.3 ms each here) rather than in
-the database; orders arrive by the thousand per minute, so their rows are written with one prepared
-statement shape per table. Field conversion still goes through each field's own `pre_save` and
-`get_db_prep_save`, so values are stored exactly as the ORM would store them.
-
-Each statement also costs a round trip and psycopg's own per-statement work, so on PostgreSQL a new-order
-message is one statement (`insert_linked`, a chain of CTEs): the patient's upsert, the order, its
-procedures and steps, and the caller's log row; sent outside a transaction it is also its own commit.
+A new-order message's rows (order, procedures, steps, the caller's log row) as one INSERT chain: on
+PostgreSQL one statement of CTEs, each row taking its parents' new ids, so sent outside a transaction it
+is one round trip and its own commit; on SQLite one INSERT per row. Values are converted by each field's
+own `pre_save` / `get_db_prep_save` (Django's Field API), so they are stored as the ORM stores them; the
+rows' rules are decided before they get here (worklist.orders, worklist.patients). Only
+worklist.order_writes imports this module; tests/test_worklist_order_writes.py compares what it writes
+with what the ORM path writes, row by row.
 """
-from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
 
@@ -46,12 +44,11 @@ def _shape(model, vendor: str):
 class _Reader:
     """The values of a plan (plain fields first) from one instance, as the database driver takes them."""
 
-    def __init__(self, plan: list, extra: tuple[str, ...] = ()):
+    def __init__(self, plan: list):
         plain = [attname for _, attname, is_plain, *_ in plan if is_plain]
         self.plain = attrgetter(*plain) if plain else None
         self.single = len(plain) == 1  # attrgetter of one name returns the value, not a tuple
         self.special = [entry for entry in plan if not entry[2]]
-        self.extra = extra  # more plain attributes after the plan's values (an upsert's key, read again)
 
     def __call__(self, obj, connection, stamp: tuple) -> list:
         values = [] if self.plain is None else [self.plain(obj)] if self.single else list(self.plain(obj))
@@ -62,50 +59,22 @@ class _Reader:
             else:
                 value = field.pre_save(obj, True) if auto else getattr(obj, attname)
                 values.append(field.get_db_prep_save(value, connection))
-        for attname in self.extra:
-            values.append(getattr(obj, attname))
         return values
 
 
-@lru_cache(maxsize=None)
-def _constructor(model) -> tuple:
-    return tuple((f.attname, f.get_default) for f in model._meta.concrete_fields)
-
-
-def new(model, **values):
-    """An unsaved instance from attribute names (`order_id`, not `order`), built with positional arguments as
-    Model.from_db does: Django's keyword path costs about four times as much, for each of a message's rows."""
-    args = [values.pop(attname) if attname in values else default() for attname, default in _constructor(model)]
-    if values:
-        raise TypeError(f"{model.__name__} has no fields {', '.join(values)}")
-    return model(*args)
-
-
-def insert(objs: list, *, conflict_columns: tuple[str, ...] = (), using=None) -> list:
-    """Insert unsaved model instances of one model and set their primary keys.
-
-    With `conflict_columns`, rows that collide with an existing row on that unique key are skipped
-    (ON CONFLICT DO NOTHING); the instances that were inserted are returned.
-    """
+def insert(objs: list) -> list:
+    """Insert unsaved model instances of one model and set their primary keys."""
     if not objs:
         return []
-    connection = using or connections[DEFAULT_DB_ALIAS]
+    connection = connections[DEFAULT_DB_ALIAS]
     model = type(objs[0])
     _, reader, head, row, pk_column = _shape(model, connection.vendor)
     stamp = _stamp(connection)
     params = []
     for obj in objs:
         params += reader(obj, connection, stamp)
-    sql = head + ", ".join([row] * len(objs))
-    if conflict_columns:
-        quote = connection.ops.quote_name
-        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict_columns)}) DO NOTHING"
-    sql += f" RETURNING {pk_column}"
+    sql = head + ", ".join([row] * len(objs)) + f" RETURNING {pk_column}"
     ids = [r[0] for r in _execute(connection, sql, params)]
-    if conflict_columns and len(ids) != len(objs):
-        if len(objs) != 1:
-            raise ValueError("conflict handling is for one row at a time")
-        return []
     for obj, pk in zip(objs, ids):
         obj.pk = pk
         obj._state.adding = False
@@ -146,20 +115,6 @@ def _stamp(connection) -> tuple:
     return now, connection.ops.adapt_datetimefield_value(now)
 
 
-@dataclass(frozen=True)
-class Upsert:
-    """How the first row of insert_linked meets an existing row with the same unique key (PostgreSQL).
-
-    The existing row is updated with `assignments` (EXCLUDED is the proposed row) when `usable` and `changed`
-    hold, used as it is when only `usable` holds; when it is not usable nothing at all is written.
-    """
-
-    conflict: tuple[str, ...]  # the columns of the unique key
-    assignments: str  # the SET list of ON CONFLICT DO UPDATE
-    changed: str
-    usable: str
-
-
 def _links(link) -> tuple:
     """A row's links to its parents: None, one (parent index, FK attname), or a list of them."""
     if link is None:
@@ -168,12 +123,8 @@ def _links(link) -> tuple:
 
 
 @lru_cache(maxsize=None)
-def _linked_shape(shape: tuple, vendor: str, upsert: Upsert | None = None):
-    """One INSERT ... SELECT per row, chained by CTEs: a child row takes its parents' new ids in the statement.
-
-    With `upsert`, the first row is an INSERT ... ON CONFLICT DO UPDATE; when it yields no usable row, no
-    row that depends on it is inserted and its id is returned as None.
-    """
+def _linked_shape(shape: tuple, vendor: str):
+    """One INSERT ... SELECT per row, chained by CTEs: a child row takes its parents' new ids in the statement."""
     quote = default_connection.ops.quote_name
     ctes, readers = [], []
     for n, (model, links) in enumerate(shape):
@@ -190,23 +141,10 @@ def _linked_shape(shape: tuple, vendor: str, upsert: Upsert | None = None):
             textual = isinstance(field, (models.CharField, models.TextField))
             cast = "text" if textual else field.db_type(default_connection)
             values.append(f"CAST(%s AS {cast})")
-        row_plan = [p for p in plan if p[1] not in parents]
-        if n == 0 and upsert is not None:
-            key = [next(p for p in plan if p[0].column == column) for column in upsert.conflict]
-            usable = f"{upsert.usable} AND NOT EXISTS (SELECT FROM r0_new)"
-            ctes.append(f"r0_new AS (INSERT INTO {table} ({', '.join(columns)}) "
-                        f"VALUES ({', '.join(['%s'] * len(plan))}) "
-                        f"ON CONFLICT ({', '.join(quote(c) for c in upsert.conflict)}) DO UPDATE SET "
-                        f"{upsert.assignments} WHERE {upsert.usable} AND ({upsert.changed}) RETURNING {pk})")
-            # An existing row left as it was is not returned by the upsert: read it (when it may be used).
-            ctes.append(f"r0 AS (SELECT {pk} FROM r0_new UNION ALL SELECT {pk} FROM {table} WHERE "
-                        + " AND ".join(f"{quote(c)} = %s" for c in upsert.conflict) + f" AND {usable})")
-            readers.append(_Reader(row_plan, tuple(entry[1] for entry in key)))
-            continue
         source = (" FROM " + ", ".join(f"r{i}" for i in sorted(set(parents.values())))) if parents else ""
         ctes.append(f"r{n} AS (INSERT INTO {table} ({', '.join(columns)}) "
                     f"SELECT {', '.join(values)}{source} RETURNING {pk})")
-        readers.append(_Reader(row_plan))
+        readers.append(_Reader([p for p in plan if p[1] not in parents]))
     ids = ", ".join(f"(SELECT {quote(model._meta.pk.column)} FROM r{n})" for n, (model, _) in enumerate(shape))
     return "WITH " + ", ".join(ctes) + f" SELECT {ids}", readers
 
@@ -222,33 +160,27 @@ def _numbered(sql: str) -> str:
     return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
 
 
-def insert_linked(rows: list[tuple], upsert: Upsert | None = None) -> list | None:
+def insert_linked(rows: list[tuple]) -> list:
     """Insert a parent and its descendants: rows of (unsaved instance, link), a link being None, one
     (parent index, FK attname) or a list of them.
 
     A parent comes before its children. The primary keys (and the foreign keys to the new parents) are set
-    on the instances. PostgreSQL writes them all with one statement, SQLite one INSERT per row. With `upsert`
-    (PostgreSQL only), the first row may meet an existing one (see Upsert); when that one is not usable,
-    nothing is written and None is returned.
+    on the instances. PostgreSQL writes them all with one statement, SQLite one INSERT per row.
     """
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
-        if upsert is not None:
-            raise ValueError("an upsert head is for PostgreSQL")
         for obj, link in rows:
             for parent, attname in _links(link):
                 setattr(obj, attname, rows[parent][0].pk)
             insert([obj])
         return [obj for obj, _ in rows]
     shape = tuple((type(obj), _links(link)) for obj, link in rows)
-    sql, readers = _linked_shape(shape, connection.vendor, upsert)
+    sql, readers = _linked_shape(shape, connection.vendor)
     stamp = _stamp(connection)
     params = []
     for (obj, _), reader in zip(rows, readers):
         params += reader(obj, connection, stamp)
     ids = _execute(connection, sql, params)[0]
-    if ids[0] is None:
-        return None
     for (obj, link), pk in zip(rows, ids):
         obj.pk = pk
         obj._state.adding = False
@@ -257,33 +189,3 @@ def insert_linked(rows: list[tuple], upsert: Upsert | None = None) -> list | Non
         for parent, attname in _links(link):
             setattr(obj, attname, rows[parent][0].pk)
     return [obj for obj, _ in rows]
-
-
-@lru_cache(maxsize=None)
-def _select_shape(model, key_columns: tuple[str, ...], vendor: str):
-    fields = list(model._meta.concrete_fields)
-    quote = default_connection.ops.quote_name
-    where = " AND ".join(f"{quote(c)} = %s" for c in key_columns)
-    sql = f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(model._meta.db_table)} WHERE {where}"
-    converters = []  # (column index, expression, converters) for the columns that need converting
-    for n, field in enumerate(fields):
-        col = field.get_col(model._meta.db_table)
-        field_converters = default_connection.ops.get_db_converters(col) + field.get_db_converters(default_connection)
-        if field_converters:
-            converters.append((n, col, field_converters))
-    return [f.attname for f in fields], sql, converters
-
-
-def fetch_one(model, **key):
-    """The one row with this unique key as a model instance (None when absent), converted as the ORM would."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    columns = tuple(key)
-    attnames, sql, converters = _select_shape(model, columns, connection.vendor)
-    rows = _execute(connection, sql, [key[c] for c in columns])
-    if not rows:
-        return None
-    values = list(rows[0])
-    for n, col, field_converters in converters:
-        for converter in field_converters:
-            values[n] = converter(values[n], col, connection)
-    return model.from_db(connection.alias, attnames, values)

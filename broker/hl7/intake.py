@@ -18,7 +18,7 @@ from broker.core.hl7v2 import charsets
 from broker.hl7 import outcomes, parser
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
-from worklist import orders, patients, rowsql
+from worklist import orders, patients
 from worklist.hl7map import adt
 from worklist.hl7map.errors import BadValue, Location, MappingError, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
@@ -201,7 +201,7 @@ def _row(raw: bytes, peer: str, header: parser.Header | None, message: parser.Me
     if message is not None:
         orc = message.first("ORC")
         values["order_control"] = orc.get(1)[:8] if orc is not None else ""
-    return rowsql.new(HL7Message, peer=peer[:100], raw=excerpt, raw_size=len(raw), **values)
+    return HL7Message(peer=peer[:100], raw=excerpt, raw_size=len(raw), **values)
 
 
 def _repeat(raw: bytes, peer: str, header: parser.Header, earlier: HL7Message, started: float) -> Receipt:
