@@ -34,19 +34,19 @@ def steps_of(accession: str):
 
 # --- every message type answers AA and lands in the worklist -------------------------------------------------------
 
-@pytest.mark.parametrize("name, control_id, accession, steps", [
-    ("orm_o01_v231_nw_utf8.hl7", "AGF000123", "ACC1001", 1),
-    ("orm_o01_v231_nw_latin1.hl7", "SR-88231", "SR-ACC-5531", 1),
-    ("orm_o01_v24_nw.hl7", "GE0000451", "GHACC77881", 1),
-    ("omi_o23_v251_nw_multi.hl7", "SEC-2026-0001", "UKACC4401", 3),
+@pytest.mark.parametrize("name, control_id, accession, steps, encoding", [
+    ("orm_o01_v231_nw_utf8.hl7", "AGF000123", "ACC1001", 1, "utf-8"),
+    ("orm_o01_v231_nw_latin1.hl7", "SR-88231", "SR-ACC-5531", 1, "latin-1"),
+    ("orm_o01_v24_nw.hl7", "GE0000451", "GHACC77881", 1, "utf-8"),  # no MSH-18: the default, UTF-8
+    ("omi_o23_v251_nw_multi.hl7", "SEC-2026-0001", "UKACC4401", 3, "utf-8"),
 ])
-def test_it_accepts_new_orders_from_each_ris_shape(listener, name, control_id, accession, steps):
+def test_it_accepts_new_orders_from_each_ris_shape(listener, name, control_id, accession, steps, encoding):
     ack = send_one(listener, sample(name))
     assert msa(ack) == ("AA", control_id)
     assert steps_of(accession).filter(status="SCHEDULED").count() == steps
     row = HL7Message.objects.get(control_id=control_id)
     assert (row.outcome, row.order_control, bytes(row.raw)) == ("AA", "NW", sample(name))
-    assert row.ack.encode("utf-8") == ack or row.charset == "8859/1"
+    assert row.ack.encode(encoding) == ack  # the ACK staff see is the one sent, in the sender's character set
     assert row.peer.startswith("127.0.0.1:")
 
 
@@ -244,9 +244,13 @@ def test_it_answers_ae_with_err_and_applies_nothing(listener, message, code, loc
 
 
 def test_it_answers_ae_101_to_a_message_without_control_id(listener):
-    ack = send_one(listener, orm(control_id="").replace(b"|ORM^O01||P|", b"|ORM^O01||P|"))
+    message = orm(control_id="")
+    assert message.split(b"\r", 1)[0].split(b"|")[9] == b""  # MSH-10 really is empty
+    ack = send_one(listener, message)
     assert (msa(ack), error_code(ack)) == (("AE", ""), "101")
-    assert HL7Message.objects.get().error_location == "MSH-10"
+    row = HL7Message.objects.get()
+    assert (row.outcome, row.error_code, row.error_location) == ("AE", "101", "MSH-10")
+    assert row.ack.encode() == ack
     assert not ImagingOrder.objects.exists()
 
 

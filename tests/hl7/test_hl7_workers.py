@@ -4,6 +4,7 @@ import threading
 import pytest
 
 from broker.hl7.workers import LastIdleFirstExecutor
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -33,9 +34,14 @@ def test_it_runs_at_most_max_workers_jobs_at_once_and_then_the_backlog(pool):
         return n
 
     futures = [pool.submit(job, n) for n in range(8)]
+    wait_until(lambda: running["now"] >= 3, 10, message="three jobs running")
+    # Held until released: a fourth thread would start a fourth job within this grace time (it takes microseconds).
+    with pytest.raises(AssertionError, match="timed out"):
+        wait_until(lambda: running["now"] > 3, 0.5, message="a fourth job running")
+    assert sum(f.done() for f in futures) == 0
     release.set()
     assert [f.result(timeout=10) for f in futures] == list(range(8))
-    assert running["most"] <= 3
+    assert running["most"] == 3
 
 
 def test_it_hands_a_job_s_exception_to_its_future(pool):

@@ -3,6 +3,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, RisNotification
+from mpps.errors import MissingAttribute
 from mpps.services import create_performed_step, link_unscheduled, set_performed_step
 from tests.factories import make_step
 from tests.mpps.support import n_create_dataset, n_set_dataset, segment, series_item, unscheduled_ssa_item
@@ -69,6 +70,6 @@ def test_it_does_not_forward_or_notify_a_refused_request(configured):
     step = make_step()
     dataset = n_create_dataset(step)
     del dataset.Modality
-    with pytest.raises(Exception):
+    with pytest.raises(MissingAttribute, match=r"Missing: \(0008,0060\) Modality"):
         create_performed_step(generate_uid(), dataset, calling_ae="CT01")
     assert MppsForward.objects.count() == RisNotification.objects.count() == 0
