@@ -11,12 +11,21 @@ import pytest
 from django.utils import timezone
 
 from broker.routing.models import RoutingJob
+from tests.dashboard.support import (
+    PASSWORD,
+    make_destination,
+    make_forward,
+    make_hl7_message,
+    make_job,
+    make_notification,
+    make_performed_step,
+    make_query,
+    make_study,
+    make_user,
+    scheduled_order,
+)
 from tests.factories import make_patient
 from tests.hl7.support import orm, pid
-from tests.dashboard.support import (
-    PASSWORD, make_destination, make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query,
-    make_study, make_user, scheduled_order,
-)
 
 pytestmark = [pytest.mark.browser]
 

@@ -6,7 +6,13 @@ from django.urls import reverse
 from broker.hl7.models import HL7Message
 from broker.routing.models import RoutingJob
 from tests.dashboard.support import (
-    make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_study, make_user,
+    make_forward,
+    make_hl7_message,
+    make_job,
+    make_notification,
+    make_performed_step,
+    make_study,
+    make_user,
 )
 
 pytestmark = pytest.mark.django_db

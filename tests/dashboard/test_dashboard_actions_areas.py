@@ -4,20 +4,24 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from broker.routing.models import RoutingJob, RoutingRule
-from tests.factories import make_patient
 from tests.dashboard.support import (
-    make_destination, make_forward, make_job, make_notification, make_performed_step, make_query, make_study, make_user, scheduled_order,
+    make_destination,
+    make_forward,
+    make_job,
+    make_notification,
+    make_performed_step,
+    make_query,
+    make_study,
+    scheduled_order,
     worklist_identifier,
 )
+from tests.factories import make_patient
 from tests.hl7.support import orm
 from worklist.models import ImagingOrder
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def operator(client):
-    client.force_login(make_user("operator"))
 
 
 def flashed(response) -> list[str]:

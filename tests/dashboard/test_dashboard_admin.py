@@ -5,15 +5,15 @@ from django.contrib import admin
 from django.urls import reverse
 
 from broker.hl7.models import HL7Message
-from broker.dicom.models import RemoteAE
-from broker.routing.models import DeliveredInstance, Destination, RejectedInstance, RoutingRule
-from mpps.models import MppsRequest
-from worklist.models import StationAssignmentRule
-from tests.factories import make_patient
+from broker.routing.models import Destination
 from tests.dashboard.support import (
-    make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query, make_user, scheduled_order,
-    worklist_identifier,
+    make_hl7_message,
+    make_job,
+    make_query,
+    make_user,
+    scheduled_order,
 )
+from tests.factories import make_patient
 
 pytestmark = pytest.mark.django_db
 
@@ -32,25 +32,6 @@ def test_it_registers_every_model_of_the_workflow():
     assert missing == []
 
 
-@pytest.fixture
-def rows():
-    order, _ = scheduled_order(patient=make_patient(name="MÜLLER^JÜRGEN"))
-    make_hl7_message("AR", order=order)
-    make_query()
-    job = make_job()
-    DeliveredInstance.objects.create(job=job, instance=job.study.instances.first())
-    rule = RoutingRule.objects.create(name="CT to PACS", match_modality="CT")
-    rule.destinations.add(job.destination)
-    RemoteAE.objects.create(ae_title="CT01", host="10.0.0.21", port=104)
-    RejectedInstance.objects.create(calling_ae="US01", sop_instance_uid="1.2.9", status=0xA700, error_comment="disk full")
-    StationAssignmentRule.objects.create(match_modality="CT", station_ae_titles="CT01,CT02")
-    make_notification(order=order)
-    make_forward()
-    performed = make_performed_step()
-    performed.series.create(series_instance_uid="1.2.3", image_count=4)
-    MppsRequest.objects.create(operation="N-CREATE", sop_instance_uid=performed.sop_instance_uid, calling_ae="CT01",
-                               performed_step=performed, dataset=worklist_identifier())
-    return order
 
 
 @pytest.mark.parametrize("model", WORKFLOW_MODELS, ids=lambda model: model.__name__)

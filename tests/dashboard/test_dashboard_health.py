@@ -1,59 +1,16 @@
 """/healthz: the database, the task broker and both listeners, with the failing part named."""
-import socket
-import threading
 
 import pytest
 
-from broker.dicom import listener
 from tests.services import free_port
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def tcp_listener():
-    """A plain TCP server that accepts and closes connections (stands in for the MLLP port, or a wrong service)."""
-    servers = []
-
-    def start():
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        stop = threading.Event()
-
-        def serve():
-            while not stop.is_set():
-                try:
-                    conn, _ = sock.accept()
-                except OSError:
-                    return
-                conn.close()
-
-        threading.Thread(target=serve, daemon=True).start()
-        servers.append((sock, stop))
-        return sock.getsockname()[1]
-
-    yield start
-    for sock, stop in servers:
-        stop.set()
-        sock.close()
 
 
-@pytest.fixture
-def dicom_listener(settings, transactional_db):
-    # The listener's threads use their own database connections (they note the calling AE): the test's data
-    # must be committed, and no test transaction may hold SQLite's write lock while they work.
-    server = listener.start(host="127.0.0.1", port=free_port())
-    settings.BROKER_DICOM_PORT = server.server_address[1]
-    yield server
-    server.shutdown()
 
 
-@pytest.fixture
-def all_checks(settings):
-    settings.BROKER_HEALTH_CHECKS = ["database", "task_broker", "dicom_listener", "hl7_listener"]
-    settings.BROKER_HEALTH_TIMEOUT = 2.0
 
 
 def test_it_is_healthy_when_everything_answers(client, all_checks, settings, dicom_listener, tcp_listener):

@@ -4,7 +4,14 @@ import re
 import pytest
 
 from broker.routing.models import RoutingJob
-from tests.dashboard.support import make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query
+from tests.dashboard.support import (
+    make_forward,
+    make_hl7_message,
+    make_job,
+    make_notification,
+    make_performed_step,
+    make_query,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -8,20 +8,24 @@ from django.utils import timezone
 
 from broker.routing.models import RejectedInstance, RoutingJob
 from mpps.models import MppsRequest
-from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.dashboard.support import (
-    make_destination, make_forward, make_hl7_message, make_job, make_notification, make_performed_step, make_query,
-    make_study, make_user, page_urls, scheduled_order,
+    make_destination,
+    make_forward,
+    make_hl7_message,
+    make_job,
+    make_notification,
+    make_performed_step,
+    make_query,
+    make_study,
+    make_user,
+    page_urls,
+    scheduled_order,
 )
+from tests.factories import make_order, make_patient, make_procedure, make_step
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def viewer(client):
-    user = make_user("viewer")
-    client.force_login(user)
-    return user
 
 
 @pytest.mark.parametrize("page", sorted(page_urls()))

@@ -1,9 +1,8 @@
 """Hostile page parameters: every dashboard page answers with its default and a notice, never a 500."""
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from tests.dashboard.support import make_user, page_urls
+from tests.dashboard.support import page_urls
 
 pytestmark = pytest.mark.django_db
 
@@ -22,11 +21,6 @@ HOSTILE = {
 }
 
 
-@pytest.fixture
-def staff():
-    client = Client(raise_request_exception=False)  # a fault must show as the 500 a user would get
-    client.force_login(make_user("viewer"))
-    return client
 
 
 @pytest.mark.parametrize("value", sorted(HOSTILE))

@@ -24,13 +24,6 @@ from tests.routing.support import make_image
 from tests.waiting import wait_until
 
 
-@pytest.fixture
-def port(transactional_db, storage_dir, memory_celery):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server.server_address[1]
-    server.shutdown()
-
-
 def associate(port: int, calling_ae: str = "CT01", called_ae: str = "BROKER", contexts=(Verification,)):
     ae = AE(ae_title=calling_ae)
     for context in contexts:
@@ -47,10 +40,6 @@ def rejection(assoc) -> tuple[int, int, int]:
 # --- allowed services -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def echo_only(port):
-    RemoteAE.objects.create(ae_title="ECHOONLY", allowed_services=["echo"])
-    return port
 
 
 def test_it_refuses_mpps_to_an_ae_allowed_only_verification(echo_only):

@@ -4,9 +4,9 @@ from io import BytesIO
 import pytest
 from pydicom import Dataset
 from pynetdicom import dimse, service_class
-from pynetdicom.dsutils import encode
 from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.dimse_primitives import C_FIND
+from pynetdicom.dsutils import encode
 
 from broker.dicom import find_response_message
 from broker.dicom.find_response_message import FindResponseMessage, encode_identifier

@@ -5,22 +5,13 @@ import socket
 import subprocess
 import sys
 
-import pytest
 from django.conf import settings as django_settings
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from broker.dicom import listener as dicom_listener
 from broker.dicom.models import RemoteAE
-from tests.services import free_port
 from tests.mwl.support import echo, wait_until
-
-
-@pytest.fixture
-def server(transactional_db):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server
-    server.shutdown()
+from tests.services import free_port
 
 
 def open_association(port: int, calling_ae: str = "CT01"):

@@ -3,15 +3,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from tests.services import free_port
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import at, da, identifier
 from tests.waiting import wait_until
@@ -21,22 +18,6 @@ pytestmark = pytest.mark.dcmtk
 SPS = "ScheduledProcedureStepSequence[0]"
 
 
-@pytest.fixture
-def two_processes(database_url_for_subprocess, dcmtk):
-    """`rundicom --processes 2` as a real process: (port, [pid of each listener process], the process)."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=database_url_for_subprocess, BROKER_DATA_DIR=str(django_settings.DATA_DIR))
-    proc = subprocess.Popen([sys.executable, "manage.py", "rundicom", "--host", "127.0.0.1", "--port", str(port),
-                             "--processes", "2"], cwd=django_settings.BASE_DIR, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        ready = re.search(r"DICOM listener ready on [\d.]+:(\d+) \(pid ([\d ]+)\)", proc.stdout.readline())
-        assert ready, proc.stderr.read() if proc.poll() is not None else "no ready line"
-        yield int(ready.group(1)), [int(pid) for pid in ready.group(2).split()], proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=20)
 
 
 def gone(pid: int) -> bool:

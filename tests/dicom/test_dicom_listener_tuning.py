@@ -4,7 +4,7 @@ import gc
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from broker.dicom import db_work, listener
 from broker.dicom.models import WorklistQuery
@@ -31,14 +31,6 @@ def test_it_exempts_the_startup_objects_from_garbage_collection():
         gc.unfreeze()
 
 
-@pytest.fixture
-def workers(transactional_db, settings):
-    if not connection.settings_dict.get("CONN_HEALTH_CHECKS"):
-        pytest.skip("database connection health checks are off (SQLite)")
-    db_work.shutdown()
-    settings.BROKER_DICOM_DB_THREADS = 1  # one worker: each unit runs after the previous one's check
-    yield db_work
-    db_work.shutdown()
 
 
 @pytest.mark.parametrize("recently, checked_at_start", [(1.0, True), (0.0, False)],

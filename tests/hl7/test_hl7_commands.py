@@ -9,16 +9,8 @@ from django.core.management import call_command
 
 from broker.hl7.mllp import MLLPClient
 from broker.hl7.models import HL7Message
-from broker.hl7.server import start_server
 from tests.hl7.support import SAMPLES, ListenerProcess, msa, orm, pid, wait_until
 from worklist.models import ImagingOrder, Patient
-
-
-@pytest.fixture
-def listener(transactional_db):
-    running = start_server("127.0.0.1", 0, block=False)
-    yield running
-    running.shutdown()
 
 
 def test_it_sends_a_file_of_messages_and_prints_each_msa(listener):

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
+from broker.dashboard import problems
 from broker.hl7.ack import build_ack
 from broker.hl7.mllp import MLLPClient
 from broker.hl7.models import HL7Message
 from broker.hl7.parser import locate_nul, read_header
 from broker.hl7.server import start_server
-from broker.dashboard import problems
 from tests.dashboard.support import make_user
 from tests.hl7.support import adt, err, error_code, msa, msh, omi, orm, pid, segments_of, wait_until
 from worklist.models import ImagingOrder, Patient, RequestedProcedure

@@ -4,8 +4,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from broker.hl7.mllp import MLLPClient, frame
 from broker.hl7.models import HL7Message
 from broker.hl7.server import start_server
@@ -48,11 +46,6 @@ def rss_bytes(pid_: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-@pytest.fixture
-def capped(transactional_db):
-    running = start_server("127.0.0.1", 0, block=False, max_connections=5, max_connections_per_address=3)
-    yield running
-    running.shutdown()
 
 
 def test_it_closes_the_connection_over_the_per_address_limit_at_once(capped, caplog):

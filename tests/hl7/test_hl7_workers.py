@@ -7,13 +7,6 @@ from broker.hl7.workers import LastIdleFirstExecutor
 from tests.waiting import wait_until
 
 
-@pytest.fixture
-def pool():
-    executor = LastIdleFirstExecutor(3, thread_name_prefix="test-pool")
-    yield executor
-    executor.shutdown(wait=True)
-
-
 def test_it_runs_one_sender_s_consecutive_jobs_on_one_thread(pool):
     threads = {pool.submit(threading.get_ident).result(timeout=10) for _ in range(50)}
     assert len(threads) == 1

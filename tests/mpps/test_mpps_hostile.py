@@ -5,23 +5,15 @@ Each is refused 0x0106 (invalid attribute value) naming the attribute, on SQLite
 """
 import pytest
 
-from broker.dicom import listener
 from mpps.models import MppsRequest, PerformedProcedureStep
-from tests.services import free_port
 from tests.factories import make_step
-from tests.mpps.support import Modality, n_create_dataset, n_set_dataset, series_item
+from tests.mpps.support import n_create_dataset, n_set_dataset, series_item
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.filterwarnings("ignore::UserWarning")]
 
 HOSTILE_UIDS = [".", "..", "1..2.3", "1.02.003", "1.2.3."]
 
 
-@pytest.fixture
-def modality():
-    server = listener.start("127.0.0.1", free_port())
-    with Modality(server.server_address[1]) as scu:
-        yield scu
-    server.shutdown()
 
 
 def assert_refused(status, uid, comment_start):

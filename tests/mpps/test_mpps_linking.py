@@ -6,18 +6,11 @@ from mpps.extraction import ScheduledStepKeys
 from mpps.linking import find_scheduled_steps
 from mpps.models import PerformedProcedureStep
 from mpps.services import link_unscheduled
-from tests.factories import make_order, make_procedure, make_step
+from tests.factories import make_step
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def order_with_two_modalities():
-    order = make_order()
-    procedure = make_procedure(order)
-    ct = make_step(procedure, modality="CT")
-    mr = make_step(procedure, modality="MR")
-    return order, procedure, ct, mr
 
 
 @pytest.mark.parametrize("keys, modality, expected", [

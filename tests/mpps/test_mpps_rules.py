@@ -9,7 +9,6 @@ from mpps.setting import merge
 from mpps.status_rules import order_status, step_status
 from tests.mpps.support import n_create_dataset, n_set_dataset, series_item, unscheduled_ssa_item
 
-
 # Some cases feed deliberately invalid values, which pydicom rightly warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
 

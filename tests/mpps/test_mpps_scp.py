@@ -2,14 +2,12 @@
 import subprocess
 
 import pytest
-from pydicom import dcmread
 from django.utils import timezone
+from pydicom import dcmread
 from pydicom.uid import generate_uid
 
-from broker.dicom import listener
 from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
 from mpps.services import link_unscheduled
-from tests.services import free_port
 from tests.factories import make_order, make_procedure, make_step
 from tests.mpps.support import Modality, n_create_dataset, n_set_dataset, series_item, unscheduled_ssa_item
 from worklist.models import ImagingOrder, ScheduledProcedureStep
@@ -17,11 +15,6 @@ from worklist.models import ImagingOrder, ScheduledProcedureStep
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def broker_port():
-    server = listener.start("127.0.0.1", free_port())
-    yield server.server_address[1]
-    server.shutdown()
 
 
 @pytest.fixture

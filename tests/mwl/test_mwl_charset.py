@@ -1,7 +1,5 @@
 """Specific Character Set round trips: the request decoded in its charset, each answer in the calling AE's."""
-import pytest
 
-from broker.dicom import listener as dicom_listener
 from broker.dicom.models import RemoteAE
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import at, find, identifier, matches
@@ -9,11 +7,6 @@ from tests.mwl.support import at, find, identifier, matches
 JAPANESE = "Yamada^Tarou=山田^太郎=やまだ^たろう"
 
 
-@pytest.fixture
-def port(transactional_db):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server.server_address[1]
-    server.shutdown()
 
 
 def step_for(name: str, sps_id: str = "S1"):

@@ -4,8 +4,6 @@ import subprocess
 
 import pytest
 
-from broker.dicom import listener as dicom_listener
-from broker.hl7 import server as intake_server
 from broker.hl7.mllp import MLLPClient
 from tests.mwl.support import da
 
@@ -58,13 +56,6 @@ def findscu_patient(port: int) -> str:
     return done.stderr.decode("utf-8", "replace")
 
 
-@pytest.fixture
-def listeners(transactional_db, dcmtk):
-    dicom = dicom_listener.start("127.0.0.1", 0)
-    mllp = intake_server.start_server("127.0.0.1", 0, block=False)
-    yield mllp.port, dicom.server_address[1]
-    mllp.shutdown()
-    dicom.shutdown()
 
 
 def send(port: int, message: bytes) -> bytes:

@@ -2,18 +2,20 @@
 import pytest
 from pydicom import Dataset
 
-from broker.dicom import listener as dicom_listener
 from broker.dicom.models import RemoteAE, WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
-from tests.mwl.support import (MANY, at, da, final_status, find, find_in_other_process, identifier, make_many_steps,
-                                matches, wait_until)
-
-
-@pytest.fixture
-def port(transactional_db):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server.server_address[1]
-    server.shutdown()
+from tests.mwl.support import (
+    MANY,
+    at,
+    da,
+    final_status,
+    find,
+    find_in_other_process,
+    identifier,
+    make_many_steps,
+    matches,
+    wait_until,
+)
 
 
 def sps_ids(answers) -> list[str]:

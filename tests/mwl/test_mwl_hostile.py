@@ -7,7 +7,6 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from broker.dicom import listener as dicom_listener
 from broker.dicom.models import WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import at, final_status, find, identifier, matches, wait_until
@@ -18,11 +17,6 @@ HOSTILE_24 = "*?" * 11 + "*#"
 LONG_NAME = "ABCDEFGHIJ" * 6  # 60 characters, no "#"
 
 
-@pytest.fixture
-def port(transactional_db):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server.server_address[1]
-    server.shutdown()
 
 
 def steps_for_one_long_name(count: int, name: str = LONG_NAME) -> None:

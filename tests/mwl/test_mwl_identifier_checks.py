@@ -7,20 +7,24 @@ import logging
 
 import pytest
 
-from broker.dicom import listener as dicom_listener
 from broker.dicom.models import WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
-from tests.mwl.support import at, da, final_status, find, find_raw, identifier, matches, raw_element, raw_sps_item, \
-    wait_until
+from tests.mwl.support import (
+    at,
+    da,
+    final_status,
+    find,
+    find_raw,
+    identifier,
+    matches,
+    raw_element,
+    raw_sps_item,
+    wait_until,
+)
 
 SPS = "ScheduledProcedureStepSequence"
 
 
-@pytest.fixture
-def port(transactional_db):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server.server_address[1]
-    server.shutdown()
 
 
 def refused(answers):

@@ -3,7 +3,12 @@ from io import BytesIO
 
 import pytest
 from pydicom import Dataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 from pynetdicom.dsutils import decode, encode
 
 from tests.factories import make_order, make_patient, make_procedure, make_step

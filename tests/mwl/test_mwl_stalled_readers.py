@@ -16,7 +16,6 @@ from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from broker.dicom import listener as dicom_listener
 from tests.mwl.support import final_status, find, identifier, make_many_steps, matches, wait_until
 
 IMPLICIT_LE = b"1.2.840.10008.1.2"
@@ -24,11 +23,6 @@ STALLED_CLIENTS = 6
 STEPS = 3000
 
 
-@pytest.fixture
-def server(transactional_db):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server
-    server.shutdown()
 
 
 def rss_kib() -> int:

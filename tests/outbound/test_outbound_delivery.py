@@ -11,23 +11,15 @@ from pydicom.uid import generate_uid
 from broker.outbound import forwarding, notifying, queueing, services
 from broker.outbound.models import DeliveryState, MppsDestination, MppsForward, RisEndpoint
 from mpps.models import PerformedProcedureStep
-from tests.services import free_port
 from tests.factories import make_step
-from tests.mpps.support import RecordingMppsScp, RisServer, running, segment
+from tests.mpps.support import segment
+from tests.services import free_port
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def downstream():
-    with running(RecordingMppsScp()) as scp:
-        yield scp
 
 
-@pytest.fixture
-def ris():
-    with running(RisServer()) as server:
-        yield server
 
 
 def performed_step(**fields) -> PerformedProcedureStep:

@@ -2,7 +2,7 @@
 import pytest
 from pydicom.uid import generate_uid
 
-from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, RisNotification
+from broker.outbound.models import MppsForward, RisNotification
 from mpps.errors import MissingAttribute
 from mpps.services import create_performed_step, link_unscheduled, set_performed_step
 from tests.factories import make_step
@@ -11,12 +11,6 @@ from tests.mpps.support import n_create_dataset, n_set_dataset, segment, series_
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def configured():
-    MppsDestination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=1)
-    MppsDestination.objects.create(name="DOSE", ae_title="DOSE", host="127.0.0.1", port=2)
-    MppsDestination.objects.create(name="OFF", ae_title="OFF", host="127.0.0.1", port=3, enabled=False)
-    RisEndpoint.objects.create(name="RIS", host="127.0.0.1", port=4)
 
 
 def test_it_queues_a_forward_per_destination_and_tells_the_ris_in_progress(configured, django_capture_on_commit_callbacks):

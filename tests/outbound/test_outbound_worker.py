@@ -10,10 +10,19 @@ from pathlib import Path
 import pytest
 
 from broker.outbound.models import DeliveryState, MppsDestination, RisEndpoint, RisNotification
-from tests.services import free_port, port_open
 from tests.factories import make_step
-from tests.mpps.support import (Modality, RecordingMppsScp, RisServer, n_create_dataset, n_set_dataset, running,
-                                segment, series_item, wait_until)
+from tests.mpps.support import (
+    Modality,
+    RecordingMppsScp,
+    RisServer,
+    n_create_dataset,
+    n_set_dataset,
+    running,
+    segment,
+    series_item,
+    wait_until,
+)
+from tests.services import free_port, port_open
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(240)]
 

@@ -8,14 +8,7 @@ import pytest
 from django.utils import timezone
 
 from broker.routing import delivery, jobs
-from broker.routing.models import Destination, RoutingJob, Study
-
-
-@pytest.fixture
-def job(db):
-    study = Study.objects.create(study_instance_uid="1.2.3", last_received_at=timezone.now())
-    destination = Destination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=104)
-    return RoutingJob.objects.create(study=study, destination=destination)
+from broker.routing.models import RoutingJob, Study
 
 
 def dead_pid() -> int:

@@ -71,11 +71,6 @@ def test_it_disables_a_destination(db):
     assert run("list").endswith("disabled\n")
 
 
-@pytest.fixture
-def ca(tmp_path):
-    from tests.routing.support import CertificateAuthority
-
-    return CertificateAuthority(tmp_path / "ca")
 
 
 def test_it_adds_a_tls_destination_with_its_files_made_absolute(db, ca, tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ from django.utils import timezone
 
 from broker.routing import completion
 from broker.routing.models import Destination, RoutingJob, RoutingRule, Study
-from broker.routing.signals import study_completed
 from mpps.models import PerformedProcedureStep, PerformedSeries
 from mpps.signals import performed_step_finalized
 from tests.routing.support import make_study, storescu
@@ -38,16 +37,6 @@ def finalize(step):
     performed_step_finalized.send(sender=PerformedProcedureStep, performed_step=step)
 
 
-@pytest.fixture
-def completed_signals():
-    received = []
-
-    def record(sender, study, **kwargs):
-        received.append((study.study_instance_uid, study.completion_reason))
-
-    study_completed.connect(record)
-    yield received
-    study_completed.disconnect(record)
 
 
 def test_it_completes_when_the_mpps_is_final_and_every_referenced_instance_arrived(broker_listener, tmp_path, completed_signals):

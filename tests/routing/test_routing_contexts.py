@@ -4,8 +4,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossl
 from pynetdicom import AllStoragePresentationContexts
 
 from broker.routing.delivery import backoff_seconds
-from broker.routing.sending import MAX_CONTEXTS, context_batches
 from broker.routing.models import StoredInstance
+from broker.routing.sending import MAX_CONTEXTS, context_batches
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 

@@ -1,5 +1,4 @@
 """Routing a complete study to a real destination (DCMTK storescp on loopback), with each sender engine."""
-from types import SimpleNamespace
 
 import pytest
 from pydicom import dcmread
@@ -19,24 +18,9 @@ from tests.routing.support import (
     storescu,
 )
 
-pytestmark = pytest.mark.dcmtk
+pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("sender")]  # every test once per engine
 
 
-@pytest.fixture(autouse=True, params=["pynetdicom", "dcmtk"])
-def sender(request, settings, monkeypatch):
-    """Every test here runs once per engine; dcmsend runs are counted to show which engine did the work."""
-    from broker.routing import dcmsend
-
-    settings.BROKER_ROUTING_SENDER = request.param
-    runs = []
-    real = dcmsend.send_files
-
-    def counted(paths, **kwargs):
-        runs.append(list(paths))
-        return real(paths, **kwargs)
-
-    monkeypatch.setattr(dcmsend, "send_files", counted)
-    return SimpleNamespace(name=request.param, dcmsend_runs=runs)
 
 
 def route_everything_to(scp: StoreSCP, **rule_fields) -> Destination:

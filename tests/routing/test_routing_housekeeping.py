@@ -1,29 +1,8 @@
 """Retention: routed files deleted after BROKER_RETENTION_DAYS, only once every destination confirmed them."""
-from datetime import timedelta
 
-import pytest
-from django.utils import timezone
 
 from broker.routing import housekeeping, services
-from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, StoredInstance, Study
-
-
-@pytest.fixture
-def routed_study(db, storage_dir):
-    """A study completed 10 days ago with two instances on disk and two destinations."""
-    study = Study.objects.create(study_instance_uid="1.2.3", last_received_at=timezone.now() - timedelta(days=10),
-                                 state=Study.State.COMPLETE, completed_at=timezone.now() - timedelta(days=10))
-    instances = []
-    for n in (1, 2):
-        relative = f"1.2.3/1.2.3.1/1.2.3.1.{n}.dcm"
-        (storage_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        (storage_dir / relative).write_bytes(b"DICM")
-        instances.append(StoredInstance.objects.create(study=study, series_instance_uid="1.2.3.1", sop_instance_uid=f"1.2.3.1.{n}",
-                                                       sop_class_uid="1.2.840.10008.5.1.4.1.1.2", transfer_syntax_uid="1.2.840.10008.1.2.1",
-                                                       path=relative, size=4))
-    jobs = [RoutingJob.objects.create(study=study, destination=Destination.objects.create(name=name, ae_title=name, host="127.0.0.1", port=104))
-            for name in ("PACS", "AI")]
-    return study, instances, jobs
+from broker.routing.models import DeliveredInstance, RoutingJob, RoutingRule
 
 
 def confirm(job, instance):

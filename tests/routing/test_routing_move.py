@@ -1,8 +1,5 @@
 """The MOVE action: the broker asks an archive (a pynetdicom Q/R SCP here) to C-MOVE the study to a destination."""
 import pytest
-from pydicom import dcmread
-from pynetdicom import AE, StoragePresentationContexts, evt
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from broker.routing import delivery, services
 from broker.routing.models import Destination, RoutingJob, RoutingRule, Study
@@ -11,30 +8,6 @@ from tests.routing.support import StoreSCP, make_study, sop_instance_uid, stores
 pytestmark = pytest.mark.dcmtk
 
 
-@pytest.fixture
-def archive(tmp_path):
-    """An archive holding files, knowing move destinations by AE title; yields (server, known destinations, requests)."""
-    known, requests, files = {}, [], []
-
-    def handle_move(event):
-        requests.append((event.move_destination.decode().strip() if isinstance(event.move_destination, bytes)
-                         else event.move_destination.strip(), event.identifier.StudyInstanceUID))
-        destination = known.get(requests[-1][0])
-        if destination is None:
-            yield None, None  # pynetdicom answers 0xA801 Move Destination Unknown
-            return
-        yield destination
-        matching = [p for p in files if dcmread(p, stop_before_pixels=True).StudyInstanceUID == requests[-1][1]]
-        yield len(matching)
-        for path in matching:
-            yield 0xFF00, dcmread(path)
-
-    ae = AE(ae_title="ARCHIVE")
-    ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
-    ae.requested_contexts = StoragePresentationContexts
-    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_MOVE, handle_move)])
-    yield server, known, requests, files
-    server.shutdown()
 
 
 def move_rule_to(scp, server) -> None:

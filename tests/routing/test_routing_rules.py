@@ -3,7 +3,13 @@ import pytest
 from pydicom import Dataset
 
 from broker.routing.models import RoutingRule
-from broker.routing.rules import InvalidAttributeChange, StudyFacts, apply_attribute_changes, matching_rules, rule_matches
+from broker.routing.rules import (
+    InvalidAttributeChange,
+    StudyFacts,
+    apply_attribute_changes,
+    matching_rules,
+    rule_matches,
+)
 
 FACTS = StudyFacts(calling_ae="CT01", modalities=("CT", "SR"), station_names=("CTROOM1",), procedure_codes=("CTHEAD",),
                    body_parts=("HEAD",), study_description="CT Head without contrast")

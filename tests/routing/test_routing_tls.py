@@ -29,9 +29,6 @@ def ca(tmp_path):
     return CertificateAuthority(tmp_path / "ca")
 
 
-@pytest.fixture
-def client_certificate(ca):
-    return ca.issue("broker", client=True)
 
 
 def tls_storescp(directory, ca, certificate, *, require_client_certificate=True) -> StoreSCP:
