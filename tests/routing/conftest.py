@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from tests.routing.support import CeleryWorker, RedisServer
+from tests.routing.support import CeleryWorker, CertificateAuthority, RedisServer
 from tests.services import missing
 
 
@@ -62,8 +62,7 @@ def job(db):
 
 @pytest.fixture
 def ca(tmp_path):
-    from tests.routing.support import CertificateAuthority
-
+    """A certificate authority made for this test (its key, certificate and the certificates it signs)."""
     return CertificateAuthority(tmp_path / "ca")
 
 

@@ -24,11 +24,6 @@ from tests.routing.support import (
 pytestmark = pytest.mark.dcmtk
 
 
-@pytest.fixture
-def ca(tmp_path):
-    return CertificateAuthority(tmp_path / "ca")
-
-
 
 
 def tls_storescp(directory, ca, certificate, *, require_client_certificate=True) -> StoreSCP:
