@@ -14,6 +14,8 @@ from broker.hl7.mllp import MLLPClient
 from tests.services import free_port, port_open
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # child processes: each test starts Django again
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -14,6 +14,8 @@ from broker.management.commands.runbroker import child_commands
 from tests.services import free_port, port_open
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.slow  # child processes: each test starts Django again
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB_TIMEOUT = 3  # BROKER_WEB_TIMEOUT for this server: short, so the test sees the cut-off
 SLOW_CLIENTS = 20

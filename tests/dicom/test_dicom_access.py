@@ -165,6 +165,7 @@ def test_it_rejects_associations_over_a_cap_as_transient(port, settings, cap):
 # --- refusals counted, registry bounded, approval -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_it_counts_refusals_of_an_unknown_ae_in_one_row(port, settings):
     settings.BROKER_REQUIRE_KNOWN_AE = True
     for _ in range(50):

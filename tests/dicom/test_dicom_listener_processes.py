@@ -13,7 +13,7 @@ from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import at, da, identifier
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.dcmtk
+pytestmark = [pytest.mark.dcmtk, pytest.mark.slow]
 
 SPS = "ScheduledProcedureStepSequence[0]"
 

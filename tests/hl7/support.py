@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "hl7"

@@ -48,6 +48,7 @@ def test_it_stops_runhl7_cleanly_on_sigterm(database_url_for_subprocess):
             child.proc.kill()
 
 
+@pytest.mark.slow
 def test_it_loses_no_acknowledged_message_when_killed_mid_stream(database_url_for_subprocess):
     total, kill_after = 2000, 700
     messages = [orm(placer=f"K{i:05d}", accession=f"K{i:05d}", control_id=f"KILL-{i:05d}",

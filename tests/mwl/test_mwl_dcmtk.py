@@ -8,19 +8,11 @@ from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from broker.dicom import listener as dicom_listener
 from broker.dicom.models import WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import MANY, at, da, identifier, make_many_steps, wait_until
 
-pytestmark = pytest.mark.dcmtk
-
-
-@pytest.fixture
-def port(transactional_db, dcmtk):
-    server = dicom_listener.start("127.0.0.1", 0)
-    yield server.server_address[1]
-    server.shutdown()
+pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("dcmtk")]
 
 
 def findscu(port: int, tmp_path: Path, *, keys: list[str] = (), query: Dataset | None = None,
@@ -99,6 +91,7 @@ def test_it_answers_findscu_in_the_charset_of_the_calling_ae(port, tmp_path):
     assert rsp.PatientName == "Dvorák^Antonín"
 
 
+@pytest.mark.slow
 def test_it_stops_when_findscu_cancels(port, tmp_path, settings):
     make_many_steps(settings)
     responses = findscu(port, tmp_path, keys=["PatientName", f"{SPS}[0].ScheduledProcedureStepID"],

@@ -215,6 +215,7 @@ def test_it_warns_when_an_optional_key_cannot_be_matched(port):
     assert "PatientAddress" in logged().error_comment
 
 
+@pytest.mark.slow
 def test_it_stops_on_cancel(port, settings):
     make_many_steps(settings)
     statuses = find_in_other_process(port, "cancel")
@@ -223,6 +224,7 @@ def test_it_stops_on_cancel(port, settings):
     assert logged().status == 0xFE00
 
 
+@pytest.mark.slow
 def test_it_logs_an_answer_the_modality_abandoned(port, settings):
     make_many_steps(settings)
     assert find_in_other_process(port, "abort") == [0xFF00]

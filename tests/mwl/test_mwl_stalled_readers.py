@@ -72,6 +72,7 @@ def stalled_client(port: int, n: int) -> socket.socket:
     return sock
 
 
+@pytest.mark.slow
 def test_it_aborts_clients_that_stop_reading_and_serves_a_good_one_meanwhile(server, settings):
     settings.BROKER_MWL_SEND_TIMEOUT_SECONDS = 3.0
     settings.BROKER_MWL_QUERY_BUDGET_SECONDS = 60  # seven big answers at once on a loaded machine
@@ -98,6 +99,7 @@ def test_it_aborts_clients_that_stop_reading_and_serves_a_good_one_meanwhile(ser
     assert after - before < 150 * 1024
 
 
+@pytest.mark.slow
 def test_it_resets_the_connection_of_a_client_that_stopped_reading(server, settings):
     settings.BROKER_MWL_SEND_TIMEOUT_SECONDS = 2.0
     make_many_steps(settings, STEPS)

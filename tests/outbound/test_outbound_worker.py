@@ -24,7 +24,7 @@ from tests.mpps.support import (
 )
 from tests.services import free_port, port_open
 
-pytestmark = [pytest.mark.redis, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(240), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 

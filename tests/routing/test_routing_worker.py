@@ -5,7 +5,7 @@ from broker.routing import services
 from broker.routing.models import DeliveredInstance, Destination, RoutingJob, RoutingRule, Study
 from tests.routing.support import StoreSCP, make_study, point_celery_at, sop_instance_uid, storescu, wait_until
 
-pytestmark = [pytest.mark.dcmtk, pytest.mark.redis]
+pytestmark = [pytest.mark.dcmtk, pytest.mark.redis, pytest.mark.slow]
 
 
 def complete_study_routed_to(scp, port, paths) -> RoutingJob:

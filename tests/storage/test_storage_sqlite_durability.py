@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # child processes: each test starts Django again
+
 ROOT = Path(__file__).resolve().parents[2]
 READ_BACK = ("from django.db import connection; cursor = connection.cursor(); "
              "cursor.execute('PRAGMA synchronous'); print('synchronous', cursor.fetchone()[0]); "
