@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/broker
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres system-deps bench fuzz clean
+.PHONY: install run test test-fast test-sqlite test-postgres system-deps bench fuzz clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ system-deps:
 	bash scripts/system-deps.sh
 
 test: install system-deps test-sqlite test-postgres
+
+# The quick loop while editing: SQLite only, without the tests marked slow (real workers, subprocess listeners,
+# timeouts, large feeds). `make test` still runs everything on both databases.
+test-fast: install
+	env -u DATABASE_URL $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-sqlite: install
 	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -778,7 +778,7 @@ def report_markdown(result: CampaignResult) -> str:
         "with a 60-character name, two with non-ASCII names) and sends generated hostile input, each kind from its "
         "own named generator in `bench/fuzz_cases/`. After every batch (at most 100 cases of one kind) both "
         "processes must be alive and a good ORM^O01 must get `AA` and a C-ECHO Success, each within the health "
-        "deadline. At the end the listeners' logs are scanned for tracebacks. `tests/test_fuzz_slice.py` runs a "
+        "deadline. At the end the listeners' logs are scanned for tracebacks. `tests/fuzz/test_fuzz_slice.py` runs a "
         "300-case slice of the same code in `make test`.",
         "",
         "Outcome classes: an HL7 ACK code (`AA`/`AE`/`AR`); a DICOM status (`0x0000 (matches)`, `0xA900`, ...; "

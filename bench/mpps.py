@@ -147,7 +147,7 @@ def main():
     from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from tests.helpers_mpps import n_create_dataset, n_set_dataset, series_item
+    from tests.mpps.support import n_create_dataset, n_set_dataset, series_item
 
     per_modality = int(seconds * 150)  # far more exams than 2 cores can report in the time
     steps = make_steps(per_modality * MODALITIES)

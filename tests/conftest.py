@@ -1,33 +1,19 @@
-"""Shared test fixtures: services the suite needs, and helpers to run real listeners."""
+"""Fixtures shared by several areas: the external services (DCMTK, Redis, Chromium), the test database as a URL for
+child processes, and the broker's DICOM listener with its storage directory (dicom, storage and routing tests)."""
 import os
 import shutil
-import socket
 
 import pytest
 
-# In CI every external part must be there: a missing one fails the run instead of skipping.
-REQUIRE_SERVICES = os.environ.get("BROKER_TEST_REQUIRE_SERVICES", "") == "1"
-
-
-def _missing(reason: str):
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (BROKER_TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+from tests.routing.support import StoreSCP, point_celery_at
+from tests.services import missing, port_open
 
 
 @pytest.fixture
 def dcmtk():
     """The DCMTK tools as independent DICOM peers."""
     if shutil.which("findscu") is None:
-        _missing("DCMTK is not installed (apt-get install dcmtk)")
+        missing("DCMTK is not installed (apt-get install dcmtk)")
     return shutil.which
 
 
@@ -37,7 +23,7 @@ def redis_url():
     host_port = url.split("//", 1)[1].split("/", 1)[0]
     host, port = host_port.rsplit(":", 1)
     if not port_open(host, int(port)):
-        _missing(f"no Redis server at {host}:{port}")
+        missing(f"no Redis server at {host}:{port}")
     return url
 
 
@@ -45,14 +31,8 @@ def redis_url():
 def chromium_path():
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        _missing("Debian's chromium is not installed (apt-get install chromium)")
+        missing("Debian's chromium is not installed (apt-get install chromium)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -67,3 +47,28 @@ def database_url_for_subprocess(transactional_db):
     host = conf.get("HOST") or "127.0.0.1"
     port = conf.get("PORT") or 5432
     return f"postgres://{user}@{host}:{port}/{conf['NAME']}"
+
+
+@pytest.fixture
+def storage_dir(settings, tmp_path):
+    settings.BROKER_STORAGE_DIR = tmp_path / "storage"
+    return settings.BROKER_STORAGE_DIR
+
+
+@pytest.fixture
+def memory_celery():
+    """Tasks enqueued by the code under test go to an in-memory transport nobody consumes."""
+    previous = point_celery_at("memory://")
+    yield
+    point_celery_at(previous)
+
+
+@pytest.fixture
+def broker_listener(transactional_db, storage_dir, dcmtk, memory_celery):
+    """The broker's DICOM listener in this process on a free port; yields the port."""
+    from broker.dicom import listener
+
+    server = listener.start("127.0.0.1", 0)
+    yield server.server_address[1]
+    server.shutdown()
+    StoreSCP.stop_all()

@@ -1,0 +1,306 @@
+"""Actors for the storage and routing tests (plain code; the fixtures built on them are in the conftest files): DICOM
+files made in code, throwaway TLS certificates, DCMTK storescu/storescp peers, a real Celery worker, a private Redis."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings as django_settings
+from pydicom import Dataset, dcmread
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+    generate_uid,
+)
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    MRImageStorage,
+    SecondaryCaptureImageStorage,
+)
+
+from tests.services import free_port, missing, port_open
+from tests.waiting import wait_until  # noqa: F401  (re-exported for this area's tests)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- DICOM files -----------------------------------------------------------------------------------
+
+def make_image(path: Path, *, study_uid: str, series_uid: str, sop_class=CTImageStorage, syntax=ExplicitVRLittleEndian,
+               modality: str = "CT", number: int = 1, rows: int = 32, columns: int = 32, bits: int = 16, **attributes) -> Path:
+    """A small image of sop_class in syntax (RLE compressed from real pixels), written as a DICOM file."""
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.Modality = modality
+    ds.PatientID = attributes.pop("PatientID", "PID0001")
+    ds.PatientName = attributes.pop("PatientName", "DOE^JANE")
+    ds.StudyDescription = attributes.pop("StudyDescription", "CT HEAD")
+    ds.InstanceNumber = number
+    ds.SeriesNumber = 1
+    ds.StationName = attributes.pop("StationName", "CTROOM1")
+    ds.BodyPartExamined = attributes.pop("BodyPartExamined", "HEAD")
+    ds.AccessionNumber = attributes.pop("AccessionNumber", "ACC0001")
+    ds.InstitutionName = "GENERAL HOSPITAL"
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, columns
+    if bits == 8:
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    else:
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    # Distinct pixels per instance, so a mix-up between instances shows in the comparison.
+    pixels = ((np.arange(rows * columns, dtype=np.uint16).reshape(rows, columns) * (number + 3)) % (256 if bits == 8 else 4096))
+    pixels = pixels.astype(np.uint8 if bits == 8 else np.uint16)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if syntax == RLELossless:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.PixelData = pixels.tobytes()
+        ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
+    else:
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.PixelData = pixels.tobytes()
+        ds["PixelData"].VR = "OB" if bits == 8 else "OW"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def make_jpeg_baseline(path: Path, **fields) -> Path:
+    """An 8-bit image compressed to JPEG baseline by DCMTK's dcmcjpeg (pydicom here has no JPEG encoder)."""
+    source = make_image(path.with_suffix(".raw.dcm"), bits=8, **fields)
+    subprocess.run(["dcmcjpeg", "+eb", str(source), str(path)], check=True, capture_output=True)
+    return path
+
+
+def make_study(directory: Path, *, count: int = 4, study_uid: str | None = None, mix: bool = True, **attributes) -> list[Path]:
+    """A study of several instances: CT explicit, MR implicit, SC explicit, a CT in RLE when mix is on."""
+    directory.mkdir(parents=True, exist_ok=True)
+    study_uid = study_uid or generate_uid()
+    kinds = [(CTImageStorage, ExplicitVRLittleEndian, "CT"), (MRImageStorage, ImplicitVRLittleEndian, "MR"),
+             (SecondaryCaptureImageStorage, ExplicitVRLittleEndian, "OT"), (CTImageStorage, RLELossless, "CT")]
+    if not mix:
+        kinds = [(CTImageStorage, ExplicitVRLittleEndian, "CT")]
+    series = {kind: generate_uid() for kind in kinds}
+    paths = []
+    for n in range(count):
+        kind = kinds[n % len(kinds)]
+        sop_class, syntax, modality = kind
+        paths.append(make_image(directory / f"img{n:04d}.dcm", study_uid=study_uid, series_uid=series[kind],
+                                sop_class=sop_class, syntax=syntax, modality=modality, number=n + 1, **attributes))
+    return paths
+
+
+def pixel_bytes(path: Path) -> bytes:
+    return dcmread(path)["PixelData"].value
+
+
+def sop_instance_uid(path: Path) -> str:
+    return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def body_bytes(path: Path) -> bytes:
+    """The encoded data set after the file meta: what a byte-for-byte store must keep."""
+    data = path.read_bytes()
+    ds = dcmread(path, stop_before_pixels=True)
+    meta_end = 132 + 12 + ds.file_meta.FileMetaInformationGroupLength
+    return data[meta_end:]
+
+
+# --- TLS certificates ------------------------------------------------------------------------------
+
+def openssl(*args) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=30)
+
+
+class CertificateAuthority:
+    """A throwaway CA made at test time with the openssl CLI (EC P-256 keys: quick), issuing certificates."""
+
+    KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+    def __init__(self, directory: Path, name: str = "Test Hospital CA"):
+        if shutil.which("openssl") is None:
+            missing("the openssl command is not installed")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.key, self.certificate = directory / f"{name}.key", directory / f"{name}.pem"
+        openssl("req", "-x509", *self.KEY, "-keyout", self.key, "-out", self.certificate, "-days", "2",
+                "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def issue(self, name: str, *, subject_alt_name: str = "", client: bool = False) -> tuple[Path, Path]:
+        """A certificate signed by this CA and its unencrypted key: (certificate file, key file)."""
+        key, request, certificate = (self.directory / f"{name}{suffix}" for suffix in (".key", ".csr", ".pem"))
+        openssl("req", *self.KEY, "-keyout", key, "-out", request, "-subj", f"/CN={name}")
+        extensions = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
+                      f"extendedKeyUsage={'clientAuth' if client else 'serverAuth'}",
+                      "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid"]
+        if subject_alt_name:
+            extensions.append(f"subjectAltName={subject_alt_name}")
+        extfile = self.directory / f"{name}.ext"
+        extfile.write_text("\n".join(extensions) + "\n")
+        openssl("x509", "-req", "-in", request, "-CA", self.certificate, "-CAkey", self.key, "-CAcreateserial",
+                "-out", certificate, "-days", "2", "-extfile", extfile)
+        return certificate, key
+
+
+# --- processes -------------------------------------------------------------------------------------
+
+def storescu(port: int, paths, *, calling: str = "MODALITY1", called: str = "BROKER", extra=()) -> subprocess.CompletedProcess:
+    # -xs etc. would propose other syntaxes; by default storescu proposes each file's own syntax too.
+    argv = ["storescu", "-aet", calling, "-aec", called, *extra, "127.0.0.1", str(port), *map(str, paths)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def assert_delivered_identically(scp, paths) -> dict:
+    """Every sent file arrived once at `scp` with the same pixel data; returns what it received."""
+    received = scp.received()
+    assert set(received) == {sop_instance_uid(p) for p in paths}
+    for path in paths:
+        (copy,) = received[sop_instance_uid(path)]
+        assert pixel_bytes(copy) == pixel_bytes(path)
+    return received
+
+
+def receive_and_complete(port: int, paths, extra=("-xr",)):
+    """The modality sends the study to the broker's listener (storescu), then staff mark it complete: jobs exist."""
+    from broker.routing import services
+    from broker.routing.models import Study
+
+    result = storescu(port, paths, extra=extra)
+    assert result.returncode == 0, result.stderr
+    study = Study.objects.get()
+    return services.mark_study_complete(study.id)
+
+
+class StoreSCP:
+    """DCMTK storescp on loopback writing into a directory; start()/stop() can be repeated on one port."""
+
+    running: set = set()  # stopped by the broker_listener fixture even when a test fails midway
+
+    @classmethod
+    def stop_all(cls):
+        for scp in list(cls.running):
+            scp.stop()
+
+    def __init__(self, directory: Path, *, ae_title: str = "PACS", options=()):
+        self.directory = directory
+        self.ae_title = ae_title
+        self.options = list(options)
+        self.port = free_port()
+        self.process = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def start(self):
+        argv = ["storescp", "-aet", self.ae_title, "-od", str(self.directory), "+uf", "-dhl", *self.options, str(self.port)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(lambda: port_open("127.0.0.1", self.port) or self.process.poll() is not None, 10, message="storescp")
+        assert self.process.poll() is None, self.process.stderr.read().decode()
+        StoreSCP.running.add(self)
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+        StoreSCP.running.discard(self)
+
+    def received(self) -> dict[str, list[Path]]:
+        """SOP Instance UID → files received for it (more than one means it was sent again)."""
+        by_uid: dict[str, list[Path]] = {}
+        for path in self.directory.iterdir():
+            if path.is_file() and not path.name.startswith("."):
+                try:
+                    by_uid.setdefault(sop_instance_uid(path), []).append(path)
+                except Exception:
+                    pass  # still being written
+        return by_uid
+
+
+def point_celery_at(url: str) -> str:
+    """Make this process's Celery app send to url (tests only: clears the cached connection pools)."""
+    from broker.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = url
+    app.conf.broker_write_url = None
+    app.conf.task_always_eager = False
+    app._pool = None
+    app.amqp._producer_pool = None
+    return previous
+
+
+class CeleryWorker:
+    """A real `celery -A broker worker` (with beat for the sweep) against the test database and a Redis URL."""
+
+    def __init__(self, redis_url: str, database_url: str, workdir: Path, env: dict | None = None):
+        self.redis_url, self.database_url, self.workdir = redis_url, database_url, workdir
+        self.env = env or {}
+        self.process = None
+        self.log = workdir / "worker.log"
+
+    def start(self):
+        env = {**os.environ, "CELERY_BROKER_URL": self.redis_url, "DATABASE_URL": self.database_url,
+               "BROKER_STORAGE_DIR": str(django_settings.BROKER_STORAGE_DIR), "BROKER_ROUTING_BACKOFF_SECONDS": "1",
+               "BROKER_ROUTING_BACKOFF_MAX_SECONDS": "2", "BROKER_ROUTING_SWEEP_SECONDS": "1",
+               "BROKER_ROUTING_STALE_SECONDS": "3", "BROKER_ROUTING_TIMEOUT": "10", **self.env}
+        if "DATABASE_URL" in env and env["DATABASE_URL"].startswith("sqlite"):
+            env["DATABASE_CONN_MAX_AGE"] = "0"
+        argv = [sys.executable, "-m", "celery", "-A", "broker", "worker", "--beat", "--pool", "solo", "--loglevel", "INFO",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--schedule", str(self.workdir / "beat-schedule")]
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        wait_until(lambda: "ready." in self.log.read_text() or self.process.poll() is not None, 60, message="celery worker ready")
+        assert self.process.poll() is None, self.log.read_text()[-3000:]
+        return self
+
+    def kill(self):
+        """SIGKILL the whole worker (main process and any child) as a crash would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+class RedisServer:
+    """A private redis-server on a free port without persistence, restartable on the same port."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no", "--dir", str(self.workdir)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: port_open("127.0.0.1", self.port), 10, message="redis-server")
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
