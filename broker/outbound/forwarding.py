@@ -7,8 +7,7 @@ from pydicom import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
-from broker.outbound import queueing
-from broker.outbound.models import MppsForward
+from broker.outbound.models import MPPS_FORWARDS, MppsForward
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def delivered(operation: str, status: int, error_id) -> str | None:
 
 
 def deliver(forward_id: int) -> Outcome:
-    forward = queueing.claim(MppsForward, forward_id)
+    forward = MPPS_FORWARDS.claim(forward_id)
     if forward is None:
         return Outcome()
     try:
@@ -66,14 +65,14 @@ def deliver(forward_id: int) -> Outcome:
         status, comment, error_id = None, f"{type(exc).__name__}: {exc}", None
     note = delivered(forward.operation, status, error_id) if status is not None else None
     if note is not None:
-        queueing.finish_sent(MppsForward, forward, response_status=status, response_comment=(note or comment)[:200])
+        MPPS_FORWARDS.finish(forward, response_status=status, response_comment=(note or comment)[:200])
         log.info("forwarded %s of %s to %s (attempt %s)", forward.operation, forward.performed_step_id,
                  forward.destination, forward.attempts)
-        following = queueing.next_in_queue(forward)
+        following = MPPS_FORWARDS.next_in_lane(forward)
         return Outcome(sent=True, next_id=following.pk if following else None)
     error = comment if status is None else f"destination answered 0x{status:04X} {comment}".strip()
-    retry_in = queueing.finish_failed(MppsForward, forward, error, response_status=status,
-                                      response_comment=comment[:200])
+    retry_in = MPPS_FORWARDS.fail(forward, error, response_status=status,
+                                 response_comment=comment[:200])
     log.warning("forward %s of %s to %s failed (attempt %s): %s; next try in %s s", forward.operation,
                 forward.performed_step_id, forward.destination, forward.attempts, error, retry_in)
     return Outcome(retry_in=retry_in)

@@ -1,6 +1,8 @@
 """Outbound work kept in the database (the source of truth): RIS status messages and MPPS forwards."""
 from django.db import models
 
+from broker.core.work_queue import States, WorkQueue
+
 
 class DeliveryState(models.TextChoices):
     PENDING = "PENDING", "Waiting"
@@ -110,3 +112,20 @@ class MppsForward(models.Model):
 
     def __str__(self):
         return f"{self.operation} #{self.sequence} → {self.destination}"
+
+
+# Both kinds as work queues (broker.core.work_queue), each with lanes: a row is sent only when every earlier row
+# of its lane is SENT or GAVE_UP, so an N-SET never overtakes its N-CREATE and a CM never overtakes its IP.
+DELIVERY_STATES = States(waiting=DeliveryState.PENDING, running=DeliveryState.RUNNING, done=DeliveryState.SENT,
+                         failed=DeliveryState.FAILED, gave_up=DeliveryState.GAVE_UP)
+_OUTBOUND_SETTINGS = {
+    "backoff_setting": "BROKER_OUTBOUND_RETRY_BASE_SECONDS",
+    "backoff_max_setting": "BROKER_OUTBOUND_RETRY_MAX_SECONDS",
+    "lost_after_setting": "BROKER_OUTBOUND_STUCK_SECONDS",
+    "pending_grace_setting": "BROKER_OUTBOUND_PENDING_GRACE_SECONDS",
+}
+MPPS_FORWARDS = WorkQueue(model=MppsForward, states=DELIVERY_STATES, lane=("performed_step_id", "destination_id"),
+                          lane_order="sequence", name="MPPS forwards", **_OUTBOUND_SETTINGS)
+RIS_NOTIFICATIONS = WorkQueue(model=RisNotification, states=DELIVERY_STATES, lane=("endpoint_id", "order_id"),
+                              lane_order="pk", name="RIS notifications", **_OUTBOUND_SETTINGS)
+QUEUES = {MppsForward: MPPS_FORWARDS, RisNotification: RIS_NOTIFICATIONS}

@@ -2,16 +2,15 @@
 import logging
 
 from broker.hl7.mllp import MLLPClient
-from broker.outbound import queueing
 from broker.outbound.forwarding import Outcome
 from broker.outbound.hl7_status import encode, read_ack
-from broker.outbound.models import RisNotification
+from broker.outbound.models import RIS_NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
 
 def deliver(notification_id: int) -> Outcome:
-    notification = queueing.claim(RisNotification, notification_id)
+    notification = RIS_NOTIFICATIONS.claim(notification_id)
     if notification is None:
         return Outcome()
     endpoint = notification.endpoint
@@ -25,12 +24,12 @@ def deliver(notification_id: int) -> Outcome:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     ack = reply.decode("utf-8", errors="replace")
     if not error:
-        queueing.finish_sent(RisNotification, notification, ack=ack, last_error="")
+        RIS_NOTIFICATIONS.finish(notification, ack=ack, last_error="")
         log.info("RIS %s told %s for order %s (attempt %s)", endpoint.name, notification.event,
                  notification.order_id, notification.attempts)
-        following = queueing.next_in_queue(notification)
+        following = RIS_NOTIFICATIONS.next_in_lane(notification)
         return Outcome(sent=True, next_id=following.pk if following else None)
-    retry_in = queueing.finish_failed(RisNotification, notification, error, ack=ack)
+    retry_in = RIS_NOTIFICATIONS.fail(notification, error, ack=ack)
     log.warning("RIS %s not told %s for order %s (attempt %s): %s; next try in %s s", endpoint.name,
                 notification.event, notification.order_id, notification.attempts, error, retry_in)
     return Outcome(retry_in=retry_in)

@@ -12,7 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from broker.outbound import hl7_status
-from broker.outbound.models import DeliveryState, MppsDestination, MppsForward, RisEndpoint, RisNotification
+from broker.outbound.models import QUEUES, DeliveryState, MppsDestination, MppsForward, RisEndpoint, RisNotification
 from mpps.status_rules import ORDER_STATUS_TO_RIS_EVENT
 
 log = logging.getLogger(__name__)
@@ -90,14 +90,12 @@ def _retry(model, pk: int, task) -> bool:
 
 def _give_up(model, pk: int, task) -> bool:
     """Stop trying this row; the rows queued behind it may now go."""
-    from broker.outbound import queueing
-
     with transaction.atomic():
         changed = model.objects.filter(pk=pk, state__in=[DeliveryState.PENDING, DeliveryState.FAILED,
                                                          DeliveryState.RUNNING]).update(
             state=DeliveryState.GAVE_UP, next_attempt_at=None)
         if changed:
-            following = queueing.next_in_queue(model.objects.get(pk=pk))
+            following = QUEUES[model].next_in_lane(model.objects.get(pk=pk))
             if following is not None:
                 enqueue_on_commit(task, following.pk)
     return bool(changed)
