@@ -75,6 +75,12 @@ class LastIdleFirstExecutor(Executor):
                 self._backlog.append(job)
         return future
 
+    @property
+    def thread_names(self) -> list[str]:
+        """The threads started so far (a steady sender keeps to the first one)."""
+        with self._lock:
+            return [thread.name for thread in self._threads]
+
     def _before_job(self) -> None:
         """Runs in the worker thread before each job (a hook for subclasses)."""
 
