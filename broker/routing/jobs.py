@@ -3,7 +3,6 @@ claimed by exactly one task run, and found again by the sweep when their task wa
 import logging
 
 from django.db import transaction
-from django.utils import timezone
 
 from broker.routing.models import ROUTING_JOBS, RoutingJob, RoutingRule, Study
 from broker.routing.rules import StudyFacts, matching_rules
