@@ -26,9 +26,11 @@ function:
    `next_attempt_at`, a claim clock (`claimed_at`), a creation time (`created_at`) and a done time;
 2. `QUEUE = WorkQueue(model=..., states=States(...), backoff_setting=..., ..., lane=(...))` with its
    settings (base and ceiling of the backoff, lost-after, grace, optionally maximum attempts);
-3. a task `deliver(pk)`: `row = QUEUE.claim(pk)`; if None return; send; then `QUEUE.finish(row)` and enqueue
-   `QUEUE.next_in_lane(row)`, or `delay = QUEUE.fail(row, error)` and enqueue again after `delay`;
-4. a periodic task `QUEUE.sweep(task.delay)`.
+3. a send function `attempt(row) -> (error, fields)` and a task that calls `outcome = QUEUE.deliver(pk, attempt)`,
+   then enqueues `outcome.next_id` (the lane's next row) and itself again after `outcome.retry_in`
+   (see broker/outbound/tasks.py); a kind with more to it (routing: sending resumes, associations per
+   destination) uses claim / finish / fail / give_up directly;
+4. its queue in a periodic task: `QUEUE.sweep(task.delay)`.
 
 Imports Django only, never a project app (the lowest layer).
 """
@@ -73,6 +75,17 @@ def owner_is_gone(claimed_by: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+@dataclass
+class Outcome:
+    """What one delivery attempt came to, for the task to act on."""
+
+    row: object = None  # the claimed row (None: not claimed, nothing to do)
+    sent: bool = False
+    retry_in: float | None = None  # seconds until the next try, when it failed (None: no retry scheduled)
+    next_id: int | None = None  # the next row of the same lane, now free to go
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -224,6 +237,24 @@ class WorkQueue:
         """GAVE_UP (waits for an operator), if the row is still ours."""
         return bool(self.still_ours(row).update(state=self.states.gave_up, last_error=error[:2000],
                                                 next_attempt_at=None, **fields))
+
+    def deliver(self, pk: int, attempt: Callable[[models.Model], tuple[str, dict]]) -> Outcome:
+        """Claim the row, make one attempt, record the outcome: the whole of a delivery task but the sending.
+
+        `attempt(row)` returns (error, fields): "" when the receiver has it, else what staff should read;
+        `fields` are written with the outcome (the peer's answer). An exception is a failed attempt, retried."""
+        row = self.claim(pk)
+        if row is None:
+            return Outcome()
+        try:
+            error, fields = attempt(row)
+        except Exception as exc:  # network errors of every kind: retried, never lost
+            error, fields = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, {}
+        if not error:
+            self.finish(row, **fields)
+            following = self.next_in_lane(row)
+            return Outcome(row=row, sent=True, next_id=following.pk if following else None)
+        return Outcome(row=row, retry_in=self.fail(row, error, **fields), error=error)
 
     # --- the sweep ----------------------------------------------------------------------------------
 
