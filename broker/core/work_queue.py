@@ -22,10 +22,10 @@ names them. The mechanism, the same for every kind:
 Adding a durable delivery (storage commitment report, IAN, audit forward…) is a declaration plus a send
 function:
 
-1. a model with `state` (five values: waiting, running, done, failed, gave up), `attempts`, `last_error`,
-   `next_attempt_at`, a claim clock (`claimed_at`), a creation time (`created_at`) and a done time;
-2. `QUEUE = WorkQueue(model=..., states=States(...), backoff_setting=..., ..., lane=(...))` with its
-   settings (base and ceiling of the backoff, lost-after, grace, optionally maximum attempts);
+1. a model inheriting `QueuedWork` (state, attempts, last_error, next_attempt_at, claimed_at, created_at,
+   sent_at), plus what is sent and to whom;
+2. `QUEUE = WorkQueue(model=..., backoff_setting=..., ..., lane=(...))` naming its settings (base and
+   ceiling of the backoff, lost-after, grace, optionally maximum attempts) and its lanes;
 3. a send function `attempt(row) -> (error, fields)` and a task that calls `outcome = QUEUE.deliver(pk, attempt)`,
    then enqueues `outcome.next_id` (the lane's next row) and itself again after `outcome.retry_in`
    (see broker/outbound/tasks.py); a kind with more to it (routing: sending resumes, associations per
@@ -37,8 +37,8 @@ Imports Django only, never a project app (the lowest layer).
 import logging
 import os
 import socket
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -104,6 +104,35 @@ class States:
         return (self.done, self.gave_up)
 
 
+class WorkState(models.TextChoices):
+    """The states of a `QueuedWork` row (older kinds, such as routing jobs, keep their own names)."""
+
+    PENDING = "PENDING", "Waiting"
+    RUNNING = "RUNNING", "Running"
+    SENT = "SENT", "Delivered"
+    FAILED = "FAILED", "Failed, will retry"
+    GAVE_UP = "GAVE_UP", "Given up"
+
+
+WORK_STATES = States(waiting=WorkState.PENDING, running=WorkState.RUNNING, done=WorkState.SENT,
+                     failed=WorkState.FAILED, gave_up=WorkState.GAVE_UP)
+
+
+class QueuedWork(models.Model):
+    """The columns the queue works with, for a new kind of durable delivery: inherit, add what is sent."""
+
+    state = models.CharField(max_length=8, choices=WorkState.choices, default=WorkState.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)  # when a worker took it (RUNNING); the sweep's clock
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 @dataclass(frozen=True)
 class WorkQueue:
     """One model's queue: which columns and settings the mechanism uses for it.
@@ -111,12 +140,12 @@ class WorkQueue:
     The `*_setting` fields name Django settings, read at each use (tests and operators may change them)."""
 
     model: type[models.Model]
-    states: States
     backoff_setting: str  # seconds before the first retry; doubled per attempt
     backoff_max_setting: str  # the ceiling of the backoff
     lost_after_setting: str  # a RUNNING row without progress this long: its worker is taken to be lost
     pending_grace_setting: str  # a waiting row this old: its task message is taken to be lost
     max_attempts_setting: str | None = None  # None: retried until an operator gives up
+    states: States = WORK_STATES
     running_since: str = "claimed_at"  # set at each claim (and by progress, where the kind reports it)
     waiting_since: str = "created_at"
     finished_at: str = "sent_at"  # set when done
