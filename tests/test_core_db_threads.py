@@ -4,6 +4,7 @@ import threading
 import pytest
 from django.db import connections, transaction
 
+from broker.core import db_threads
 from broker.core.db_threads import DatabaseThreads
 from broker.dicom import db_work, listener
 from broker.hl7.mllp import MLLPClient
@@ -104,3 +105,16 @@ def test_it_closes_every_thread_s_connection_at_shutdown(transactional_db):
     assert all(connection.connection is not None for connection in used)
     pool.shutdown()
     assert all(connection.connection is None for connection in used)
+
+
+def test_it_keeps_serving_when_the_check_up_after_a_unit_fails(monkeypatch, caplog):
+    def broken_check():
+        raise RuntimeError("health check exploded")
+
+    monkeypatch.setattr(db_threads, "_check_now", broken_check)
+    pool = DatabaseThreads(1, name="test-db")
+    try:
+        assert [pool.submit(lambda n=n: n).result(timeout=10) for n in range(3)] == [0, 1, 2]
+    finally:
+        pool.shutdown()
+    assert "the check-up after a unit failed" in caplog.text

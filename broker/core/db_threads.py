@@ -22,12 +22,15 @@ The policy, in three parts:
   checked first as before. A steady sender's units carry one check for half that time (one ping per
   half second, not one per message).
 """
+import logging
 import threading
 import time
 from collections import deque
 from concurrent.futures import Executor, Future
 
 from django.db import DEFAULT_DB_ALIAS, connections
+
+log = logging.getLogger(__name__)
 
 # A unit starting this soon after the previous unit's check reuses that check.
 CHECKED_RECENTLY_SECONDS = 1.0
@@ -110,7 +113,10 @@ class LastIdleFirstExecutor(Executor):
             if future.running():
                 (future.set_exception if failed else future.set_result)(outcome)
             del future, fn, args, kwargs, outcome
-            self._after_job()  # a job handed to this thread meanwhile waits for it: still the warm thread
+            try:
+                self._after_job()  # a job handed to this thread meanwhile waits for it: still the warm thread
+            except Exception:  # the thread must live on: it may already be in line for the next job
+                log.exception("database thread %s: the check-up after a unit failed", threading.current_thread().name)
             if worker.job is not None:
                 continue
             if stopping:
