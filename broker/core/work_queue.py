@@ -162,7 +162,8 @@ class WorkQueue:
     def backoff_seconds(self, attempts: int) -> float:
         return backoff_seconds(attempts, self._seconds(self.backoff_setting), self._seconds(self.backoff_max_setting))
 
-    def _lost_before(self, now):
+    def lost_before(self, now):
+        """A RUNNING row whose clock is older than this has lost its worker."""
         return now - timedelta(seconds=self._seconds(self.lost_after_setting))
 
     @property
@@ -195,7 +196,7 @@ class WorkQueue:
 
     def _lost(self, row, now) -> bool:
         clock = getattr(row, self.running_since)
-        if clock is None or clock < self._lost_before(now):
+        if clock is None or clock < self.lost_before(now):
             return True
         owner = getattr(row, self.owner_field) if self.owner_field else ""
         return bool(owner) and owner_is_gone(owner)
@@ -291,7 +292,7 @@ class WorkQueue:
         """RUNNING rows whose worker died (no progress for the lost-after time, or owner gone) → FAILED, due now."""
         now = now or timezone.now()
         running = self.model.objects.filter(state=self.states.running)
-        lost = Q(**{f"{self.running_since}__lt": self._lost_before(now)}) | Q(**{f"{self.running_since}__isnull": True})
+        lost = Q(**{f"{self.running_since}__lt": self.lost_before(now)}) | Q(**{f"{self.running_since}__isnull": True})
         ids = set(running.filter(lost).values_list("pk", flat=True))
         if self.owner_field:
             owners = running.exclude(pk__in=ids).exclude(**{self.owner_field: ""}).values_list("pk", self.owner_field)

@@ -3,9 +3,7 @@
 Called by the Celery task with a job id; everything is re-read from the database, so it is safe to run twice.
 """
 import logging
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,9 +20,8 @@ def _admit(job: RoutingJob) -> bool:
     """Within the claim: refuse (and look again shortly) when the destination has its maximum associations."""
     # Lock the destination: the association count below must not race another claim.
     destination = Destination.objects.select_for_update().get(pk=job.destination_id)
-    lost_before = timezone.now() - timedelta(seconds=settings.BROKER_ROUTING_STALE_SECONDS)
     busy = RoutingJob.objects.filter(destination=destination, state=RoutingJob.State.RUNNING,
-                                     updated_at__gte=lost_before).exclude(pk=job.pk).count()
+                                     updated_at__gte=ROUTING_JOBS.lost_before(timezone.now())).exclude(pk=job.pk).count()
     if busy >= max(destination.max_associations, 1):
         jobs.enqueue(job.pk, countdown=5)
         return False
