@@ -282,9 +282,13 @@ class WorkQueue:
             error, fields = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, {}
         if not error:
             self.finish(row, **fields)
+            log.info("%s: %s delivered (attempt %s)", self.label, row, row.attempts)
             following = self.next_in_lane(row)
             return Outcome(row=row, sent=True, next_id=following.pk if following else None)
-        return Outcome(row=row, retry_in=self.fail(row, error, **fields), error=error)
+        retry_in = self.fail(row, error, **fields)
+        log.warning("%s: %s failed (attempt %s): %s; %s", self.label, row, row.attempts, error,
+                    f"next try in {retry_in:g} s" if retry_in is not None else "not retried")
+        return Outcome(row=row, retry_in=retry_in, error=error)
 
     # --- the sweep ----------------------------------------------------------------------------------
 

@@ -1,6 +1,4 @@
 """MPPS forwarding (IHE PPS Manager): one N-CREATE / N-SET row sent to one downstream MPPS SCP."""
-import logging
-
 from django.conf import settings
 from pydicom import Dataset
 from pynetdicom import AE
@@ -8,8 +6,6 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from broker.core.work_queue import Outcome
 from broker.outbound.models import MPPS_FORWARDS, MppsForward
-
-log = logging.getLogger(__name__)
 
 
 def send(forward: MppsForward) -> tuple[int | None, str, int | None]:
@@ -62,14 +58,4 @@ def attempt(forward: MppsForward) -> tuple[str, dict]:
 
 
 def deliver(forward_id: int) -> Outcome:
-    outcome = MPPS_FORWARDS.deliver(forward_id, attempt)
-    forward = outcome.row
-    if forward is None:
-        return outcome
-    if outcome.sent:
-        log.info("forwarded %s of %s to %s (attempt %s)", forward.operation, forward.performed_step_id,
-                 forward.destination, forward.attempts)
-    else:
-        log.warning("forward %s of %s to %s failed (attempt %s): %s; next try in %s s", forward.operation,
-                    forward.performed_step_id, forward.destination, forward.attempts, outcome.error, outcome.retry_in)
-    return outcome
+    return MPPS_FORWARDS.deliver(forward_id, attempt)

@@ -1,12 +1,8 @@
 """RIS notification: one stored HL7 status message sent over MLLP, its ACK read and kept."""
-import logging
-
 from broker.core.work_queue import Outcome
 from broker.hl7.mllp import MLLPClient
 from broker.outbound.hl7_status import encode, read_ack
 from broker.outbound.models import RIS_NOTIFICATIONS
-
-log = logging.getLogger(__name__)
 
 
 def attempt(notification) -> tuple[str, dict]:
@@ -25,14 +21,4 @@ def attempt(notification) -> tuple[str, dict]:
 
 
 def deliver(notification_id: int) -> Outcome:
-    outcome = RIS_NOTIFICATIONS.deliver(notification_id, attempt)
-    notification = outcome.row
-    if notification is None:
-        return outcome
-    if outcome.sent:
-        log.info("RIS %s told %s for order %s (attempt %s)", notification.endpoint.name, notification.event,
-                 notification.order_id, notification.attempts)
-    else:
-        log.warning("RIS %s not told %s for order %s (attempt %s): %s; next try in %s s", notification.endpoint.name,
-                    notification.event, notification.order_id, notification.attempts, outcome.error, outcome.retry_in)
-    return outcome
+    return RIS_NOTIFICATIONS.deliver(notification_id, attempt)
