@@ -1,8 +1,8 @@
 """The MLLP listener: an asyncio server whose connections hand each framed message to the intake.
 
 One message in flight per connection (the sender waits for its ACK); many connections at once. The
-database work runs in a bounded thread pool (broker.hl7.workers: the last idle thread, with its warm
-database connection, takes the next message), so a slow commit never blocks other connections' reads.
+database work runs in the listeners' database threads (broker.core.db_threads: the last idle thread,
+with its warm database connection, takes the next message), so a slow commit never blocks other connections' reads.
 Cancelling the server (SIGTERM in `runhl7`) lets every message already being applied finish and get
 its ACK, then closes the connections.
 """
@@ -14,11 +14,10 @@ import socket
 import threading
 
 from django.conf import settings
-from django.db import connections
 
+from broker.core.db_threads import DatabaseThreads
 from broker.hl7 import intake
 from broker.core.hl7v2.mllp import FrameDecoder, FrameTooLarge, frame
-from broker.hl7.workers import LastIdleFirstExecutor
 
 log = logging.getLogger("broker.hl7.server")
 
@@ -60,11 +59,9 @@ class MLLPServer:
         self.refused_connections = 0  # over a connection limit, closed at once
         self.closed_frames = 0  # connections closed for a frame over its deadline or over the memory budget
         self.receive = receive or intake.receive
-        self._executor = LastIdleFirstExecutor(workers or settings.BROKER_HL7_WORKERS, thread_name_prefix="hl7-intake")
+        self._executor = DatabaseThreads(workers or settings.BROKER_HL7_WORKERS, name="hl7-intake")
         self._server: asyncio.base_events.Server | None = None
         self._idle: dict[asyncio.Task, bool] = {}  # connection task -> waiting for bytes (safe to cancel)
-        self._db_connections = []
-        self._lock = threading.Lock()
         self.stopping = False
 
     @property
@@ -90,11 +87,7 @@ class MLLPServer:
         log.info("HL7 MLLP listener stopped")
 
     def _shutdown_pool(self):
-        self._executor.shutdown(wait=True)
-        with self._lock:
-            for connection in self._db_connections:
-                connection.close()
-            self._db_connections.clear()
+        self._executor.shutdown(wait=True)  # also closes each thread's database connection
 
     def _admit(self, address: str, peer: str) -> bool:
         """Count the connection in, or refuse it (over the total or the per-address limit)."""
@@ -225,8 +218,6 @@ class MLLPServer:
 
     def _process(self, raw: bytes, peer: str, ack_sock: socket.socket | None) -> bytes:
         """Apply one message and send its ACK frame; returns what is left to send (by the event loop)."""
-        self._track_connection()
-        _check_connection()
         reply = frame(self.receive(raw, peer).ack)
         if ack_sock is None:
             return reply
@@ -236,35 +227,7 @@ class MLLPServer:
             return reply
 
     def _record(self, data: bytes, peer: str, reason: str, size: int) -> None:
-        self._track_connection()
-        _check_connection()
         intake.record_unframed(data, peer, reason, size)
-
-    def _track_connection(self):
-        # Each pool thread has its own Django connection; remember them to close at shutdown.
-        connection = connections["default"]
-        with self._lock:
-            if connection not in self._db_connections:
-                connection.inc_thread_sharing()
-                self._db_connections.append(connection)
-
-
-def _check_connection() -> None:
-    """Per unit of work, like close_old_connections(), but a healthy connection stays open across messages.
-
-    Django's CONN_MAX_AGE=0 (the SQLite default here) would reconnect for every message, which costs more
-    than applying one; a connection that saw an error and no longer answers is dropped, as Django does.
-    """
-    connection = connections["default"]
-    if connection.connection is None:
-        return
-    if connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
-        connection.close()
-    elif connection.errors_occurred:
-        if connection.is_usable():
-            connection.errors_occurred = False
-        else:
-            connection.close()
 
 
 class RunningServer:

@@ -1,23 +1,11 @@
 """MPPS forwarding (IHE PPS Manager): one N-CREATE / N-SET row sent to one downstream MPPS SCP."""
-import logging
-from dataclasses import dataclass
-
 from django.conf import settings
 from pydicom import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
-from broker.outbound import queueing
-from broker.outbound.models import MppsForward
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class Outcome:
-    sent: bool = False
-    retry_in: float | None = None  # seconds until the next try, when it failed
-    next_id: int | None = None  # the next row of the same queue, now free to go
+from broker.core.work_queue import Outcome
+from broker.outbound.models import MPPS_FORWARDS, MppsForward
 
 
 def send(forward: MppsForward) -> tuple[int | None, str, int | None]:
@@ -56,24 +44,18 @@ def delivered(operation: str, status: int, error_id) -> str | None:
     return None
 
 
-def deliver(forward_id: int) -> Outcome:
-    forward = queueing.claim(MppsForward, forward_id)
-    if forward is None:
-        return Outcome()
+def attempt(forward: MppsForward) -> tuple[str, dict]:
+    """One try: ("", answer) when the destination has it, else (what went wrong, answer)."""
     try:
         status, comment, error_id = send(forward)
     except Exception as exc:  # network errors of every kind: retried, never lost
         status, comment, error_id = None, f"{type(exc).__name__}: {exc}", None
     note = delivered(forward.operation, status, error_id) if status is not None else None
     if note is not None:
-        queueing.finish_sent(MppsForward, forward, response_status=status, response_comment=(note or comment)[:200])
-        log.info("forwarded %s of %s to %s (attempt %s)", forward.operation, forward.performed_step_id,
-                 forward.destination, forward.attempts)
-        following = queueing.next_in_queue(forward)
-        return Outcome(sent=True, next_id=following.pk if following else None)
+        return "", {"response_status": status, "response_comment": (note or comment)[:200]}
     error = comment if status is None else f"destination answered 0x{status:04X} {comment}".strip()
-    retry_in = queueing.finish_failed(MppsForward, forward, error, response_status=status,
-                                      response_comment=comment[:200])
-    log.warning("forward %s of %s to %s failed (attempt %s): %s; next try in %s s", forward.operation,
-                forward.performed_step_id, forward.destination, forward.attempts, error, retry_in)
-    return Outcome(retry_in=retry_in)
+    return error, {"response_status": status, "response_comment": comment[:200]}
+
+
+def deliver(forward_id: int) -> Outcome:
+    return MPPS_FORWARDS.deliver(forward_id, attempt)

@@ -1,13 +1,10 @@
 """Outbound work kept in the database (the source of truth): RIS status messages and MPPS forwards."""
 from django.db import models
 
+from broker.core.work_queue import QueuedWork, WorkQueue, WorkState
 
-class DeliveryState(models.TextChoices):
-    PENDING = "PENDING", "Waiting"
-    RUNNING = "RUNNING", "Running"
-    SENT = "SENT", "Delivered"
-    FAILED = "FAILED", "Failed, will retry"
-    GAVE_UP = "GAVE_UP", "Given up"
+
+DeliveryState = WorkState  # the states every queued outbound row goes through
 
 
 class RisEndpoint(models.Model):
@@ -37,7 +34,7 @@ class RisEndpoint(models.Model):
         return not self.match_sending_application or self.match_sending_application == order.sending_application
 
 
-class RisNotification(models.Model):
+class RisNotification(QueuedWork):
     class Event(models.TextChoices):
         IN_PROGRESS = "IP", "In progress"
         COMPLETED = "CM", "Completed"
@@ -50,14 +47,8 @@ class RisNotification(models.Model):
     event = models.CharField(max_length=2, choices=Event.choices)
     message = models.TextField()  # the HL7 message as sent (segments joined by \r)
     control_id = models.CharField(max_length=64, blank=True, default="")
-    state = models.CharField(max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
     ack = models.TextField(blank=True, default="")
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)  # when a worker took it (RUNNING); the sweep's clock
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "RIS notification"
@@ -82,7 +73,7 @@ class MppsDestination(models.Model):
         return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
 
 
-class MppsForward(models.Model):
+class MppsForward(QueuedWork):
     class Operation(models.TextChoices):
         N_CREATE = "N-CREATE", "N-CREATE"
         N_SET = "N-SET", "N-SET"
@@ -92,15 +83,8 @@ class MppsForward(models.Model):
     operation = models.CharField(max_length=8, choices=Operation.choices)
     sequence = models.PositiveIntegerField()  # order per (step, destination): an N-SET never overtakes its N-CREATE
     dataset = models.JSONField(default=dict)  # what is sent, pydicom JSON
-    state = models.CharField(max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveIntegerField(null=True, blank=True)  # the destination's DIMSE status
     response_comment = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "MPPS forward"
@@ -110,3 +94,18 @@ class MppsForward(models.Model):
 
     def __str__(self):
         return f"{self.operation} #{self.sequence} → {self.destination}"
+
+
+# Both kinds as work queues (broker.core.work_queue), each with lanes: a row is sent only when every earlier row
+# of its lane is SENT or GAVE_UP, so an N-SET never overtakes its N-CREATE and a CM never overtakes its IP.
+_OUTBOUND_SETTINGS = {
+    "backoff_setting": "BROKER_OUTBOUND_RETRY_BASE_SECONDS",
+    "backoff_max_setting": "BROKER_OUTBOUND_RETRY_MAX_SECONDS",
+    "lost_after_setting": "BROKER_OUTBOUND_STUCK_SECONDS",
+    "pending_grace_setting": "BROKER_OUTBOUND_PENDING_GRACE_SECONDS",
+}
+MPPS_FORWARDS = WorkQueue(model=MppsForward, lane=("performed_step_id", "destination_id"),
+                          lane_order="sequence", name="MPPS forwards", **_OUTBOUND_SETTINGS)
+RIS_NOTIFICATIONS = WorkQueue(model=RisNotification, lane=("endpoint_id", "order_id"),
+                              lane_order="pk", name="RIS notifications", **_OUTBOUND_SETTINGS)
+QUEUES = {MppsForward: MPPS_FORWARDS, RisNotification: RIS_NOTIFICATIONS}

@@ -1,19 +1,12 @@
 """RIS notification: one stored HL7 status message sent over MLLP, its ACK read and kept."""
-import logging
-
 from broker.core.hl7v2.mllp import MLLPClient
-from broker.outbound import queueing
-from broker.outbound.forwarding import Outcome
+from broker.core.work_queue import Outcome
 from broker.outbound.hl7_status import encode, read_ack
-from broker.outbound.models import RisNotification
-
-log = logging.getLogger(__name__)
+from broker.outbound.models import RIS_NOTIFICATIONS
 
 
-def deliver(notification_id: int) -> Outcome:
-    notification = queueing.claim(RisNotification, notification_id)
-    if notification is None:
-        return Outcome()
+def attempt(notification) -> tuple[str, dict]:
+    """One try: ("", the ACK) when the RIS accepted it, else (what went wrong, the ACK if any)."""
     endpoint = notification.endpoint
     reply = b""
     try:
@@ -24,13 +17,8 @@ def deliver(notification_id: int) -> Outcome:
     except Exception as exc:  # refused, reset, timed out: the RIS is away; try again later
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     ack = reply.decode("utf-8", errors="replace")
-    if not error:
-        queueing.finish_sent(RisNotification, notification, ack=ack, last_error="")
-        log.info("RIS %s told %s for order %s (attempt %s)", endpoint.name, notification.event,
-                 notification.order_id, notification.attempts)
-        following = queueing.next_in_queue(notification)
-        return Outcome(sent=True, next_id=following.pk if following else None)
-    retry_in = queueing.finish_failed(RisNotification, notification, error, ack=ack)
-    log.warning("RIS %s not told %s for order %s (attempt %s): %s; next try in %s s", endpoint.name,
-                notification.event, notification.order_id, notification.attempts, error, retry_in)
-    return Outcome(retry_in=retry_in)
+    return error, ({"ack": ack} if error else {"ack": ack, "last_error": ""})
+
+
+def deliver(notification_id: int) -> Outcome:
+    return RIS_NOTIFICATIONS.deliver(notification_id, attempt)

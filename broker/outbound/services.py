@@ -11,8 +11,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from broker.outbound import hl7_status
-from broker.outbound.models import DeliveryState, MppsDestination, MppsForward, RisEndpoint, RisNotification
+from broker.outbound import hl7_status, tasks
+from broker.outbound.models import QUEUES, DeliveryState, MppsDestination, MppsForward, RisEndpoint, RisNotification
 from mpps.status_rules import ORDER_STATUS_TO_RIS_EVENT
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,6 @@ def enqueue_on_commit(task, pk: int) -> None:
     transaction.on_commit(send)
 
 
-def _tasks():
-    from broker.outbound import tasks  # the task module imports this one
-
-    return tasks
-
-
 def queue_forwards(performed_step, operation: str, dataset_json: dict) -> list[MppsForward]:
     """One row per enabled destination, next in that destination's queue for this step."""
     created = []
@@ -45,7 +39,7 @@ def queue_forwards(performed_step, operation: str, dataset_json: dict) -> list[M
             last=Max("sequence"))["last"] or 0
         forward = MppsForward.objects.create(destination=destination, performed_step=performed_step,
                                              operation=operation, sequence=last + 1, dataset=dataset_json)
-        enqueue_on_commit(_tasks().forward_mpps, forward.pk)
+        enqueue_on_commit(tasks.forward_mpps, forward.pk)
         created.append(forward)
     return created
 
@@ -73,7 +67,7 @@ def queue_notifications(order, performed_step=None) -> list[RisNotification]:
                                    sender=sender, control_id=control_id, now=timezone.localtime())
         notification = RisNotification.objects.create(endpoint=endpoint, order=order, performed_step=performed_step,
                                                       event=event, message=message, control_id=control_id)
-        enqueue_on_commit(_tasks().notify_ris, notification.pk)
+        enqueue_on_commit(tasks.notify_ris, notification.pk)
         created.append(notification)
     return created
 
@@ -90,30 +84,28 @@ def _retry(model, pk: int, task) -> bool:
 
 def _give_up(model, pk: int, task) -> bool:
     """Stop trying this row; the rows queued behind it may now go."""
-    from broker.outbound import queueing
-
     with transaction.atomic():
         changed = model.objects.filter(pk=pk, state__in=[DeliveryState.PENDING, DeliveryState.FAILED,
                                                          DeliveryState.RUNNING]).update(
             state=DeliveryState.GAVE_UP, next_attempt_at=None)
         if changed:
-            following = queueing.next_in_queue(model.objects.get(pk=pk))
+            following = QUEUES[model].next_in_lane(model.objects.get(pk=pk))
             if following is not None:
                 enqueue_on_commit(task, following.pk)
     return bool(changed)
 
 
 def retry_notification(notification_id: int) -> bool:
-    return _retry(RisNotification, notification_id, _tasks().notify_ris)
+    return _retry(RisNotification, notification_id, tasks.notify_ris)
 
 
 def give_up_notification(notification_id: int) -> bool:
-    return _give_up(RisNotification, notification_id, _tasks().notify_ris)
+    return _give_up(RisNotification, notification_id, tasks.notify_ris)
 
 
 def retry_forward(forward_id: int) -> bool:
-    return _retry(MppsForward, forward_id, _tasks().forward_mpps)
+    return _retry(MppsForward, forward_id, tasks.forward_mpps)
 
 
 def give_up_forward(forward_id: int) -> bool:
-    return _give_up(MppsForward, forward_id, _tasks().forward_mpps)
+    return _give_up(MppsForward, forward_id, tasks.forward_mpps)

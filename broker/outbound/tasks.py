@@ -1,12 +1,8 @@
 """Celery tasks of outbound work: ids in, rows re-read, claimed with a conditional update, safe to run twice."""
-import logging
-
 from celery import shared_task
 
-from broker.outbound import forwarding, notifying, queueing
-from broker.outbound.models import MppsForward, RisNotification
-
-log = logging.getLogger(__name__)
+from broker.outbound import forwarding, notifying
+from broker.outbound.models import MPPS_FORWARDS, RIS_NOTIFICATIONS
 
 IDEMPOTENT = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
@@ -38,13 +34,5 @@ def notify_ris(notification_id: int):
 @shared_task(name="outbound.sweep", **IDEMPOTENT)
 def sweep_outbound():
     """Re-enqueue work whose task was lost: stuck RUNNING rows, FAILED rows due, PENDING rows never picked up."""
-    counts = {}
-    for model, task in ((MppsForward, forward_mpps), (RisNotification, notify_ris)):
-        released = queueing.release_stuck(model)
-        due = queueing.due_ids(model)
-        for pk in due:
-            task.delay(pk)
-        counts[model.__name__] = (released, len(due))
-        if released or due:
-            log.info("sweep: %s stuck %s released, %s re-enqueued", model.__name__, released, len(due))
-    return counts
+    return {queue.model.__name__: queue.sweep(task.delay)
+            for queue, task in ((MPPS_FORWARDS, forward_mpps), (RIS_NOTIFICATIONS, notify_ris))}

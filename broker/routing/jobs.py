@@ -1,14 +1,10 @@
 """Routing jobs: created when a study completes (one per study and destination), enqueued on commit,
 claimed by exactly one task run, and found again by the sweep when their task was lost."""
 import logging
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
-from broker.routing.models import RoutingJob, RoutingRule, Study
+from broker.routing.models import ROUTING_JOBS, RoutingJob, RoutingRule, Study
 from broker.routing.rules import StudyFacts, matching_rules
 
 log = logging.getLogger(__name__)
@@ -100,27 +96,12 @@ def resume_for_late_instances(study: Study) -> None:
     study.routing_jobs.exclude(state=RoutingJob.State.DONE).update(total=study.instances.count())
 
 
-def requeue_lost_jobs(now=None) -> int:
-    """Re-enqueue jobs whose task message was lost (worker killed, transport restarted)."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.BROKER_ROUTING_STALE_SECONDS)
-    from broker.routing.delivery import owner_is_gone
+def requeue_lost_jobs() -> int:
+    """Re-enqueue jobs whose task message was lost (worker killed, transport restarted); the core sweep."""
 
-    lost = RoutingJob.objects.filter(
-        Q(state=RoutingJob.State.WAITING, updated_at__lt=stale)
-        | Q(state=RoutingJob.State.RUNNING, updated_at__lt=stale)
-        | Q(state=RoutingJob.State.FAILED, next_attempt_at__lt=stale)
-    )
-    orphaned = [job_id for job_id, owner in RoutingJob.objects.filter(state=RoutingJob.State.RUNNING, updated_at__gte=stale)
-                .values_list("id", "claimed_by") if owner and owner_is_gone(owner)]
-    count = 0
-    for job_id in list(lost.values_list("id", flat=True)) + orphaned:
-        # Touch it so the next sweep waits a full stale period before sending it again.
-        RoutingJob.objects.filter(pk=job_id, state=RoutingJob.State.WAITING).update(updated_at=now)
-        RoutingJob.objects.filter(pk=job_id, state=RoutingJob.State.FAILED).update(next_attempt_at=now)
+    def again(job_id):
         with transaction.atomic():
             enqueue(job_id)
-        count += 1
-    if count:
-        log.warning("re-enqueued %d routing jobs whose task was lost", count)
-    return count
+
+    _released, requeued = ROUTING_JOBS.sweep(again)
+    return requeued

@@ -1,6 +1,8 @@
 """Received studies and instances, destinations, routing rules and routing jobs."""
 from django.db import models
 
+from broker.core.work_queue import States, WorkQueue
+
 
 class Study(models.Model):
     class State(models.TextChoices):
@@ -134,6 +136,25 @@ class RoutingJob(models.Model):
 
     def __str__(self):
         return f"{self.study} → {self.destination} ({self.state})"
+
+
+# Routing jobs as a work queue (broker.core.work_queue): no lanes (one job per study and destination); the
+# claim clock is updated_at, which sending progress also moves, so only a job without progress is lost.
+ROUTING_JOBS = WorkQueue(
+    model=RoutingJob,
+    states=States(waiting=RoutingJob.State.WAITING, running=RoutingJob.State.RUNNING, done=RoutingJob.State.DONE,
+                  failed=RoutingJob.State.FAILED, gave_up=RoutingJob.State.GAVE_UP),
+    backoff_setting="BROKER_ROUTING_BACKOFF_SECONDS",
+    backoff_max_setting="BROKER_ROUTING_BACKOFF_MAX_SECONDS",
+    lost_after_setting="BROKER_ROUTING_STALE_SECONDS",
+    pending_grace_setting="BROKER_ROUTING_STALE_SECONDS",
+    max_attempts_setting="BROKER_ROUTING_MAX_ATTEMPTS",
+    running_since="updated_at",
+    waiting_since="updated_at",
+    finished_at="finished_at",
+    owner_field="claimed_by",
+    name="routing jobs",
+)
 
 
 class DeliveredInstance(models.Model):

@@ -6,6 +6,7 @@ import threading
 import pytest
 from django.db import connections
 
+from broker.core import db_threads
 from broker.dicom import db_work, listener
 from broker.dicom.models import WorklistQuery
 from broker.dicom.supported_contexts import SupportedContexts
@@ -37,7 +38,7 @@ def test_it_exempts_the_startup_objects_from_garbage_collection():
                          ids=["unit right after another", "unit after a pause"])
 def test_it_checks_the_connection_after_each_unit_so_the_next_one_starts_at_once(workers, monkeypatch,
                                                                                  recently, checked_at_start):
-    monkeypatch.setattr(db_work, "CHECKED_RECENTLY_SECONDS", recently)
+    monkeypatch.setattr(db_threads, "CHECKED_RECENTLY_SECONDS", recently)
     assert workers.run(WorklistQuery.objects.count) == 0
     # A pending health check would cost a SELECT 1 round trip before this unit's first query.
     assert workers.run(lambda: connections["default"].health_check_done) is checked_at_start
@@ -51,7 +52,7 @@ def test_it_answers_before_checking_the_connection(transactional_db, monkeypatch
         may_finish.wait(timeout=10)
         checked.set()
 
-    monkeypatch.setattr(db_work, "_check_now", slow_check)
+    monkeypatch.setattr(db_threads, "_check_now", slow_check)
     try:
         assert db_work.run(lambda: "answer") == "answer"
         assert not checked.is_set()

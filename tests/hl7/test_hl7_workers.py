@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from broker.hl7.workers import LastIdleFirstExecutor
+from broker.core.db_threads import LastIdleFirstExecutor
 from tests.waiting import wait_until
 
 

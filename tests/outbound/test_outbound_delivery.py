@@ -8,8 +8,8 @@ from django.test import override_settings
 from django.utils import timezone
 from pydicom.uid import generate_uid
 
-from broker.outbound import forwarding, notifying, queueing, services
-from broker.outbound.models import DeliveryState, MppsDestination, MppsForward, RisEndpoint
+from broker.outbound import forwarding, notifying, services
+from broker.outbound.models import MPPS_FORWARDS, DeliveryState, MppsDestination, MppsForward, RisEndpoint
 from mpps.models import PerformedProcedureStep
 from tests.factories import make_step
 from tests.mpps.support import segment
@@ -177,8 +177,8 @@ def test_it_releases_work_a_lost_worker_held():
     forward, = services.queue_forwards(performed_step(), "N-CREATE", create_dataset())
     MppsForward.objects.filter(pk=forward.pk).update(state=DeliveryState.RUNNING, attempts=1,
                                                      claimed_at=timezone.now() - timedelta(seconds=61))
-    assert queueing.release_stuck(MppsForward) == 1
-    assert queueing.due_ids(MppsForward) == [forward.pk]
+    assert MPPS_FORWARDS.release_lost() == 1
+    assert MPPS_FORWARDS.due_ids() == [forward.pk]
     forward.refresh_from_db()
     assert forward.state == DeliveryState.FAILED and "worker lost" in forward.last_error
 
@@ -187,9 +187,9 @@ def test_it_releases_work_a_lost_worker_held():
 def test_it_sweeps_pending_work_only_after_its_grace():
     destination(free_port())
     forward, = services.queue_forwards(performed_step(), "N-CREATE", create_dataset())
-    assert queueing.due_ids(MppsForward) == []
+    assert MPPS_FORWARDS.due_ids() == []
     MppsForward.objects.filter(pk=forward.pk).update(created_at=timezone.now() - timedelta(seconds=31))
-    assert queueing.due_ids(MppsForward) == [forward.pk]
+    assert MPPS_FORWARDS.due_ids() == [forward.pk]
 
 
 def test_it_lets_the_operator_give_up_and_retry(downstream):

@@ -3,7 +3,7 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 from pynetdicom import AllStoragePresentationContexts
 
-from broker.routing.delivery import backoff_seconds
+from broker.routing.models import ROUTING_JOBS
 from broker.routing.models import StoredInstance
 from broker.routing.sending import MAX_CONTEXTS, context_batches
 
@@ -37,4 +37,4 @@ def test_it_splits_a_study_needing_more_than_128_contexts_into_several_associati
 def test_it_backs_off_exponentially_up_to_the_ceiling(settings, attempts, seconds):
     settings.BROKER_ROUTING_BACKOFF_SECONDS = 30
     settings.BROKER_ROUTING_BACKOFF_MAX_SECONDS = 3600
-    assert backoff_seconds(attempts) == seconds
+    assert ROUTING_JOBS.backoff_seconds(attempts) == seconds
