@@ -2,7 +2,7 @@
 import pytest
 
 from broker.hl7.server import start_server
-from broker.hl7.workers import LastIdleFirstExecutor
+from broker.core.db_threads import LastIdleFirstExecutor
 
 
 @pytest.fixture
