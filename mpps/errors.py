@@ -48,6 +48,13 @@ class MissingAttributeValue(MppsError):
         super().__init__(comment, tags, detail)
 
 
+class UndecodableDataset(MppsError):
+    """The data set's bytes cannot be read as DICOM (lengths, VRs, character set): the modality's fault."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"data set cannot be decoded: {reason}", (), f"The data set cannot be decoded: {reason}")
+
+
 class InvalidAttributeValue(MppsError):
     def __init__(self, tag, reason: str):
         name = describe_tag(tag)

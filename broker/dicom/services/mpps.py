@@ -19,6 +19,7 @@ SUPPORTED_CONTEXTS = [ModalityPerformedProcedureStep]
 
 # Exception → DIMSE status (PS3.7 Annex C; PS3.4 Table F.7.2-2). The first matching class wins.
 STATUS_FOR_ERROR = (
+    (errors.UndecodableDataset, 0x0110),
     (errors.MissingAttribute, 0x0120),
     (errors.MissingAttributeValue, 0x0121),
     (errors.InvalidAttributeValue, 0x0106),
@@ -77,14 +78,25 @@ def _answer(event, operation: str, uid: str, read_dataset, apply):
         close_old_connections()
 
 
+def _decoded(read):
+    """The data set with every element read once: bytes that are not DICOM fail here, as the modality's fault."""
+    try:
+        dataset = read()
+        for elem in dataset.iterall():
+            elem.value
+    except Exception as exc:
+        raise errors.UndecodableDataset(f"{type(exc).__name__}: {exc}"[:120]) from exc
+    return dataset
+
+
 def handle_n_create(event):
     uid = event.request.AffectedSOPInstanceUID
-    return _answer(event, "N-CREATE", str(uid or ""), lambda: event.attribute_list, services.create_performed_step)
+    return _answer(event, "N-CREATE", str(uid or ""), lambda: _decoded(lambda: event.attribute_list), services.create_performed_step)
 
 
 def handle_n_set(event):
     uid = event.request.RequestedSOPInstanceUID
-    return _answer(event, "N-SET", str(uid or ""), lambda: event.modification_list, services.set_performed_step)
+    return _answer(event, "N-SET", str(uid or ""), lambda: _decoded(lambda: event.modification_list), services.set_performed_step)
 
 
 def close_connection(event):
