@@ -8,7 +8,7 @@ from django.db import connection, connections
 
 from broker.dicom import db_work, listener
 from broker.dicom.models import WorklistQuery
-from broker.dicom.supported_contexts import SupportedContexts
+from broker.core.dicom_net.contexts import SupportedContexts
 from tests.waiting import wait_until
 
 
