@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # The versions the whole suite passed with (requirements.txt pins the first). Add one only after a full run.
 TESTED_VERSIONS = ("3.0.4",)
 OVERRIDE = "BROKER_PYNETDICOM_UNTESTED"
+_warned: set[str] = set()  # the override's warning once per process and version, not once per association
 
 
 class UntestedPynetdicom(RuntimeError):
@@ -52,5 +53,8 @@ def require_tested(allow: bool | None = None) -> None:
         allow = settings.BROKER_PYNETDICOM_UNTESTED == "allow"
     if not allow:
         raise UntestedPynetdicom(why)
+    if installed_version() in _warned:
+        return
+    _warned.add(installed_version())
     log.warning("pynetdicom %s is untested (tested: %s); running because %s=allow", installed_version(),
                 ", ".join(TESTED_VERSIONS), OVERRIDE)
