@@ -10,7 +10,12 @@ the listener's resident memory at each size; the same queries against `wlmscpfs`
 same items as .wl files (up to 50k). `--quick` runs 1k and 10k only; `--sizes 100000` one size
 (for iterating; the committed report is a full run). BENCH_MWL_DATABASE_URL names the scratch database.
 
-    .venv/bin/python bench/mwl_query.py [--quick | --sizes N [N ...]]
+`--baseline DIR` compares instead: a second `rundicom` runs from DIR (a checkout of the previous main,
+e.g. a `git worktree add --detach`) on the same database, and each round times echoscu and the selective
+query against both listeners in turn, so both meet the same load; written to its own section
+(`mwl_query_side_by_side`), the full-run section is left as it is.
+
+    .venv/bin/python bench/mwl_query.py [--quick | --sizes N [N ...]] [--baseline DIR]
 """
 import argparse
 import os
@@ -154,9 +159,11 @@ def sample(argv, reps: int, nodelay: bool, warm_up: bool = True) -> tuple[float,
 
 
 def sample_interleaved(argvs: dict[str, list[str]], reps: dict[str, int], nodelay: bool,
-                       pid: int) -> dict[str, tuple[float, float, float]]:
+                       pid: int | dict[str, int]) -> dict[str, tuple[float, float, float]]:
     """Median and p95 wall time, and the listener's CPU time per run, of each command. Each round runs
-    every command once (the echoscu floor among them), so the floor and the queries meet the same load."""
+    every command once (the echoscu floor among them), so the floor and the queries meet the same load.
+    `pid`: the listener's, or per command name the one that command talks to."""
+    pids = pid if isinstance(pid, dict) else dict.fromkeys(argvs, pid)
     for argv in argvs.values():
         run_timed(argv, nodelay)  # warm-up: the listener's database connections and caches
     times = {name: [] for name in argvs}
@@ -164,9 +171,9 @@ def sample_interleaved(argvs: dict[str, list[str]], reps: dict[str, int], nodela
     for round_number in range(max(reps.values())):
         for name, argv in argvs.items():
             if round_number < reps[name]:
-                before = cpu_seconds(pid)
+                before = cpu_seconds(pids[name])
                 times[name].append(run_timed(argv, nodelay)[0])
-                cpu[name] += cpu_seconds(pid) - before
+                cpu[name] += cpu_seconds(pids[name]) - before
     return {name: (*stats(times[name]), cpu[name] / len(times[name])) for name in argvs}
 
 
@@ -255,10 +262,11 @@ def association_loop_qps(port: int, clients: int, seconds: float) -> float:
     return total / (time.perf_counter() - started)
 
 
-def start_listener(port: int, processes: int) -> subprocess.Popen:
+def start_listener(port: int, processes: int, root: Path = ROOT) -> subprocess.Popen:
+    """`manage.py rundicom` of the tree at `root` (this one, or the baseline's)."""
     env = dict(os.environ, BROKER_LOG_LEVEL="WARNING", BROKER_DICOM_MAX_ASSOCIATIONS="16")
     listener = subprocess.Popen([sys.executable, "manage.py", "rundicom", "--host", "127.0.0.1", "--port", str(port),
-                                 "--processes", str(processes)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 "--processes", str(processes)], cwd=root, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
     if "ready" not in listener.stdout.readline():
         raise RuntimeError(f"rundicom --processes {processes} did not start")
@@ -327,6 +335,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k and 10k steps only, fewer repetitions")
     parser.add_argument("--sizes", type=int, nargs="+", help="these sizes only (e.g. 100000), for iterating")
+    parser.add_argument("--baseline", type=Path, help="a checkout of the previous main: time its listener next to this one")
     args = parser.parse_args()
     began = time.perf_counter()
     sizes = args.sizes or ([1000, 10000] if args.quick else [1000, 10000, 50000, 100000])
@@ -334,6 +343,9 @@ def main():
     reps = 5 if args.quick else 9
     WORK.mkdir(parents=True, exist_ok=True)
     setup_django()
+    if args.baseline:
+        side_by_side(args.baseline.resolve(), sizes, reps, began)
+        return
 
     port, port_2 = free_port(), free_port()
     listener = start_listener(port, 1)
@@ -370,6 +382,54 @@ def main():
         stop_listener(listener)
         stop_listener(listener_2)
     write_report(rows, mem_rows, wlm_rows, time.perf_counter() - began)
+
+
+def side_by_side(baseline: Path, sizes: list[int], reps: int, began: float) -> None:
+    """echoscu and the selective query against this tree's listener and the baseline's, round after round."""
+    port, base_port = free_port(), free_port()
+    listener, base = start_listener(port, 1), start_listener(base_port, 1, root=baseline)
+    revision = subprocess.run(["git", "-C", str(baseline), "log", "-1", "--format=%h %s"], capture_output=True,
+                              text=True).stdout.strip()
+    here = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
+                          text=True).stdout.strip()
+    rows = []
+    try:
+        loaded = 0
+        for size in sizes:
+            load_steps(loaded, size - loaded)
+            loaded = size
+            print(f"{size} steps loaded", flush=True)
+            selective = queries(todays_patient_id())["selective (station + today)"]
+            argvs = {"echoscu": echoscu_argv(port), "selective": findscu_argv(port, selective),
+                     "base echoscu": echoscu_argv(base_port), "base selective": findscu_argv(base_port, selective)}
+            pids = {"echoscu": listener.pid, "selective": listener.pid,
+                    "base echoscu": base.pid, "base selective": base.pid}
+            matches = count_matches(argvs["selective"])
+            for nodelay in (False, True):
+                sampled = sample_interleaved(argvs, dict.fromkeys(argvs, reps), nodelay, pids)
+                rows.append((size, nodelay, matches, sampled, os.getloadavg()[0]))
+    finally:
+        stop_listener(listener)
+        stop_listener(base)
+    lines = ["This tree's `rundicom` and the previous main's (`--baseline`), both on the same PostgreSQL scratch",
+             "database, one process each, timed in the same rounds: each round runs echoscu and the selective",
+             "query (station + today) against this listener, then against the baseline's. Whole `findscu -W`",
+             "processes; median of the rounds; \"listener CPU\" is that listener's own CPU time per query.", "",
+             f"This tree: `{here}`; baseline: `{revision}`.", "",
+             "| steps | DCMTK | matches | listener | echoscu floor | selective median | p95 | median / floor | listener CPU | load average |",
+             "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for size, nodelay, matches, sampled, load in rows:
+        for label, prefix in (("this branch", ""), ("previous main", "base ")):
+            floor = sampled[prefix + "echoscu"][0]
+            med, p95, cpu = sampled[prefix + "selective"]
+            lines.append(f"| {size:,} | {'NODELAY' if nodelay else 'Nagle'} | {matches} | {label} | {floor * 1000:.0f} ms | "
+                         f"{med * 1000:.0f} ms | {p95 * 1000:.0f} ms | {med / floor:.2f}× | {cpu * 1000:.1f} ms | {load:.1f} |")
+    lines += ["", "Target: the selective query within 1.5× of the echoscu floor. "
+              f"Whole run: {(time.perf_counter() - began) / 60:.1f} min; load average at the start {LOAD_AT_START:.1f}, "
+              f"at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other engineers' tests share this machine)."]
+    from bench.report import write_section
+
+    write_section("mwl_query_side_by_side", "\n".join(lines))
 
 
 def bench_wlmscpfs(qs, reps):

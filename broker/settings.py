@@ -213,8 +213,8 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"},
     },
-    # A DICOM peer's malformed input is logged as one warning line, not as a traceback (broker.dicom.peer_faults).
-    "filters": {"peer_faults": {"()": "broker.dicom.peer_faults.PeerFaultLogFilter"}},
+    # A DICOM peer's malformed input is logged as one warning line, not as a traceback (broker.core.dicom_net.peer_faults).
+    "filters": {"peer_faults": {"()": "broker.core.dicom_net.peer_faults.PeerFaultLogFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["peer_faults"]},
         # Tracebacks of the broker's own loggers counted for /metrics and the problems page (off the request path).
@@ -286,7 +286,12 @@ BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
 BROKER_DICOM_PROCESSES = env_int("BROKER_DICOM_PROCESSES", 1)
 # Threads doing the DICOM listener's database work (each keeps one database connection).
 BROKER_DICOM_DB_THREADS = env_int("BROKER_DICOM_DB_THREADS", 4)
-# --- DICOM association limits (broker/dicom/transport_limits.py, docs/mwl.md) ---
+# --- pynetdicom's room (broker/core/dicom_net, docs/mwl.md) ---
+# "allow": start the listener / open router associations on a pynetdicom not in dicom_net.version.TESTED_VERSIONS.
+BROKER_PYNETDICOM_UNTESTED = env_str("BROKER_PYNETDICOM_UNTESTED", "refuse").strip().lower()
+if BROKER_PYNETDICOM_UNTESTED not in {"refuse", "allow"}:
+    raise ConfigurationError(f"BROKER_PYNETDICOM_UNTESTED={BROKER_PYNETDICOM_UNTESTED!r}: use refuse or allow")
+# --- DICOM association limits (broker/core/dicom_net/transport_limits.py, docs/mwl.md) ---
 # Seconds a PDU may take from its first byte to its last; a peer that stalls mid-PDU is disconnected.
 BROKER_DICOM_PDU_TIMEOUT = env_float("BROKER_DICOM_PDU_TIMEOUT", 30.0)
 # Open DICOM connections at most (associations and connections still sending their request); more are closed.

@@ -2,34 +2,34 @@
 
 Association-level concerns live here: the remote AE registry (record / refuse the caller) and
 socket options. Database work runs in `db_work`'s long-lived threads, not the association's.
+What touches pynetdicom's internals (the server classes, the read deadlines, the C-FIND shortcut)
+is in broker.core.dicom_net; `start` passes its version gate first.
 """
 import gc
 import logging
 import socket
-import threading
 
 from django.conf import settings
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, _config, evt
-from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+from pynetdicom.transport import AssociationServer
 
-from broker.dicom import db_work, find_response_message, peer_faults, registry, transport_limits
-from broker.dicom.supported_contexts import SupportedContexts
+from broker.core.dicom_net import options, peer_faults, transport_limits, version
+from broker.core.dicom_net.association import tcp_socket
+from broker.core.dicom_net.find_response import install_find_response_shortcut
+from broker.core.dicom_net.server import start_server
+from broker.dicom import db_work, registry
 from broker.dicom.services import SERVICES
 
 log = logging.getLogger(__name__)
 
-# pynetdicom decodes and pretty-prints every request and response identifier for its own log,
-# even when that log level is off: pure overhead on a busy worklist.
-_config.LOG_REQUEST_IDENTIFIERS = False
-_config.LOG_RESPONSE_IDENTIFIERS = False
-# Likewise its standard handlers format every PDU and DIMSE message for a debug log nobody reads in
-# production; BROKER_PYNETDICOM_LOG_LEVEL=DEBUG turns them back on for troubleshooting.
-if settings.LOGGING["loggers"]["pynetdicom"]["level"] != "DEBUG":
-    _config.LOG_HANDLER_LEVEL = "none"
 
-
-# Pending C-FIND responses reuse their encoded Command Set (see find_response_message).
-find_response_message.install()
+def tune_pynetdicom() -> None:
+    """pynetdicom's switches for a listener: no identifier logging; its standard handlers only for
+    BROKER_PYNETDICOM_LOG_LEVEL=DEBUG; pending C-FIND responses reuse their encoded Command Set."""
+    options.quiet_identifier_logging()
+    if settings.LOGGING["loggers"]["pynetdicom"]["level"] != "DEBUG":
+        options.quiet_standard_handlers()
+    install_find_response_shortcut()
 
 
 def build_ae() -> AE:
@@ -65,8 +65,7 @@ def _tune_socket(event):
     ACK by ~40 ms. QUICKACK is not sticky (the kernel drops it when we answer), so it is re-armed
     before each read; setting it also flushes an ACK already pending.
     """
-    assoc_socket = event.assoc.dul.socket
-    sock = assoc_socket.socket if assoc_socket else None
+    sock = tcp_socket(event.assoc)
     if sock is None:
         return
     try:
@@ -95,40 +94,18 @@ def all_handlers() -> list:
     return bound
 
 
-class BrokerAssociationServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server with a listen backlog that absorbs a burst of connects (its default is 5)."""
-
-    def server_activate(self) -> None:
-        self.socket.listen(transport_limits.listen_backlog())
-
-    def verify_request(self, request, client_address) -> bool:
-        """Beyond BROKER_DICOM_MAX_CONNECTIONS open connections a new one is closed at once (two threads each)."""
-        return transport_limits.connection_allowed(len(self.active_associations), client_address)
-
-
-class SharedPortServer(BrokerAssociationServer):
-    """A listener socket with SO_REUSEPORT: several listener processes bind the same port and the
-    kernel spreads the incoming associations over them (rundicom --processes)."""
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
-
-
 def start(host: str | None = None, port: int | None = None, *, shared_port: bool = False) -> AssociationServer:
     """Start the listener in background threads; call `.shutdown()` on the result to stop it.
 
-    `shared_port`: other listener processes may bind the same port (see SharedPortServer).
+    `shared_port`: other listener processes may bind the same port (see dicom_net.server.SharedPortServer).
+    Raises dicom_net.version.UntestedPynetdicom on an untested pynetdicom (BROKER_PYNETDICOM_UNTESTED).
     """
+    version.require_tested()
+    tune_pynetdicom()
     ae = build_ae()
     address = (host if host is not None else settings.BROKER_HOST, port if port is not None else settings.BROKER_DICOM_PORT)
     registry.clear_cache()
-    # What ae.start_server(block=False) does, with a choice of server class.
-    server = ae.make_server(address, evt_handlers=all_handlers(),
-                            server_class=SharedPortServer if shared_port else BrokerAssociationServer)
-    threading.Thread(target=server.serve_forever, name="dicom-accept", daemon=True).start()
-    ae._servers.append(server)  # AssociationServer.shutdown() removes it again
-    server.contexts = SupportedContexts(server.contexts)  # copied per association: keep that cheap
+    server = start_server(ae, address, all_handlers(), shared_port=shared_port)
     stop_server = server.shutdown
 
     def shutdown() -> None:

@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from pydicom import Dataset
 
+from broker.core.dicom_net.association import reject, server_of
 from broker.dicom import db_work
 from broker.dicom.models import RemoteAE
 
@@ -127,7 +128,7 @@ ADMITTED = "broker_admitted"
 def _over_a_cap(assoc, title: str) -> str:
     """Why this association would exceed a concurrency cap (in total, per calling AE, per address), or "";
     admits it if not."""
-    server = assoc._server
+    server = server_of(assoc)
     others = [a for a in (server.active_associations if server is not None else ())
               if a is not assoc and getattr(a, ADMITTED, None) is not None and a.is_alive()]
     per_ae, per_address = settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE, settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS
@@ -153,9 +154,7 @@ def _reject(assoc, reason: tuple, why: str) -> None:
     title = calling_ae_title(assoc)
     log.warning("association from %s (%s) to %s rejected: %s", title, peer_of(assoc), called_ae_title(assoc), why)
     db_work.submit(count_refusal, title, assoc.requestor.address)  # bookkeeping, off the association's path
-    assoc.acse.send_reject(*reason)
-    # As pynetdicom's own rejections do: let the DUL send the A-ASSOCIATE-RJ before the socket closes.
-    assoc.kill()
+    reject(assoc, *reason)
 
 
 def on_association_requested(event) -> None:

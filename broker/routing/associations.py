@@ -5,6 +5,8 @@ from django.conf import settings
 from pydicom.uid import UID
 from pynetdicom import AE, evt
 
+from broker.core.dicom_net import version
+from broker.core.dicom_net.association import keep_responses_for_the_sender, tcp_socket
 from broker.routing import tls
 from broker.routing.models import Destination
 
@@ -40,31 +42,25 @@ def _tls_args(destination: Destination):
 
 def no_delay(event) -> None:
     # Each C-STORE request/response turn would otherwise wait ~40 ms for a delayed ACK under Nagle.
-    transport = event.assoc.dul.socket
-    if transport is not None and transport.socket is not None:
+    sock = tcp_socket(event.assoc)
+    if sock is not None:
         try:
-            transport.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
 
 
-def keep_responses_for_the_sender(assoc) -> None:
-    """Work around a race in pynetdicom 3.0: the association's reactor thread, which serves incoming requests,
-    can slip past its pause and take the C-STORE response a send_c_store() is waiting for; it drops it as an
-    "unexpected C-STORE service message" and the send waits out the DIMSE timeout, failing the job. Seen on
-    loopback about once per few hundred fast stores. A response taken that way is put back for the sender."""
-    serve = assoc._serve_request
-
-    def serve_requests_only(msg, context_id):
-        if not msg.is_valid_request and msg.is_valid_response:
-            assoc.dimse.msg_queue.put((context_id, msg))
-            return
-        serve(msg, context_id)
-
-    assoc._serve_request = serve_requests_only
+def require_tested_pynetdicom() -> None:
+    """The router's version gate (dicom_net.version): on an untested pynetdicom no association is opened and
+    the job waits for an operator with the reason in its error (BROKER_PYNETDICOM_UNTESTED=allow overrides)."""
+    try:
+        version.require_tested()
+    except version.UntestedPynetdicom as exc:
+        raise PermanentDeliveryError(str(exc)) from exc
 
 
 def associate(ae: AE, destination: Destination):
+    require_tested_pynetdicom()
     tls_args = _tls_args(destination)
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args,
                          evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)])

@@ -12,15 +12,15 @@ from django.db import transaction
 from django.utils import timezone
 from pydicom import dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import _config
 
+from broker.core.dicom_net.options import send_stored_files_as_they_are
 from broker.routing.associations import DeliveryError, PermanentDeliveryError, application_entity, associate
 from broker.routing.models import DeliveredInstance, RoutingJob, StoredInstance
 from broker.routing.rules import apply_attribute_changes
 from broker.routing.storage import instance_path
 
 # Send a file's encoded data set as stored (byte for byte) instead of decoding and re-encoding it.
-_config.STORE_SEND_CHUNKED_DATASET = True
+send_stored_files_as_they_are()
 
 MAX_CONTEXTS = 128  # presentation context IDs are odd numbers 1..255
 FALLBACK_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)

@@ -8,9 +8,8 @@ from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 
-from broker.dicom import find_response_message
-from broker.dicom.find_response_message import FindResponseMessage, encode_identifier
-from worklist.mwl.response_encoder import EncodedResponse
+from broker.core.dicom_net import find_response
+from broker.core.dicom_net.find_response import EncodedResponse, FindResponseMessage, encode_identifier
 
 MWL = "1.2.840.10008.5.1.4.31"
 
@@ -90,7 +89,7 @@ def test_it_still_offers_the_command_set_to_event_handlers():
 
 
 def test_it_is_installed_for_c_find_responses_only():
-    assert find_response_message.install()
+    assert find_response.install_find_response_shortcut()
     assert dimse._RSP_TO_MESSAGE[C_FIND] is FindResponseMessage
     assert service_class.encode is encode_identifier
     assert all(cls is not FindResponseMessage for cls in dimse._RQ_TO_MESSAGE.values())

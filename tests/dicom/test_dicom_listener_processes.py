@@ -9,6 +9,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
+from broker.core.dicom_net.association import tcp_socket
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import at, da, identifier
 from tests.waiting import wait_until
@@ -27,7 +28,7 @@ def gone(pid: int) -> bool:
 
 def listener_pid_of(association, server_port: int, pids: list[int]) -> int:
     """The listener process holding the server end of `association`'s TCP connection (Linux /proc)."""
-    client_port = association.dul.socket.socket.getsockname()[1]
+    client_port = tcp_socket(association).getsockname()[1]
     inode = None
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()

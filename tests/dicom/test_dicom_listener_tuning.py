@@ -9,7 +9,7 @@ from django.db import connections
 from broker.core import db_threads
 from broker.dicom import db_work, listener
 from broker.dicom.models import WorklistQuery
-from broker.dicom.supported_contexts import SupportedContexts
+from broker.core.dicom_net.contexts import SupportedContexts
 from tests.waiting import wait_until
 
 

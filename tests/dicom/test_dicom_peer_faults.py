@@ -16,7 +16,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
 from broker.dicom import listener as dicom_listener
-from broker.dicom.peer_faults import PeerFaultLogFilter
+from broker.core.dicom_net.peer_faults import PeerFaultLogFilter
 from tests.dicom.test_dicom_exhaustion import association_request, closed_by_broker, good_echo_served
 
 MARGIN = 3.0

@@ -14,7 +14,7 @@ from pynetdicom.dsutils import decode, encode
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import at, identifier
 from worklist.mwl.response import build_response
-from worklist.mwl.response_encoder import encoder_for
+from broker.dicom.mwl_answers import encoder_for
 
 JAPANESE = "Yamada^Tarou=山田^太郎=やまだ^たろう"
 LITTLE_ENDIAN = [ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]

@@ -11,17 +11,17 @@ from worklist.mwl.charset import fit_value
 from worklist.mwl.keys import SPS_KEYS, TOP_KEYS
 
 # Never echoed back as keys; (0008,0005) is set from the response's own character set.
-_NOT_RETURNED = {"SpecificCharacterSet", "TimezoneOffsetFromUTC", "QueryRetrieveLevel"}
+NOT_RETURNED = {"SpecificCharacterSet", "TimezoneOffsetFromUTC", "QueryRetrieveLevel"}
 
 
 def build_response(identifier: Dataset, step, *, charsets: list[str], request_had_charset: bool = False) -> Dataset:
     state = {"non_ascii": False}
     ds = Dataset()
     for elem in identifier:
-        if elem.tag.element == 0 or elem.tag.is_private or elem.keyword in _NOT_RETURNED:
+        if elem.tag.element == 0 or elem.tag.is_private or elem.keyword in NOT_RETURNED:
             continue
         if elem.keyword == "ScheduledProcedureStepSequence":
-            asked = _first_item(elem)
+            asked = first_item(elem)
             item = _item_from(SPS_KEYS, asked, step, charsets, state)
             ds.add_new(elem.tag, "SQ", Sequence([item]))
             continue
@@ -35,7 +35,8 @@ def build_response(identifier: Dataset, step, *, charsets: list[str], request_ha
     return ds
 
 
-def _first_item(elem) -> Dataset | None:
+def first_item(elem) -> Dataset | None:
+    """The one item a query key asks inside a sequence, or None for a universal (empty) sequence."""
     items = list(elem.value or [])
     return items[0] if items and len(items[0]) else None
 
@@ -63,7 +64,7 @@ def _add(ds: Dataset, tag, vr: str, key, step, asked_elem, charsets, state) -> N
     if (value is None or value == "" or value == []) and key.fallback is not None:
         value = key.fallback(step)
     if vr == "SQ" or isinstance(value, list):
-        asked = _first_item(asked_elem) if asked_elem is not None else None
+        asked = first_item(asked_elem) if asked_elem is not None else None
         items = []
         for entry in value or []:
             item = Dataset()
@@ -73,7 +74,7 @@ def _add(ds: Dataset, tag, vr: str, key, step, asked_elem, charsets, state) -> N
                 if sub_tag is None:
                     continue
                 sub_vr = dictionary_VR(sub_tag)
-                item.add_new(sub_tag, sub_vr, _text(entry.get(keyword, ""), sub_vr, charsets, state) or None)
+                item.add_new(sub_tag, sub_vr, fitted_text(entry.get(keyword, ""), sub_vr, charsets, state) or None)
             items.append(item)
         ds.add_new(tag, "SQ", Sequence(items))
         return
@@ -81,10 +82,11 @@ def _add(ds: Dataset, tag, vr: str, key, step, asked_elem, charsets, state) -> N
         value = None
     if vr == "AE" and isinstance(value, str) and "\\" in value:
         value = value.split("\\")
-    ds.add_new(tag, vr, _text(value, vr, charsets, state) if value not in (None, "") else None)
+    ds.add_new(tag, vr, fitted_text(value, vr, charsets, state) if value not in (None, "") else None)
 
 
-def _text(value, vr, charsets, state):
+def fitted_text(value, vr, charsets, state):
+    """`value` fitted to the response's character set; marks `state` when the answer must declare it."""
     if isinstance(value, str) and not value.isascii():
         value = fit_value(value, vr, charsets)
         if not value.isascii():

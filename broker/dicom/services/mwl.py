@@ -8,14 +8,16 @@ from pydicom.datadict import tag_for_keyword
 from pynetdicom import evt
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 
-from broker.dicom import db_work, outgoing, registry
+from broker.core.dicom_net import pacing
+from broker.core.dicom_net.association import is_connected
+from broker.dicom import db_work, registry
 from broker.dicom.identifier_check import IdentifierEncodingError, check_encoding
+from broker.dicom.mwl_answers import encoder_for
 from broker.dicom.query_log import QueryLogEntry
 from worklist.mwl.budget import QueryTooExpensive
 from worklist.mwl.charset import is_known, parse_character_set
 from worklist.mwl.query import run_query
 from worklist.mwl.response import build_response
-from worklist.mwl.response_encoder import encoder_for
 from worklist.mwl.values import InvalidIdentifier
 
 log = logging.getLogger(__name__)
@@ -109,10 +111,10 @@ def _responder(identifier: Dataset, charsets: list[str], transfer_syntax):
 
 
 def _end_stalled(assoc, calling_ae: str, matches: int) -> None:
-    if assoc.is_established and assoc.dul.is_alive():
+    if is_connected(assoc):
         log.warning("C-FIND from %s: the modality took nothing for %s s after %d response(s); association aborted",
                     calling_ae, settings.BROKER_MWL_SEND_TIMEOUT_SECONDS, matches)
-        outgoing.end_stalled(assoc)
+        pacing.end_stalled(assoc)
 
 
 def handle_find(event):
@@ -128,12 +130,12 @@ def handle_find(event):
         charsets = response_character_set(registry.remote_ae_of(event.assoc))
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         respond = _responder(identifier, charsets, event.context.transfer_syntax)
-        pacer = outgoing.Pacer(max_bytes=settings.BROKER_MWL_MAX_QUEUED_BYTES)
-        if len(result.steps) > outgoing.RESPONSES_PER_WAIT:
-            outgoing.limit_send_buffer(event.assoc, settings.BROKER_MWL_MAX_QUEUED_BYTES)
+        pacer = pacing.Pacer(max_bytes=settings.BROKER_MWL_MAX_QUEUED_BYTES)
+        if len(result.steps) > pacing.RESPONSES_PER_WAIT:
+            pacing.limit_send_buffer(event.assoc, settings.BROKER_MWL_MAX_QUEUED_BYTES)
         for step in result.steps:
-            if pacer.must_wait() and not outgoing.wait_until_sent(event.assoc,
-                                                                  settings.BROKER_MWL_SEND_TIMEOUT_SECONDS):
+            if pacer.must_wait() and not pacing.wait_until_sent(event.assoc,
+                                                                settings.BROKER_MWL_SEND_TIMEOUT_SECONDS):
                 _end_stalled(event.assoc, calling_ae, matches)
                 return  # `finally` logs the incomplete answer
             if event.is_cancelled:

@@ -16,6 +16,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from broker.core.dicom_net.version import UntestedPynetdicom
 from broker.dicom import listener
 
 READY = "DICOM listener ready on"
@@ -44,7 +45,10 @@ class Command(BaseCommand):
         shared = processes > 1 or options["shared_port"]
         if options["shared_port"]:
             threading.Thread(target=_stop_at_end_of_input, args=(stop,), daemon=True).start()
-        server = listener.start(options["host"], options["port"], shared_port=shared)
+        try:
+            server = listener.start(options["host"], options["port"], shared_port=shared)
+        except UntestedPynetdicom as exc:
+            raise CommandError(str(exc)) from exc
         host, port = server.server_address[:2]
         children = [self._start_child(host, port) for _ in range(processes - 1)]
         try:

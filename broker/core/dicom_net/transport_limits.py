@@ -19,6 +19,8 @@ import time
 
 from django.conf import settings
 
+from broker.core.dicom_net.association import replace_reader, stop_waiting_for_request
+
 log = logging.getLogger(__name__)
 
 KNOWN_PDU_TYPES = frozenset(range(0x01, 0x08))
@@ -140,15 +142,12 @@ class DeadlineReader:
         if not self.requested:
             # The association thread waits ACSE-timeout seconds for a request; None wakes it now
             # (pynetdicom's own "no request in time" path: kill the DUL, close the socket).
-            self.assoc.dul.to_user_queue.put(None)
+            stop_waiting_for_request(self.assoc)
 
 
 def install(assoc, before_read=None) -> None:
     """EVT_CONN_OPEN: give this connection's reads their deadlines."""
-    assoc_socket = assoc.dul.socket
-    if assoc_socket is None or assoc_socket.socket is None:
-        return
-    assoc_socket.recv = DeadlineReader(assoc, assoc_socket, before_read).recv
+    replace_reader(assoc, lambda assoc, transport: DeadlineReader(assoc, transport, before_read).recv)
 
 
 _last_refusal_log = [0.0]

@@ -16,6 +16,8 @@ import socket
 import struct
 import time
 
+from broker.core.dicom_net.association import drop_queued_pdus, is_connected, queued_pdus, tcp_socket
+
 log = logging.getLogger(__name__)
 
 # Responses produced between two waits: small enough that a C-CANCEL stops the answer within
@@ -57,10 +59,9 @@ def wait_until_sent(assoc, timeout: float) -> bool:
     False when nobody will take them: the association ended (peer abort, closed socket; its
     network thread is gone) or nothing was sent for `timeout` seconds.
     """
-    queued = assoc.dul.to_provider_queue
     deadline = time.monotonic() + timeout
-    while queued.qsize():
-        if not (assoc.is_established and assoc.dul.is_alive()) or time.monotonic() > deadline:
+    while queued_pdus(assoc):
+        if not is_connected(assoc) or time.monotonic() > deadline:
             return False
         time.sleep(_POLL_SECONDS)
     return True
@@ -69,7 +70,7 @@ def wait_until_sent(assoc, timeout: float) -> bool:
 def limit_send_buffer(assoc, max_bytes: int) -> None:
     """Cap the kernel's send buffer of this association (Linux autotunes it up to 4 MiB otherwise):
     bounds what a peer that stops reading leaves queued, and makes the stall visible to the pacer."""
-    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    sock = tcp_socket(assoc)
     if sock is None or max_bytes <= 0:
         return
     try:
@@ -82,10 +83,10 @@ def limit_send_buffer(assoc, max_bytes: int) -> None:
 def end_stalled(assoc) -> None:
     """End an association whose peer stopped reading: A-ABORT queued, socket shut down and reset."""
     try:
-        assoc.dul.to_provider_queue.queue.clear()  # the unsent responses: nobody will read them
+        drop_queued_pdus(assoc)  # the unsent responses: nobody will read them
     except Exception:
         pass
-    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    sock = tcp_socket(assoc)
     if sock is not None:
         try:
             # Linger 0: close() resets the connection and drops what the kernel still holds for it.

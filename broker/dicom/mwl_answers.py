@@ -1,4 +1,6 @@
-"""Step → C-FIND response already encoded: the same answer as `response.build_response`, built cheaply.
+"""The worklist's answers in wire bytes: step → C-FIND response already encoded.
+
+The same answer as `worklist.mwl.response.build_response`, built cheaply.
 
 Building a pydicom Dataset per matching step and letting pydicom encode it costs ~1.5 ms per response
 (element construction, value validation, charset lookups, the writer's per-element buffers). Here the
@@ -9,7 +11,8 @@ element writer, so the bytes are always the ones pydicom would write.
 
 The result is an `EncodedResponse`: a Dataset of RawDataElements carrying the original encoding of the
 transfer syntax, which pydicom's `write_dataset` copies out as they are, and the whole encoded
-identifier in `encoded`, for a sender that can take the bytes directly (broker.dicom.find_response_message).
+identifier in `encoded`, for a sender that can take the bytes directly (broker.core.dicom_net.find_response).
+The mapping itself (which value answers which key) stays in worklist.mwl.response; this is the DICOM edge.
 """
 import struct
 from operator import itemgetter
@@ -23,8 +26,9 @@ from pydicom.filewriter import write_data_element
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
+from broker.core.dicom_net.find_response import EncodedResponse
 from worklist.mwl.keys import SPS_KEYS, TOP_KEYS
-from worklist.mwl.response import _NOT_RETURNED, _first_item, _text
+from worklist.mwl.response import NOT_RETURNED, first_item, fitted_text
 
 # Explicit VR: these VRs have 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
 _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT"})
@@ -36,13 +40,6 @@ _UL, _US = struct.Struct("<I"), struct.Struct("<H")
 _tag_of = itemgetter(0)
 _SPS_TAG = tag_for_keyword("ScheduledProcedureStepSequence")
 _CHARSET_TAG = tag_for_keyword("SpecificCharacterSet")
-
-
-class EncodedResponse(Dataset):
-    """A response Dataset that also carries its own encoding: `encoded`, as `encoded_as` (implicit VR, little endian)."""
-
-    encoded: bytes = b""
-    encoded_as: tuple[bool, bool] = (True, True)
 
 
 class _Slot:
@@ -57,7 +54,7 @@ class _Slot:
 
 
 def _sub_keys(asked_elem) -> list | None:
-    asked = _first_item(asked_elem) if asked_elem is not None else None
+    asked = first_item(asked_elem) if asked_elem is not None else None
     if asked is None:
         return None
     wanted = []
@@ -87,10 +84,10 @@ def _item_slots(keys: dict, asked: Dataset | None) -> list[_Slot]:
 def _top_slots(identifier: Dataset) -> list[_Slot]:
     slots = []
     for elem in identifier:
-        if elem.tag.element == 0 or elem.tag.is_private or elem.keyword in _NOT_RETURNED:
+        if elem.tag.element == 0 or elem.tag.is_private or elem.keyword in NOT_RETURNED:
             continue
         if elem.tag == _SPS_TAG:
-            slots.append(_Slot(_SPS_TAG, "SQ", item=_item_slots(SPS_KEYS, _first_item(elem))))
+            slots.append(_Slot(_SPS_TAG, "SQ", item=_item_slots(SPS_KEYS, first_item(elem))))
             continue
         key = TOP_KEYS.get(elem.keyword)
         slots.append(_Slot(int(elem.tag), elem.VR, key, _sub_keys(elem) if key is not None and elem.VR == "SQ" else None))
@@ -176,7 +173,7 @@ class ResponseEncoder:
                 tag = tag_for_keyword(keyword)
                 if tag is not None:
                     wanted.append((keyword, tag, dictionary_VR(tag)))
-        elements = sorted((tag, self._element(tag, vr, _text(entry.get(keyword, ""), vr, self.charsets, state) or None,
+        elements = sorted((tag, self._element(tag, vr, fitted_text(entry.get(keyword, ""), vr, self.charsets, state) or None,
                                               state, fitted=True)) for keyword, tag, vr in wanted)
         return b"".join(data for _, data in elements)
 
@@ -207,7 +204,7 @@ class ResponseEncoder:
         if not fitted:
             if vr == "AE" and isinstance(value, str) and "\\" in value:
                 value = value.split("\\")
-            value = _text(value, vr, self.charsets, state)
+            value = fitted_text(value, vr, self.charsets, state)
         if vr in _ASCII_TEXT_VRS:
             text = value if isinstance(value, str) else (
                 "\\".join(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None)

@@ -12,16 +12,16 @@ Where the Command Set and the identifier each fit in one fragment and together i
 travel in one P-DATA-TF with two PDVs (PS3.8 9.3.5 allows a list) instead of one PDU each: half the
 PDUs through pynetdicom's state machine, half the writes, half the reads for the modality.
 
-Identifiers that the worklist already encoded (`EncodedResponse`) are sent as they are, not
-written out again by pydicom.
+Identifiers already encoded (`EncodedResponse`, made by broker.dicom.mwl_answers) are sent as they
+are, not written out again by pydicom.
 
-`install()` registers the class in pynetdicom's response-message table and the identifier shortcut
-in its service classes (pynetdicom 3.0 only; any other version keeps pynetdicom's own code). `command_set` is still there for event handlers that
-read it (built on first access).
+`install_find_response_shortcut()` registers the class in pynetdicom's response-message table and the
+identifier shortcut in its service classes, on a tested pynetdicom only (`version.TESTED_VERSIONS`; any
+other keeps pynetdicom's own code). `command_set` is still there for event handlers that read it (built
+on first access).
 """
 from io import BytesIO
 
-import pynetdicom
 from pydicom import Dataset
 from pynetdicom import dimse, service_class
 from pynetdicom.dimse_messages import C_FIND_RSP
@@ -29,10 +29,17 @@ from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 from pynetdicom.pdu_primitives import P_DATA
 
-from worklist.mwl.response_encoder import EncodedResponse
+from broker.core.dicom_net import version
 
 _MAX_CACHED = 256
 _encoded_commands: dict[tuple, bytes] = {}
+
+
+class EncodedResponse(Dataset):
+    """A response Dataset that also carries its own encoding: `encoded`, as `encoded_as` (implicit VR, little endian)."""
+
+    encoded: bytes = b""
+    encoded_as: tuple[bool, bool] = (True, True)
 
 
 def _hashable(value):
@@ -125,10 +132,10 @@ def encode_identifier(ds, is_implicit_vr: bool, is_little_endian: bool, deflated
     return _pydicom_encode(ds, is_implicit_vr, is_little_endian, deflated)
 
 
-def install() -> bool:
+def install_find_response_shortcut() -> bool:
     """Use FindResponseMessage for C-FIND responses and send pre-encoded identifiers as they are;
-    False (nothing changed) on another pynetdicom."""
-    if not pynetdicom.__version__.startswith("3.0."):
+    False (nothing changed) on an untested pynetdicom. Safe to call again."""
+    if not version.is_tested():
         return False
     dimse._RSP_TO_MESSAGE[C_FIND] = FindResponseMessage
     service_class.encode = encode_identifier
