@@ -55,8 +55,12 @@ def _abort(assoc) -> None:
     except OSError:
         pass
     try:
-        transport.close()
+        transport.close()  # does nothing once pynetdicom has marked the transport disconnected
     except Exception:
+        pass
+    try:
+        sock.close()  # so the socket itself is closed in every case (no ResourceWarning, no leaked descriptor)
+    except OSError:
         pass
     # An association thread waiting for the request (or for a DIMSE message) is woken now.
     dul.to_user_queue.put(None)
