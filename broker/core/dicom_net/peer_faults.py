@@ -15,13 +15,11 @@ pynetdicom's own tracebacks for the same faults (decoding and state-machine erro
 traceback, since those are the broker's own faults.
 """
 import logging
-import struct
 import threading
 
-log = logging.getLogger(__name__)
+from broker.core.dicom_net.transport_limits import REASON_INVALID_PARAMETER, a_abort
 
-# A-ABORT, source service-provider (2), reason 6: invalid PDU parameter value (PS3.8 9.3.8).
-A_ABORT_INVALID_PARAMETER = struct.pack(">BBLBBBB", 0x07, 0x00, 4, 0x00, 0x00, 0x02, 0x06)
+log = logging.getLogger(__name__)
 
 # pynetdicom modules that decode what the peer sent or run the state machine on it.
 PEER_INPUT_LOGGERS = frozenset({
@@ -51,7 +49,7 @@ def _abort(assoc) -> None:
         return
     try:
         sock.settimeout(1.0)  # a peer that does not read must not hold this thread
-        sock.sendall(A_ABORT_INVALID_PARAMETER)
+        sock.sendall(a_abort(REASON_INVALID_PARAMETER))
     except OSError:
         pass
     try:
