@@ -34,7 +34,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
-from bench.fuzz_cases import KINDS, Case, Seed, department_today  # noqa: E402
+from bench.fuzz_cases import HEAVY_KINDS, KINDS, Case, Seed, department_today  # noqa: E402
 from bench.fuzz_cases import hl7 as hl7_cases  # noqa: E402
 from broker.core.hl7v2.mllp import FrameDecoder  # noqa: E402
 
@@ -544,6 +544,7 @@ class Campaign:
         self.listeners = Listeners(self.work, database_url)
         self.local = threading.local()
         self.hang_lock, self.batch_hangs, self.batch_deadline = threading.Lock(), 0, float("inf")
+        self.heavy_lock = threading.Lock()  # HEAVY_KINDS run one case at a time
         self.result = CampaignResult(command, seed, {n: KindResult(KINDS[n][0]) for n in self.kind_names},
                                      database="PostgreSQL" if database_url else "SQLite (WAL)")
 
@@ -682,7 +683,11 @@ class Campaign:
             if self.batch_hangs >= self.max_hangs or time.monotonic() > self.batch_deadline:
                 return None
         try:
-            outcome, detail = SENDERS[case.channel](self, case)
+            if case.kind in HEAVY_KINDS:
+                with self.heavy_lock:
+                    outcome, detail = SENDERS[case.channel](self, case)
+            else:
+                outcome, detail = SENDERS[case.channel](self, case)
         except Exception as exc:  # noqa: BLE001  a fault of the campaign itself, reported as such
             outcome, detail = "campaign error", f"{type(exc).__name__}: {str(exc)[:100]}"
         if outcome == "hang":
@@ -780,6 +785,10 @@ def report_markdown(result: CampaignResult) -> str:
         "processes must be alive and a good ORM^O01 must get `AA` and a C-ECHO Success, each within the health "
         "deadline. At the end the listeners' logs are scanned for tracebacks. `tests/fuzz/test_fuzz_slice.py` runs a "
         "300-case slice of the same code in `make test`.",
+        "",
+        "A batch's cases go out from several client threads at once (`--workers`), except for the kinds whose "
+        "every case costs the listener a second or more of CPU (" + ", ".join(f"`{k}`" for k in sorted(HEAVY_KINDS))
+        + "): they go one at a time, so that their deadline measures one answer, not a queue the campaign made.",
         "",
         "Outcome classes: an HL7 ACK code (`AA`/`AE`/`AR`); a DICOM status (`0x0000 (matches)`, `0xA900`, ...; "
         "an MPPS case with several operations shows each status, `>` between them); `association rejected` / "

@@ -2,7 +2,7 @@
 
 Pure functions over pydicom Datasets: they raise mpps.errors.* and touch no database.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydicom import Dataset
 from pydicom.tag import Tag
@@ -19,10 +19,11 @@ FINAL_STATUSES = (COMPLETED, DISCONTINUED)
 class Requirement:
     keyword: str
     type: str  # "1": present with a value; "2": present, may be empty
+    tag: Tag = field(init=False, compare=False)
 
-    @property
-    def tag(self) -> Tag:
-        return Tag(self.keyword)
+    def __post_init__(self):
+        # Looked up once: a 2,000-series N-SET checks these for every item.
+        object.__setattr__(self, "tag", Tag(self.keyword))
 
 
 def _reqs(type1: str, type2: str) -> tuple[Requirement, ...]:

@@ -8,6 +8,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 KINDS: dict = {}  # name -> (channel, generator), in registration order
+# Kinds whose every case costs the listener a second or more of CPU (pydicom decodes a 2,000-series N-SET at
+# about 25 µs an element): their cases run one at a time, so that the per-case deadline measures how long the
+# listener takes to answer one, not how long a queue of such cases the campaign itself made takes to drain.
+HEAVY_KINDS: set = set()
 
 
 @dataclass
@@ -22,9 +26,11 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def kind(name: str, channel: str):
+def kind(name: str, channel: str, *, heavy: bool = False):
     def register(function):
         KINDS[name] = (channel, function)
+        if heavy:
+            HEAVY_KINDS.add(name)
         return function
     return register
 

@@ -405,7 +405,7 @@ def _with(ds: Dataset, **values) -> Dataset:
 _HUGE_SERIES: dict = {}  # (series, images) -> the encoded-once series items: building them is the slow part
 
 
-@kind("mpps_huge_sequences", "mpps")
+@kind("mpps_huge_sequences", "mpps", heavy=True)
 def mpps_huge_sequences(rng, seed):
     uid = new_uid()
     series_count, images = pick(rng, [(1, 5000), (500, 2), (2000, 1), (20, 100)])
