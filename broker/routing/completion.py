@@ -13,19 +13,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from broker.routing import jobs
 from broker.routing.models import Study
 from broker.routing.signals import study_completed
 
 log = logging.getLogger(__name__)
-
-
-def performed_steps_of(study: Study):
-    from mpps.models import PerformedProcedureStep
-
-    series = study.instances.values_list("series_instance_uid", flat=True).distinct()
-    return PerformedProcedureStep.objects.filter(
-        Q(study_instance_uid=study.study_instance_uid) | Q(series__series_instance_uid__in=series)
-    ).distinct().prefetch_related("series")
 
 
 def referenced_instance_uids(performed_steps) -> set[str]:
@@ -44,7 +36,7 @@ def received_instance_uids(study: Study) -> set[str]:
 
 def complete_by_mpps_if_ready(study: Study) -> bool:
     """Complete the (locked, RECEIVING) study if its MPPS say everything is here."""
-    steps = list(performed_steps_of(study))
+    steps = list(study.performed_steps())
     if not steps or not all(step.is_final for step in steps):
         return False
     expected = referenced_instance_uids(steps)
@@ -73,8 +65,6 @@ def complete(study: Study, reason: str, *, missing_instances: int = 0) -> None:
 def instance_received(study: Study) -> None:
     """Called in the storing transaction with the study row locked."""
     if study.state == Study.State.COMPLETE:
-        from broker.routing import jobs
-
         jobs.resume_for_late_instances(study)  # routed already: send the newcomer incrementally
         return
     complete_by_mpps_if_ready(study)
@@ -106,7 +96,7 @@ def complete_quiet_studies(now=None) -> int:
             if complete_by_mpps_if_ready(study):
                 done += 1
                 continue
-            missing = referenced_instance_uids(performed_steps_of(study)) - received_instance_uids(study)
+            missing = referenced_instance_uids(study.performed_steps()) - received_instance_uids(study)
             complete(study, Study.CompletionReason.QUIET_TIME, missing_instances=len(missing))
             done += 1
     return done
@@ -116,6 +106,6 @@ def mark_complete_by_operator(study_id: int) -> Study:
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study_id)
         if study.state != Study.State.COMPLETE:
-            missing = referenced_instance_uids(performed_steps_of(study)) - received_instance_uids(study)
+            missing = referenced_instance_uids(study.performed_steps()) - received_instance_uids(study)
             complete(study, Study.CompletionReason.OPERATOR, missing_instances=len(missing))
     return study
