@@ -172,7 +172,7 @@ def read_frame(sock, decoder, deadline: float) -> bytes | str:
         sock.settimeout(remaining)
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return "timeout"
         except ConnectionError:
             return "closed"
@@ -205,7 +205,7 @@ def send_hl7(runner, case: Case) -> tuple[str, str]:
             try:
                 sock.settimeout(timeout)
                 sock.sendall(message)
-            except socket.timeout:
+            except TimeoutError:
                 return "hang", "the listener stopped reading while the frame was sent"
             except OSError:
                 return "closed", ""
@@ -384,7 +384,7 @@ def read_pdu_type(sock, deadline: float) -> str:
     sock.settimeout(remaining)
     try:
         data = sock.recv(6)
-    except socket.timeout:
+    except TimeoutError:
         return "timeout"
     except ConnectionError:
         return "closed"
@@ -416,7 +416,7 @@ def send_pdu(runner, case: Case) -> tuple[str, str]:
             sock.settimeout(0.2)
             try:
                 sock.recv(65536)
-            except (socket.timeout, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 pass
         if answer == "A-ASSOCIATE-AC":
             sock.sendall(b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00")  # A-ABORT: free the slot at once

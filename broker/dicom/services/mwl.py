@@ -94,7 +94,7 @@ def _decode(event) -> Dataset:
         identifier = event.identifier
         # Touch every element so bad bytes fail here, not halfway through the answer.
         for elem in identifier.iterall():
-            elem.value
+            elem.value  # noqa: B018  reading the value converts the raw bytes
         return identifier
     except Exception as exc:
         raise UndecodableIdentifier(f"identifier cannot be decoded: {exc}"[:64]) from exc
