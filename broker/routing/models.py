@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from broker.core.work_queue import States, WorkQueue
-from mpps.models import PerformedProcedureStep
+from mpps.models import PerformedProcedureStep, PerformedSeries
 
 
 class Study(models.Model):
@@ -46,9 +46,11 @@ class Study(models.Model):
     def performed_steps(self):
         """The MPPS that made this study: by its Study Instance UID, or by a series they list that arrived."""
         series = self.instances.values_list("series_instance_uid", flat=True).distinct()
-        return PerformedProcedureStep.objects.filter(
-            Q(study_instance_uid=self.study_instance_uid) | Q(series__series_instance_uid__in=series)
-        ).distinct().prefetch_related("series")
+        listing = PerformedSeries.objects.filter(series_instance_uid__in=series).values("performed_step")
+        # Without the stored data set: it is the MPPS's whole attribute list (megabytes for a long series list),
+        # and this runs for every instance stored.
+        return (PerformedProcedureStep.objects.filter(Q(study_instance_uid=self.study_instance_uid) | Q(pk__in=listing))
+                .defer("dataset"))
 
 
 class StoredInstance(models.Model):
