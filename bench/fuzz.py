@@ -37,6 +37,7 @@ if str(BASE_DIR) not in sys.path:
 from bench.fuzz_cases import HEAVY_KINDS, KINDS, Case, Seed, department_today  # noqa: E402
 from bench.fuzz_cases import hl7 as hl7_cases  # noqa: E402
 from broker.core.hl7v2.mllp import FrameDecoder  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 PYTHON = sys.executable
 MWL = "1.2.840.10008.5.1.4.31"
@@ -59,18 +60,6 @@ def quiet_libraries() -> None:
     config.settings.reading_validation_mode = config.IGNORE
     for name in ("pydicom", "pynetdicom"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    """Poll `predicate` until it is truthy (return it) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)  # polling interval of a deadline wait
 
 
 # --- the listeners ------------------------------------------------------------------------------------------------
@@ -115,7 +104,7 @@ class Listeners:
                 raise RuntimeError(f"{self.COMMANDS[name]} exited: {log.read_text(errors='replace')[-2000:]}")
             match = self.READY[name].search(log.read_text(errors="replace"))
             return match and int(match.group(1))
-        self.ports[name] = wait_for(ready, 60, f"{self.COMMANDS[name]} to be ready")
+        self.ports[name] = wait_until(ready, 60, 0.05, f"{self.COMMANDS[name]} to be ready")
 
     def start_all(self) -> None:
         self.migrate()
