@@ -37,6 +37,7 @@ if str(BASE_DIR) not in sys.path:
 from bench.fuzz_cases import HEAVY_KINDS, KINDS, Case, Seed, department_today  # noqa: E402
 from bench.fuzz_cases import hl7 as hl7_cases  # noqa: E402
 from broker.core.hl7v2.mllp import FrameDecoder  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 PYTHON = sys.executable
 MWL = "1.2.840.10008.5.1.4.31"
@@ -59,18 +60,6 @@ def quiet_libraries() -> None:
     config.settings.reading_validation_mode = config.IGNORE
     for name in ("pydicom", "pynetdicom"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    """Poll `predicate` until it is truthy (return it) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)  # polling interval of a deadline wait
 
 
 # --- the listeners ------------------------------------------------------------------------------------------------
@@ -115,7 +104,7 @@ class Listeners:
                 raise RuntimeError(f"{self.COMMANDS[name]} exited: {log.read_text(errors='replace')[-2000:]}")
             match = self.READY[name].search(log.read_text(errors="replace"))
             return match and int(match.group(1))
-        self.ports[name] = wait_for(ready, 60, f"{self.COMMANDS[name]} to be ready")
+        self.ports[name] = wait_until(ready, 60, 0.05, f"{self.COMMANDS[name]} to be ready")
 
     def start_all(self) -> None:
         self.migrate()
@@ -172,7 +161,7 @@ def read_frame(sock, decoder, deadline: float) -> bytes | str:
         sock.settimeout(remaining)
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return "timeout"
         except ConnectionError:
             return "closed"
@@ -205,7 +194,7 @@ def send_hl7(runner, case: Case) -> tuple[str, str]:
             try:
                 sock.settimeout(timeout)
                 sock.sendall(message)
-            except socket.timeout:
+            except TimeoutError:
                 return "hang", "the listener stopped reading while the frame was sent"
             except OSError:
                 return "closed", ""
@@ -384,7 +373,7 @@ def read_pdu_type(sock, deadline: float) -> str:
     sock.settimeout(remaining)
     try:
         data = sock.recv(6)
-    except socket.timeout:
+    except TimeoutError:
         return "timeout"
     except ConnectionError:
         return "closed"
@@ -416,7 +405,7 @@ def send_pdu(runner, case: Case) -> tuple[str, str]:
             sock.settimeout(0.2)
             try:
                 sock.recv(65536)
-            except (socket.timeout, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 pass
         if answer == "A-ASSOCIATE-AC":
             sock.sendall(b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00")  # A-ABORT: free the slot at once

@@ -218,7 +218,7 @@ def side_by_side(base_tree: Path, rounds: int, count: int, pg_database: str) -> 
             order = listeners if r % 2 == 0 else listeners[::-1]  # alternate who goes first
             ceiling = postgres_commit_rate(1000, listeners[0][1], table=f"commit_floor_{r}")
             ceilings.append(ceiling)
-            for label, _, proc, port in order:
+            for label, _, _proc, port in order:
                 rate, _ = drive(port, [order_message(f"{run}R{r}", m, run) for m in range(count)], 1)
                 rates[label].append(rate)
                 ratios[label].append(rate / ceiling)

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.support import free_port, wait_for_port  # noqa: E402
+
 WORK = ROOT / "bench" / ".work" / "mpps"
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 MODALITIES = 4

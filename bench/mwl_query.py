@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 from bench.support import cpu_seconds, free_port, wait_for_port  # noqa: E402
 
 
-
 def setup_django():
     os.environ["DATABASE_URL"] = DATABASE_URL
     os.environ["BROKER_DATA_DIR"] = str(WORK / "data")
@@ -71,13 +70,13 @@ def load_steps(start_index: int, count: int) -> None:
                     name_search=f"PATIENT{i}^TEST", sex="F" if i % 2 else "M") for i in ids)
         orders = ImagingOrder.objects.bulk_create(
             ImagingOrder(patient=p, placer_order_number=f"PL{i}", accession_number=f"A{i:09d}",
-                         referring_physician_name="WELBY^MARCUS") for i, p in zip(ids, patients))
+                         referring_physician_name="WELBY^MARCUS") for i, p in zip(ids, patients, strict=True))
         procedures = RequestedProcedure.objects.bulk_create(
             RequestedProcedure(order=o, requested_procedure_id=f"RP{i}", description="CT HEAD",
                                code_value="CTHEAD", code_scheme="99LOCAL", code_meaning="CT head",
-                               study_instance_uid=f"1.2.826.0.1.3680043.10.1455.9.{i}") for i, o in zip(ids, orders))
+                               study_instance_uid=f"1.2.826.0.1.3680043.10.1455.9.{i}") for i, o in zip(ids, orders, strict=True))
         steps = []
-        for i, rp in zip(ids, procedures):
+        for i, rp in zip(ids, procedures, strict=True):
             station = STATIONS[i % len(STATIONS)]
             k = (i // len(STATIONS)) % DAYS  # today first, then alternately later and earlier days
             day = today + timedelta(days=(k + 1) // 2 * (1 if k % 2 else -1))

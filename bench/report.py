@@ -1,7 +1,7 @@
 """Writes one benchmark's section of docs/benchmarks.md, between its own markers."""
 import platform
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -10,7 +10,7 @@ BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md
 def machine_line() -> str:
     import os
 
-    return f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def write_section(name: str, markdown: str) -> None:

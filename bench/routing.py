@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.support import free_port, wait_for_port  # noqa: E402
+
 # DCMTK disables Nagle only when asked; without it every DCMTK C-STORE turn waits ~40 ms and the floor would be slow.
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 WORK = ROOT / "bench" / ".work" / "routing"

@@ -46,6 +46,11 @@ BROKER_AE_TITLE = env_str("BROKER_AE_TITLE", "BROKER")
 BROKER_HOST = env_str("BROKER_HOST", "0.0.0.0")
 BROKER_DICOM_PORT = env_int("BROKER_DICOM_PORT", 11112)
 BROKER_HL7_PORT = env_int("BROKER_HL7_PORT", 2575)
+# The listeners' TLS certificate and key (PEM); with a CA file, client certificates it signed are required.
+# Read by broker.core.tls.listener_context when a TLS port is configured (docs/security.md).
+BROKER_TLS_CERT = env_str("BROKER_TLS_CERT", "")
+BROKER_TLS_KEY = env_str("BROKER_TLS_KEY", "")
+BROKER_TLS_CA = env_str("BROKER_TLS_CA", "")
 BROKER_WEB_PORT = env_int("BROKER_WEB_PORT", 8000)
 BROKER_TIME_ZONE = env_str("BROKER_TIME_ZONE", "Europe/Berlin")
 BROKER_REQUIRE_KNOWN_AE = env_bool("BROKER_REQUIRE_KNOWN_AE", False)

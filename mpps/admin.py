@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from pydicom import Dataset
 
-from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
 from broker.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
 
 
 def dicom_json_html(json_dataset):

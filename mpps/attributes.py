@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pydicom import Dataset
 from pydicom.tag import Tag
 
-from mpps.errors import (AttributeNotSettable, InvalidAttributeValue, MissingAttribute, MissingAttributeValue)
+from mpps.errors import AttributeNotSettable, InvalidAttributeValue, MissingAttribute, MissingAttributeValue
 from worklist.uids import uid_problem
 
 IN_PROGRESS, COMPLETED, DISCONTINUED = "IN PROGRESS", "COMPLETED", "DISCONTINUED"

@@ -42,7 +42,7 @@ def parse_da(value: str, keyword: str) -> date:
     try:
         return datetime.strptime(value, "%Y%m%d").date()
     except ValueError:
-        raise InvalidAttributeValue(keyword, f"{value[:16]!r} is not a DA (YYYYMMDD)")
+        raise InvalidAttributeValue(keyword, f"{value[:16]!r} is not a DA (YYYYMMDD)") from None
 
 
 def parse_tm(value: str, keyword: str) -> time:
@@ -54,7 +54,7 @@ def parse_tm(value: str, keyword: str) -> time:
         return time(int(whole[0:2]), int(whole[2:4] or 0), min(int(whole[4:6] or 0), 59),
                     int((fraction + "000000")[:6]) if fraction else 0)
     except ValueError:
-        raise InvalidAttributeValue(keyword, f"{value[:16]!r} is out of range")
+        raise InvalidAttributeValue(keyword, f"{value[:16]!r} is out of range") from None
 
 
 def local_datetime(dataset: Dataset, date_keyword: str, time_keyword: str) -> datetime | None:

@@ -50,7 +50,8 @@ class PerformedProcedureStep(models.Model):
 
 class PerformedSeries(models.Model):
     performed_step = models.ForeignKey(PerformedProcedureStep, on_delete=models.CASCADE, related_name="series")
-    series_instance_uid = models.CharField(max_length=64)
+    # Indexed: every stored instance looks up the MPPS that list its series (broker.routing Study.performed_steps).
+    series_instance_uid = models.CharField(max_length=64, db_index=True)
     description = models.CharField(max_length=64, blank=True, default="")
     retrieve_ae_title = models.CharField(max_length=16, blank=True, default="")
     protocol_name = models.CharField(max_length=64, blank=True, default="")

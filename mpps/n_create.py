@@ -59,7 +59,7 @@ def create_performed_step(sop_instance_uid: str, dataset: Dataset, *, calling_ae
                 sop_instance_uid=uid, calling_ae=calling_ae[:16], patient_id=patient_id, dataset=received,
                 linking_note="; ".join(notes)[:255], **fields)
         except IntegrityError:
-            raise DuplicateInstance(uid)
+            raise DuplicateInstance(uid) from None
         if steps:
             link = PerformedProcedureStep.scheduled_steps.through
             link.objects.bulk_create(link(performedprocedurestep=performed_step, scheduledprocedurestep=step)

@@ -7,11 +7,11 @@ from pydicom import Dataset
 
 from mpps import journal
 from mpps.attributes import FINAL_REQUIREMENTS, FINAL_STATUSES, check_set
-from mpps.n_create import replace_series
 from mpps.errors import NoLongerUpdatable, NoSuchInstance, NotTheCreator
 from mpps.extraction import performed_series, update_fields
 from mpps.linking import refresh_statuses
 from mpps.models import PerformedProcedureStep
+from mpps.n_create import replace_series
 from mpps.signals import performed_step_finalized, performed_step_updated
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from tests.certificates import CertificateAuthority
 from tests.routing.support import StoreSCP, point_celery_at
 from tests.services import missing, port_open
 
@@ -72,3 +73,9 @@ def broker_listener(transactional_db, storage_dir, dcmtk, memory_celery):
     yield server.server_address[1]
     server.shutdown()
     StoreSCP.stop_all()
+
+
+@pytest.fixture
+def ca(tmp_path):
+    """A certificate authority made for this test (its key, certificate and the certificates it signs)."""
+    return CertificateAuthority(tmp_path / "ca")

@@ -8,21 +8,19 @@ rows' rules are decided before they get here (worklist.orders, worklist.patients
 worklist.order_writes imports this module; tests/test_worklist_order_writes.py compares what it writes
 with what the ORM path writes, row by row.
 """
-from functools import lru_cache
+from functools import cache, lru_cache
 from operator import attrgetter
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db import connection as default_connection
-from django.db import models
 from django.utils import timezone
-
 
 # Fields whose Python value is already what the database driver takes: no per-value conversion needed.
 _PLAIN = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.FloatField,
           models.ForeignKey)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shape(model, vendor: str):
     quote = default_connection.ops.quote_name
     plan = []
@@ -75,7 +73,7 @@ def insert(objs: list) -> list:
         params += reader(obj, connection, stamp)
     sql = head + ", ".join([row] * len(objs)) + f" RETURNING {pk_column}"
     ids = [r[0] for r in _execute(connection, sql, params)]
-    for obj, pk in zip(objs, ids):
+    for obj, pk in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -122,7 +120,7 @@ def _links(link) -> tuple:
     return (tuple(link),) if isinstance(link[0], int) else tuple(tuple(one) for one in link)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _linked_shape(shape: tuple, vendor: str):
     """One INSERT ... SELECT per row, chained by CTEs: a child row takes its parents' new ids in the statement."""
     quote = default_connection.ops.quote_name
@@ -178,10 +176,10 @@ def insert_linked(rows: list[tuple]) -> list:
     sql, readers = _linked_shape(shape, connection.vendor)
     stamp = _stamp(connection)
     params = []
-    for (obj, _), reader in zip(rows, readers):
+    for (obj, _), reader in zip(rows, readers, strict=True):
         params += reader(obj, connection, stamp)
     ids = _execute(connection, sql, params)[0]
-    for (obj, link), pk in zip(rows, ids):
+    for (obj, _), pk in zip(rows, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias

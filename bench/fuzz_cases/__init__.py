@@ -80,4 +80,4 @@ BAD_UIDS = [".", "..", "1..2", "1.02.003", "1.2.3.", "", "0", "00.1", "1.2.a.4",
             "1" * 65, "1.2.3\\1.2.4", "-1.2", "1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27",
             "1.2.\x00.3", "1.2.3/4", "1,2,3"]
 
-from bench.fuzz_cases import hl7, dimse, pdu  # noqa: E402,F401  (registers the kinds)
+from bench.fuzz_cases import dimse, hl7, pdu  # noqa: E402,F401  (registers the kinds)

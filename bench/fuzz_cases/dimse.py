@@ -7,6 +7,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from bench.fuzz_cases import BAD_UIDS, Case, flip_bytes, kind, pick
+from tests.mpps import support as mpps_builders  # the datasets a modality sends, as the MPPS tests build them
 
 ITEM, ITEM_END, SEQ_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
 UNDEFINED = 0xFFFFFFFF
@@ -264,50 +265,15 @@ def ssa_item(order: dict | None) -> Dataset:
 
 
 def series_item(images: int = 2) -> Dataset:
-    item = Dataset()
-    item.PerformingPhysicianName = ""
-    item.ProtocolName = "HEAD"
-    item.OperatorsName = "TECH^FUZZ"
-    item.SeriesInstanceUID = generate_uid(UID_ROOT)
-    item.SeriesDescription = "AX"
-    item.RetrieveAETitle = ""
-    refs = []
-    for _ in range(images):
-        ref = Dataset()
-        ref.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-        ref.ReferencedSOPInstanceUID = generate_uid(UID_ROOT)
-        refs.append(ref)
-    item.ReferencedImageSequence = Sequence(refs)
-    item.ReferencedNonImageCompositeSOPInstanceSequence = Sequence()
-    return item
+    return mpps_builders.series_item(images, series_uid=generate_uid(UID_ROOT))
 
 
 def n_create(seed, order=None) -> Dataset:
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.ScheduledStepAttributesSequence = Sequence([ssa_item(order)])
-    ds.PatientName = order["name"] if order else "FUZZ^UNSCHEDULED"
-    ds.PatientID = order["patient_id"] if order else "FZEMERG"
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "M"
-    ds.ReferencedPatientSequence = Sequence()
-    ds.PerformedProcedureStepID = "PPS" + generate_uid()[-8:]
-    ds.PerformedStationAETitle = "CT01"
-    ds.PerformedStationName = "CT ROOM 1"
-    ds.PerformedLocation = "RAD1"
+    """The N-CREATE a modality sends for `order` (a seeded order, or None for an unscheduled exam) today."""
+    ds = mpps_builders.n_create_dataset(ssa_items=[ssa_item(order)],
+                                        patient_id=order["patient_id"] if order else "FZEMERG",
+                                        patient_name=order["name"] if order else "FUZZ^UNSCHEDULED")
     ds.PerformedProcedureStepStartDate = seed.today
-    ds.PerformedProcedureStepStartTime = "083000"
-    ds.PerformedProcedureStepStatus = "IN PROGRESS"
-    ds.PerformedProcedureStepDescription = "CT HEAD"
-    ds.PerformedProcedureTypeDescription = ""
-    ds.ProcedureCodeSequence = Sequence()
-    ds.PerformedProcedureStepEndDate = ""
-    ds.PerformedProcedureStepEndTime = ""
-    ds.PerformedProcedureStepDiscontinuationReasonCodeSequence = Sequence()
-    ds.Modality = "CT"
-    ds.StudyID = "1"
-    ds.PerformedProtocolCodeSequence = Sequence()
-    ds.PerformedSeriesSequence = Sequence()
     return ds
 
 

@@ -17,7 +17,7 @@ def env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a whole number; unset it or give e.g. {default}")
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number; unset it or give e.g. {default}") from None
 
 
 def env_float(name: str, default: float) -> float:
@@ -27,7 +27,7 @@ def env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}")
+        raise ConfigurationError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}") from None
 
 
 _TRUE = {"1", "true", "yes", "on"}

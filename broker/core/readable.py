@@ -3,9 +3,9 @@ import json
 
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
+from pydicom import Dataset
 
 from broker.core.hl7v2.charsets import codec_for
-from pydicom import Dataset
 
 
 def hl7_text(raw, codec: str = "utf-8") -> str:

@@ -26,7 +26,7 @@ def check_task_broker() -> None:
         try:
             client.ping()
         except redis.RedisError as exc:
-            raise Unhealthy(f"Redis at {_without_password(url)} does not answer PING: {exc}")
+            raise Unhealthy(f"Redis at {_without_password(url)} does not answer PING: {exc}") from exc
         finally:
             client.close()
     elif url.startswith("filesystem://"):
@@ -42,7 +42,7 @@ def check_task_broker() -> None:
             try:
                 conn.ensure_connection(max_retries=1)
             except Exception as exc:
-                raise Unhealthy(f"task broker {_without_password(url)} unreachable: {exc}")
+                raise Unhealthy(f"task broker {_without_password(url)} unreachable: {exc}") from exc
 
 
 def _tcp_connect(port: int, what: str) -> None:
@@ -50,7 +50,7 @@ def _tcp_connect(port: int, what: str) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=settings.BROKER_HEALTH_TIMEOUT):
             pass
     except OSError as exc:
-        raise Unhealthy(f"{what} on 127.0.0.1:{port} refuses connections: {exc.strerror or exc}")
+        raise Unhealthy(f"{what} on 127.0.0.1:{port} refuses connections: {exc.strerror or exc}") from exc
 
 
 def check_dicom_listener() -> None:

@@ -11,6 +11,10 @@ import os
 import queue
 import sys
 import threading
+from datetime import UTC, datetime
+
+# Django's database and models are imported inside the functions that write: settings.LOGGING loads this module
+# while the settings themselves load, before any app is ready.
 
 # The broker's own loggers, which are also the `logger` label values of /metrics: a fixed set.
 LOGGER_LABELS = ("broker.dicom", "broker.hl7", "broker.routing", "broker.outbound", "broker.dashboard", "broker",
@@ -171,12 +175,10 @@ class InternalErrorHandler(logging.Handler):
                 return
             if logger_label(record.name) is None or recorder.is_writer():
                 return
-            from datetime import datetime, timezone
-
             exc_type = record.exc_info[0]
             name = f"{exc_type.__module__}.{exc_type.__qualname__}"[:200]
             message = record.getMessage()[:2000]
             recorder.add(PROCESS_KIND, record.name[:100], name, message,
-                         datetime.fromtimestamp(record.created, tz=timezone.utc))
+                         datetime.fromtimestamp(record.created, tz=UTC))
         except Exception:
             self.handleError(record)

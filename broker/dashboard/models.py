@@ -16,6 +16,9 @@ class StaffAction(models.Model):
             ("link_mpps", "Can link an unscheduled MPPS to scheduled steps"),
         ]
 
+    def __str__(self):
+        return "staff action"
+
 
 class InternalError(models.Model):
     """Tracebacks the broker logged about its own faults: one row per process kind, logger and exception type.

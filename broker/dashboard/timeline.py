@@ -13,6 +13,7 @@ from broker.dicom.models import WorklistQuery
 from broker.routing.models import RoutingJob, StoredInstance, Study
 from mpps.models import PerformedProcedureStep
 from worklist.models import ImagingOrder, ScheduledProcedureStep
+from worklist.mwl.explain import explain_exclusion
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +36,6 @@ def step_stations(step: ScheduledProcedureStep) -> list[str]:
     return [ae for ae in step.station_ae_title.split("\\") if ae]
 
 
-def explain_function():
-    """The MWL area's explain, or None while that area is not installed."""
-    try:
-        from worklist.mwl.explain import explain_exclusion
-    except ImportError:
-        return None
-    return explain_exclusion
-
-
 def identifier_dataset(query: WorklistQuery) -> Dataset | None:
     try:
         return Dataset.from_json(query.identifier or {})
@@ -52,12 +44,12 @@ def identifier_dataset(query: WorklistQuery) -> Dataset | None:
         return None
 
 
-def queries_that_returned(order: ImagingOrder, steps, performed_steps) -> tuple[list, bool]:
-    """Worklist queries that returned one of the order's steps, and whether that was checked key by key.
+def queries_that_returned(order: ImagingOrder, steps, performed_steps) -> list:
+    """Worklist queries that returned one of the order's steps, checked key by key.
 
     Candidates: queries with matches, from a station of the order (or an AE that reported MPPS for it),
     between the order's arrival and the end of its last performed step. Each candidate's identifier is then
-    checked against the steps with the MWL explain; without it the station and time window must do.
+    checked against the steps with the MWL explain.
     """
     stations = set()
     for step in steps:
@@ -67,14 +59,9 @@ def queries_that_returned(order: ImagingOrder, steps, performed_steps) -> tuple[
     ended = [p.ended_at for p in performed_steps if p.ended_at]
     end = max(ended) if ended and all(p.is_final for p in performed_steps) else timezone.now()
     candidates = WorklistQuery.objects.filter(received_at__gte=order.created_at, received_at__lte=end, match_count__gt=0)
-    explain = explain_function()
     if stations:
         candidates = candidates.filter(calling_ae__in=stations)
-    elif explain is None:
-        return [], False
     candidates = list(candidates.order_by("-received_at")[:MAX_CANDIDATE_QUERIES])
-    if explain is None:
-        return candidates[:MAX_SHOWN_QUERIES], False
     # A station polls with the same keys all day: explain each distinct identifier (and day) once.
     matched_by_key: dict[tuple, ScheduledProcedureStep | None] = {}
     returned = []
@@ -82,22 +69,22 @@ def queries_that_returned(order: ImagingOrder, steps, performed_steps) -> tuple[
         day = timezone.localtime(query.received_at).date()
         key = (json.dumps(query.identifier, sort_keys=True), day)
         if key not in matched_by_key:
-            matched_by_key[key] = _first_matching_step(explain, query, steps, day)
+            matched_by_key[key] = _first_matching_step(query, steps, day)
         if matched_by_key[key] is not None:
             query.matched_step = matched_by_key[key]
             returned.append(query)
         if len(returned) >= MAX_SHOWN_QUERIES:
             break
-    return returned, True
+    return returned
 
 
-def _first_matching_step(explain, query: WorklistQuery, steps, day):
+def _first_matching_step(query: WorklistQuery, steps, day):
     identifier = identifier_dataset(query)
     if identifier is None:
         return None
     for step in steps:
         try:
-            if not explain(identifier, step, today=day):
+            if not explain_exclusion(identifier, step, today=day):
                 return step
         except Exception:  # one odd logged identifier must not break the order's page
             log.exception("explaining worklist query %s against step %s failed", query.pk, step.pk)
@@ -137,14 +124,14 @@ def build(order: ImagingOrder) -> dict:
     performed_steps = list(PerformedProcedureStep.objects.filter(pk__in=performed_step_ids(steps, procedures))
                            .prefetch_related("series", "scheduled_steps").order_by("created_at"))
     hl7_messages = list(order.hl7_messages.order_by("received_at"))
-    queries, queries_checked = queries_that_returned(order, steps, performed_steps)
+    queries = queries_that_returned(order, steps, performed_steps)
     studies = order_studies(order, procedures)
     jobs = list(RoutingJob.objects.filter(study__in=studies).select_related("destination", "study").order_by("created_at"))
     notifications = list(order.ris_notifications.select_related("endpoint").order_by("created_at"))
     events = _events(order, hl7_messages, steps, queries, performed_steps, studies, jobs, notifications)
     return {
         "order": order, "patient": order.patient, "procedures": procedures, "steps": steps,
-        "hl7_messages": hl7_messages, "queries": queries, "queries_checked": queries_checked,
+        "hl7_messages": hl7_messages, "queries": queries,
         "performed_steps": performed_steps, "studies": studies, "jobs": jobs, "notifications": notifications,
         "events": events,
     }

@@ -10,14 +10,15 @@ from django.utils import timezone
 
 from broker.core import readable
 from broker.dashboard import problems, timeline
-from broker.hl7 import lookups
 from broker.dashboard.params import PageParams
 from broker.dicom.models import WorklistQuery
+from broker.hl7 import lookups
 from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
 from broker.routing.models import RoutingJob
 from mpps.models import PerformedProcedureStep
 from worklist.models import ImagingOrder, Patient, ScheduledProcedureStep
+from worklist.mwl.explain import explain_exclusion
 from worklist.names import search_key
 
 can_view = permission_required("dashboard.view_dashboard", raise_exception=True)
@@ -211,17 +212,16 @@ def _expected_steps(expected: str):
 def query_detail(request, pk: int):
     query = get_object_or_404(WorklistQuery, pk=pk)
     expected = PageParams.of(request).text("expected", "search")
-    explanations, explain_available = [], timeline.explain_function() is not None
+    explanations = []
     identifier = timeline.identifier_dataset(query)
-    if expected and explain_available and identifier is not None:
-        explain = timeline.explain_function()
+    if expected and identifier is not None:
         # Judged by the query's own day (its date keys and the broker's default window), against the step as it is now.
         day = timezone.localtime(query.received_at).date()
         for step in _expected_steps(expected):
-            explanations.append({"step": step, "reasons": explain(identifier, step, today=day)})
+            explanations.append({"step": step, "reasons": explain_exclusion(identifier, step, today=day)})
     return _page(request, "dashboard/query_detail.html", {
         "query": query, "identifier": identifier, "expected": expected, "explanations": explanations,
-        "explain_available": explain_available, "searched": bool(expected),
+        "searched": bool(expected),
     })
 
 

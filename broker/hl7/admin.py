@@ -4,8 +4,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from broker.core.admin import ReadOnlyAdmin, hl7_html
-from broker.hl7.lookups import hl7_message_types
 from broker.core.readable import hl7_codec
+from broker.hl7.lookups import hl7_message_types
 from broker.hl7.models import HL7Message
 
 

@@ -8,10 +8,10 @@ from worklist.hl7map.errors import Location
 class Rejected(Exception):
     """A message the broker cannot process at all (answered AR: resending it unchanged will not help)."""
 
-    def __init__(self, message: str, location: Location = Location()):
+    def __init__(self, message: str, location: Location | None = None):
         super().__init__(message)
         self.message = message
-        self.location = location
+        self.location = location or Location()
 
 
 class NotHL7Message(Rejected):

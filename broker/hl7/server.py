@@ -16,8 +16,8 @@ import threading
 from django.conf import settings
 
 from broker.core.db_threads import DatabaseThreads
-from broker.hl7 import intake
 from broker.core.hl7v2.mllp import FrameDecoder, FrameTooLarge, frame
+from broker.hl7 import intake
 
 log = logging.getLogger("broker.hl7.server")
 

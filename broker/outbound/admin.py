@@ -1,8 +1,8 @@
 """Admin for the RIS endpoint and MPPS destinations (configuration) and the outbound queues (read-only, with actions)."""
 from django.contrib import admin
 
-from broker.outbound import services
 from broker.core.admin import PermissionActionsMixin, ReadOnlyAdmin, dicom_html, hl7_html, run_for_each
+from broker.outbound import services
 from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, RisNotification
 
 

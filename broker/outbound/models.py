@@ -3,7 +3,6 @@ from django.db import models
 
 from broker.core.work_queue import QueuedWork, WorkQueue, WorkState
 
-
 DeliveryState = WorkState  # the states every queued outbound row goes through
 
 

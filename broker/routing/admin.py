@@ -2,18 +2,23 @@
 from django import forms
 from django.contrib import admin
 
-from broker.routing import services
 from broker.core.admin import PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
-from broker.routing import tls
+from broker.routing import services, tls
 from broker.routing.models import (
-    DeliveredInstance, Destination, RejectedInstance, RoutingJob, RoutingRule, StoredInstance, Study,
+    DeliveredInstance,
+    Destination,
+    RejectedInstance,
+    RoutingJob,
+    RoutingRule,
+    StoredInstance,
+    Study,
 )
 
 
 class DestinationForm(forms.ModelForm):
     class Meta:
         model = Destination
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
 
     def clean(self):
         cleaned = super().clean()
@@ -22,7 +27,7 @@ class DestinationForm(forms.ModelForm):
             try:
                 tls.client_context(Destination(**files))  # refused now rather than at the first routing job
             except tls.TLSConfigurationError as exc:
-                raise forms.ValidationError(f"TLS: {exc}")
+                raise forms.ValidationError(f"TLS: {exc}") from exc
         return cleaned
 
 

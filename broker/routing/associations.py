@@ -36,7 +36,7 @@ def _tls_args(destination: Destination):
     try:
         context = tls.client_context(destination)
     except tls.TLSConfigurationError as exc:
-        raise PermanentDeliveryError(f"TLS configuration of destination {destination.name}: {exc}")
+        raise PermanentDeliveryError(f"TLS configuration of destination {destination.name}: {exc}") from exc
     return context, destination.host  # the host is checked against the certificate and sent as SNI
 
 

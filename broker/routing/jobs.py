@@ -2,6 +2,7 @@
 claimed by exactly one task run, and found again by the sweep when their task was lost."""
 import logging
 
+from celery import signature
 from django.db import transaction
 
 from broker.routing.models import ROUTING_JOBS, RoutingJob, RoutingRule, Study
@@ -10,14 +11,17 @@ from broker.routing.rules import StudyFacts, matching_rules
 log = logging.getLogger(__name__)
 
 
+# The task is named, not imported: broker.routing.tasks imports this module. A signature by name still runs
+# the registered task itself (eager in tests that ask for it).
+ROUTE_JOB_TASK = "broker.routing.tasks.route_job"
+
+
 def enqueue(job_id: int, countdown: float | None = None) -> None:
     """Send the job's task once the current transaction commits; a lost message is found by the sweep."""
 
     def send():
-        from broker.routing.tasks import route_job
-
         try:
-            route_job.apply_async((job_id,), countdown=countdown)
+            signature(ROUTE_JOB_TASK, args=(job_id,)).apply_async(countdown=countdown)
         except Exception:  # the message transport is down: the job row is safe, the sweep re-enqueues it
             log.exception("could not enqueue routing job %s; the sweep will retry", job_id)
 
@@ -29,9 +33,7 @@ WRONG_WORKLIST_ENTRY = "110514"  # DCM code: "Incorrect worklist entry selected"
 
 def hold_reason(study: Study) -> str:
     """Why the study must not be routed automatically, or "" (images may belong to another patient)."""
-    from broker.routing.completion import performed_steps_of
-
-    for step in performed_steps_of(study):
+    for step in study.performed_steps():
         # The MPPS app keeps the code as "value^scheme" (e.g. "110514^DCM").
         code = step.discontinuation_reason_code.split("^", 1)[0]
         if step.status == step.Status.DISCONTINUED and code == WRONG_WORKLIST_ENTRY:

@@ -1,7 +1,9 @@
 """Received studies and instances, destinations, routing rules and routing jobs."""
 from django.db import models
+from django.db.models import Q
 
 from broker.core.work_queue import States, WorkQueue
+from mpps.models import PerformedProcedureStep, PerformedSeries
 
 
 class Study(models.Model):
@@ -40,6 +42,15 @@ class Study(models.Model):
 
     def __str__(self):
         return self.study_instance_uid
+
+    def performed_steps(self):
+        """The MPPS that made this study: by its Study Instance UID, or by a series they list that arrived."""
+        series = self.instances.values_list("series_instance_uid", flat=True).distinct()
+        listing = PerformedSeries.objects.filter(series_instance_uid__in=series).values("performed_step")
+        # Without the stored data set: it is the MPPS's whole attribute list (megabytes for a long series list),
+        # and this runs for every instance stored.
+        return (PerformedProcedureStep.objects.filter(Q(study_instance_uid=self.study_instance_uid) | Q(pk__in=listing))
+                .defer("dataset"))
 
 
 class StoredInstance(models.Model):
@@ -170,6 +181,9 @@ class DeliveredInstance(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["job", "instance"], name="unique_delivery"),
         ]
+
+    def __str__(self):
+        return f"{self.instance_id} to job {self.job_id}"
 
 
 class RejectedInstance(models.Model):

@@ -164,7 +164,7 @@ def convert(path, stored: UID, target: UID):
             # Lossless decompression keeps the instance's identity (no new SOP Instance UID).
             ds.decompress(generate_instance_uid=False, as_rgb=False)
         except Exception as exc:
-            raise CannotConvert(f"the destination refused {stored.name} and it cannot be decompressed here: {exc}")
+            raise CannotConvert(f"the destination refused {stored.name} and it cannot be decompressed here: {exc}") from exc
     ds.file_meta.TransferSyntaxUID = target
     ds.set_original_encoding(target.is_implicit_VR, True, ds.original_character_set)
     return ds

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from pydicom import Dataset
 
-from broker.routing.models import StoredInstance, Study
+from broker.routing import completion
+from broker.routing.encoding import encoding_problem
+from broker.routing.models import RejectedInstance, StoredInstance, Study
+from worklist.models import ImagingOrder, RequestedProcedure
 from worklist.uids import uid_problem
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,36 @@ log = logging.getLogger(__name__)
 
 class InvalidInstance(ValueError):
     """The data set lacks what the broker needs to index it (the UIDs), or a value it cannot keep."""
+
+
+class DatasetDoesNotMatch(ValueError):
+    """The data set's SOP Class/Instance UID differ from the C-STORE request's."""
+
+
+def check_request(sop_class_uid: str, sop_instance_uid: str, encoded, transfer_syntax_uid: str) -> None:
+    """What must hold before the data set is read: the request's UIDs (PS3.5 9.1), and its bytes encoded in the
+    negotiated transfer syntax. `encoded` is a buffer of the data set as received, or None when not at hand."""
+    for keyword, value in (("AffectedSOPClassUID", sop_class_uid), ("AffectedSOPInstanceUID", sop_instance_uid)):
+        problem = uid_problem(value)
+        if problem:
+            raise InvalidInstance(f"{keyword} {problem}")
+    problem = encoding_problem(encoded, transfer_syntax_uid) if encoded is not None else None
+    if problem:
+        raise InvalidInstance(problem)
+
+
+def check_matches_request(facts: "InstanceFacts", sop_class_uid: str, sop_instance_uid: str) -> None:
+    if (facts.sop_class_uid, facts.sop_instance_uid) != (sop_class_uid, sop_instance_uid):
+        raise DatasetDoesNotMatch(f"data set has {facts.sop_instance_uid}")
+
+
+def record_refusal(calling_ae: str, sop_class_uid: str, sop_instance_uid: str, status: int, comment: str) -> None:
+    """A refused C-STORE as a row staff see; the database may be why it was refused, so failing here is logged."""
+    try:
+        RejectedInstance.objects.create(calling_ae=calling_ae[:16], sop_class_uid=sop_class_uid[:64],
+                                        sop_instance_uid=sop_instance_uid[:64], status=status, error_comment=comment)
+    except DatabaseError:
+        log.exception("could not record the refused C-STORE")
 
 
 # The data set's attribute behind each indexed field: the Error Comment names the one at fault.
@@ -150,8 +183,6 @@ def store_instance(file_bytes: bytes, facts: InstanceFacts, *, transfer_syntax_u
             os.replace(temporary, final)
             placed = True
             _fsync_directory(final.parent)
-            from broker.routing import completion
-
             completion.instance_received(study)
     except IntegrityError:
         _remove_quietly(temporary)
@@ -195,8 +226,6 @@ def _study_for(facts: InstanceFacts, calling_ae: str) -> Study:
 
 
 def _order_for(facts: InstanceFacts):
-    from worklist.models import ImagingOrder, RequestedProcedure
-
     procedure = RequestedProcedure.objects.filter(study_instance_uid=facts.study_instance_uid).select_related("order").first()
     if procedure is not None:
         return procedure.order

@@ -4,7 +4,7 @@ from celery import shared_task
 from broker.routing import completion, delivery, housekeeping, jobs
 
 
-@shared_task(name="broker.routing.tasks.route_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=jobs.ROUTE_JOB_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def route_job(job_id: int) -> str:
     """One attempt of a routing job; safe to run twice (the job is claimed, confirmed instances skipped)."""
     return delivery.run_job(job_id)

@@ -7,47 +7,17 @@ its host name or IP address is checked against the certificate (subjectAltName);
 """
 import ssl
 
+from broker.core import tls
+from broker.core.tls import TLSConfigurationError  # noqa: F401  (raised by client_context; callers catch it here)
 from broker.routing.models import Destination
-
-
-class TLSConfigurationError(Exception):
-    """The destination's TLS files cannot be used: missing, unreadable, not PEM, an encrypted key, a key of another certificate."""
 
 
 def client_context(destination: Destination) -> ssl.SSLContext:
     """A fresh context for one association; it remembers the first TLS error seen on it (see failure())."""
-    files = {"tls_ca_file": destination.tls_ca_file, "tls_cert_file": destination.tls_cert_file,
-             "tls_key_file": destination.tls_key_file}
-    if files["tls_key_file"] and not files["tls_cert_file"]:
-        raise TLSConfigurationError("tls_key_file is set without tls_cert_file (the client certificate it belongs to)")
-    for field, path in files.items():
-        if path:
-            try:
-                open(path, "rb").close()
-            except OSError as exc:
-                raise TLSConfigurationError(f"{field} {path}: {exc.strerror or exc}")
-    try:
-        context = ssl.create_default_context(cafile=files["tls_ca_file"] or None)
-    except ssl.SSLError as exc:
-        raise TLSConfigurationError(f"tls_ca_file {files['tls_ca_file']}: no PEM certificate in it ({exc.reason or exc})")
-    if files["tls_cert_file"]:
-        try:
-            context.load_cert_chain(files["tls_cert_file"], files["tls_key_file"] or None, password=_no_passphrase)
-        except ssl.SSLError as exc:
-            if exc.reason == "KEY_VALUES_MISMATCH":
-                raise TLSConfigurationError("the key in tls_key_file does not belong to the certificate in tls_cert_file")
-            detail = f" ({exc.reason})" if exc.reason else ""
-            raise TLSConfigurationError(f"tls_cert_file {files['tls_cert_file']} / tls_key_file {files['tls_key_file'] or '(none)'}: "
-                                        f"not a PEM certificate and its private key{detail}")
+    context = tls.client_context(destination.tls_ca_file, destination.tls_cert_file, destination.tls_key_file)
     context.sslsocket_class = _WatchedSocket
     context.broker_tls_failure = None
     return context
-
-
-def _no_passphrase():
-    # OpenSSL would otherwise prompt on the terminal, or block a worker that has one.
-    raise TLSConfigurationError("tls_key_file is encrypted with a passphrase; the broker needs an unencrypted key "
-                                "(readable only by the broker's user)")
 
 
 def failure(context: ssl.SSLContext) -> str | None:

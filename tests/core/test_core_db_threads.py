@@ -6,8 +6,8 @@ from django.db import connections, transaction
 
 from broker.core import db_threads
 from broker.core.db_threads import DatabaseThreads
-from broker.dicom import db_work, listener
 from broker.core.hl7v2.mllp import MLLPClient
+from broker.dicom import db_work, listener
 from broker.hl7.server import start_server
 from tests.hl7.support import adt, msa, pid
 from tests.mwl.support import final_status, find, identifier

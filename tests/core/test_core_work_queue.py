@@ -10,8 +10,14 @@ from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from broker.core.work_queue import backoff_seconds
-from broker.outbound.models import (MPPS_FORWARDS, RIS_NOTIFICATIONS, MppsDestination, MppsForward, RisEndpoint,
-                                    RisNotification)
+from broker.outbound.models import (
+    MPPS_FORWARDS,
+    RIS_NOTIFICATIONS,
+    MppsDestination,
+    MppsForward,
+    RisEndpoint,
+    RisNotification,
+)
 from broker.routing.models import ROUTING_JOBS, Destination, RoutingJob, Study
 from mpps.models import PerformedProcedureStep
 from tests.factories import make_step

@@ -69,7 +69,7 @@ def closed_by_broker(sock: socket.socket, within: float) -> bool:
         try:
             if sock.recv(4096) == b"":
                 return True
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return True

@@ -7,9 +7,9 @@ import pytest
 from django.db import connections
 
 from broker.core import db_threads
+from broker.core.dicom_net.contexts import SupportedContexts
 from broker.dicom import db_work, listener
 from broker.dicom.models import WorklistQuery
-from broker.core.dicom_net.contexts import SupportedContexts
 from tests.waiting import wait_until
 
 

@@ -15,8 +15,8 @@ from pydicom import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
-from broker.dicom import listener as dicom_listener
 from broker.core.dicom_net.peer_faults import PeerFaultLogFilter
+from broker.dicom import listener as dicom_listener
 from tests.dicom.test_dicom_exhaustion import association_request, closed_by_broker, good_echo_served
 
 MARGIN = 3.0

@@ -1,8 +1,8 @@
 """Fixtures of the hl7 tests."""
 import pytest
 
-from broker.hl7.server import start_server
 from broker.core.db_threads import LastIdleFirstExecutor
+from broker.hl7.server import start_server
 
 
 @pytest.fixture

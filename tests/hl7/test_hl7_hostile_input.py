@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from broker.core.hl7v2.mllp import MLLPClient
 from broker.dashboard import problems
 from broker.hl7.ack import build_ack
-from broker.core.hl7v2.mllp import MLLPClient
 from broker.hl7.models import HL7Message
 from broker.hl7.parser import locate_nul, read_header
 from broker.hl7.server import start_server
@@ -191,7 +191,7 @@ def test_it_answers_a_frame_with_a_9_mb_field(listener):
 # --- item 8: MSA-2 is MSH-10 exactly as sent ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("control_id, charset", [
-    (b"A\\T\\B3", ""), (b"A\\E\\B\\F\\C", ""), (b"PLAIN-1", ""), ("ÜBER-1".encode("utf-8"), "UNICODE UTF-8"),
+    (b"A\\T\\B3", ""), (b"A\\E\\B\\F\\C", ""), (b"PLAIN-1", ""), ("ÜBER-1".encode(), "UNICODE UTF-8"),
     ("ÜBER-1".encode("latin-1"), "8859/1"), ("ŁÓDŹ-7".encode("iso8859-2"), "8859/2"),
 ])
 def test_it_echoes_msh10_in_msa2_as_sent(control_id, charset):
@@ -206,7 +206,7 @@ def test_it_echoes_a_non_ascii_and_an_escaped_control_id_over_the_socket(listene
     utf8 = orm(control_id="ÜBER-1", charset="UNICODE UTF-8", placer="PL-UB", accession="ACC-UB")
     escaped = orm(control_id="A\\T\\B3", placer="PL-ES", accession="ACC-ES")
     acks = send(listener, utf8, escaped)
-    assert acks[0].split(b"\r")[1] == "MSA|AA|ÜBER-1".encode("utf-8")
+    assert acks[0].split(b"\r")[1] == "MSA|AA|ÜBER-1".encode()
     assert acks[1].split(b"\r")[1] == b"MSA|AA|A\\T\\B3"
 
 

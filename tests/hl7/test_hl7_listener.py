@@ -1,7 +1,7 @@
 """The MLLP listener with real sockets: every message type, order control code, ACK code, repeats and races."""
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -72,7 +72,7 @@ def test_it_maps_a_v231_order_into_patient_order_procedure_and_step(listener):
            ("ORD1001", "FIL1001", "Weiß^Anna^^Dr.")
     assert (procedure.requested_procedure_id, procedure.study_instance_uid, procedure.code_value) == \
            ("RP1001", "1.2.826.0.1.3680043.10.1455.777.1", "CTKOPF")
-    assert step.start == datetime(2026, 3, 15, 8, 30, tzinfo=timezone.utc)  # 09:30 Berlin (UTC+1)
+    assert step.start == datetime(2026, 3, 15, 8, 30, tzinfo=UTC)  # 09:30 Berlin (UTC+1)
     assert (step.modality, step.station_ae_title, step.station_name) == ("CT", "CT01\\CT02", "CT A\\CT B")
 
 
@@ -103,7 +103,7 @@ def test_it_generates_a_study_uid_that_later_changes_keep(listener, settings):
     assert msa(send_one(listener, orm(control="XO", placer="P9", accession="A9", start="20260316120000")))[0] == "AA"
     procedure = RequestedProcedure.objects.get(order__accession_number="A9")
     assert procedure.study_instance_uid == uid
-    assert procedure.scheduled_steps.get().start == datetime(2026, 3, 16, 11, 0, tzinfo=timezone.utc)
+    assert procedure.scheduled_steps.get().start == datetime(2026, 3, 16, 11, 0, tzinfo=UTC)
 
 
 # --- order control codes ------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_it_changes_an_order_on_xo_without_touching_the_patient(listener):
     Patient.objects.filter(patient_id="4711").update(name="Changed^Elsewhere")
     assert msa(send_one(listener, sample("orm_o01_v231_xo.hl7")))[0] == "AA"
     step = steps_of("ACC1001").get()
-    assert step.start == datetime(2026, 3, 15, 13, 0, tzinfo=timezone.utc)
+    assert step.start == datetime(2026, 3, 15, 13, 0, tzinfo=UTC)
     assert step.requested_procedure.code_value == "CTKOPFKM"
     assert step.requested_procedure.order.priority == "STAT"
     assert Patient.objects.get(patient_id="4711").name == "Changed^Elsewhere"  # IHE RAD-13: no PID update on XO
@@ -123,8 +123,8 @@ def test_it_changes_one_step_of_a_multi_procedure_omi(listener):
     send(listener, sample("omi_o23_v251_nw_multi.hl7"), sample("omi_o23_v251_xo.hl7"))
     steps = {s.sps_id: s for s in steps_of("UKACC4401")}
     assert (steps["SPS4401B1"].station_ae_title, steps["SPS4401B1"].start) == \
-           ("CT03", datetime(2026, 3, 18, 9, 0, tzinfo=timezone.utc))
-    assert steps["SPS4401A1"].start == datetime(2026, 3, 17, 7, 0, tzinfo=timezone.utc)
+           ("CT03", datetime(2026, 3, 18, 9, 0, tzinfo=UTC))
+    assert steps["SPS4401A1"].start == datetime(2026, 3, 17, 7, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("control, status, step_status, order_status", [

@@ -4,7 +4,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from broker.core.hl7v2.mllp import MLLPClient, frame
 from broker.hl7.models import HL7Message
 from broker.hl7.server import start_server
@@ -96,7 +95,7 @@ def test_it_closes_a_trickled_frame_at_the_frame_deadline_and_serves_others(tran
                     if sock.recv(100) == b"":
                         closed_after = time.monotonic() - started
                         break
-                except socket.timeout:
+                except TimeoutError:
                     pass
                 except ConnectionResetError:
                     closed_after = time.monotonic() - started

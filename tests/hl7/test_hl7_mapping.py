@@ -1,5 +1,5 @@
 """HL7 → worklist values, as tables of cases (pure: no database, no sockets)."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -26,9 +26,9 @@ def parse(raw: bytes) -> parser.Message:
     ("202603150930", datetime(2026, 3, 15, 9, 30, tzinfo=BERLIN)),
     ("20260315", datetime(2026, 3, 15, 0, 0, tzinfo=BERLIN)),
     ("20260315093000.25", datetime(2026, 3, 15, 9, 30, 0, 250000, tzinfo=BERLIN)),
-    ("20260315093000+0100", datetime(2026, 3, 15, 8, 30, tzinfo=timezone.utc)),
-    ("202603151130-0500", datetime(2026, 3, 15, 16, 30, tzinfo=timezone.utc)),
-    ("20260715093000", datetime(2026, 7, 15, 7, 30, tzinfo=timezone.utc)),  # summer time in Berlin: UTC+2
+    ("20260315093000+0100", datetime(2026, 3, 15, 8, 30, tzinfo=UTC)),
+    ("202603151130-0500", datetime(2026, 3, 15, 16, 30, tzinfo=UTC)),
+    ("20260715093000", datetime(2026, 7, 15, 7, 30, tzinfo=UTC)),  # summer time in Berlin: UTC+2
     ("", None),
 ])
 def test_it_reads_hl7_timestamps_in_the_department_zone(text, expected):
@@ -144,7 +144,7 @@ ORDER_CASES = [
     ("orm_o01_v231_nw_utf8.hl7", "procedures.0.description", "CT Schädel nativ"),
     ("orm_o01_v231_nw_utf8.hl7", "procedures.0.steps.0.sps_id", "SPS1001"),
     ("orm_o01_v231_nw_utf8.hl7", "procedures.0.steps.0.modality", "CT"),
-    ("orm_o01_v231_nw_utf8.hl7", "procedures.0.steps.0.start", datetime(2026, 3, 15, 8, 30, tzinfo=timezone.utc)),
+    ("orm_o01_v231_nw_utf8.hl7", "procedures.0.steps.0.start", datetime(2026, 3, 15, 8, 30, tzinfo=UTC)),
     ("orm_o01_v231_nw_utf8.hl7", "procedures.0.steps.0.description", "CT head routine"),
     ("orm_o01_v231_nw_utf8.hl7", "procedures.0.steps.0.protocol_codes",
      [{"value": "CTHEAD", "scheme": "99PROT", "meaning": "CT head routine"}]),
@@ -153,7 +153,7 @@ ORDER_CASES = [
     ("orm_o01_v231_nw_latin1.hl7", "procedures.0.study_instance_uid", ""),  # none sent: generated when applied
     ("orm_o01_v231_nw_latin1.hl7", "procedures.0.steps.0.modality", "MR"),
     ("orm_o01_v24_nw.hl7", "priority", "HIGH"),
-    ("orm_o01_v24_nw.hl7", "procedures.0.steps.0.start", datetime(2026, 3, 15, 16, 30, tzinfo=timezone.utc)),
+    ("orm_o01_v24_nw.hl7", "procedures.0.steps.0.start", datetime(2026, 3, 15, 16, 30, tzinfo=UTC)),
     ("orm_o01_v24_nw.hl7", "procedures.0.comments", "Patient in wheelchair"),
     ("orm_o01_v24_sc_ip.hl7", "order_status", "IP"),
     ("orm_o01_v24_dc.hl7", "order_control", "DC"),
@@ -166,7 +166,7 @@ ORDER_CASES = [
     ("omi_o23_v251_nw_multi.hl7", "procedures.0.steps.1.location", "NUKRAUM1"),
     ("omi_o23_v251_nw_multi.hl7", "procedures.1.study_instance_uid", "1.2.276.0.7230010.3.1.4.4401.2"),
     ("omi_o23_v251_nw_multi.hl7", "procedures.1.steps.0.station_name", "CT2"),
-    ("omi_o23_v251_nw_multi.hl7", "procedures.1.steps.0.start", datetime(2026, 3, 17, 7, 0, tzinfo=timezone.utc)),
+    ("omi_o23_v251_nw_multi.hl7", "procedures.1.steps.0.start", datetime(2026, 3, 17, 7, 0, tzinfo=UTC)),
 ]
 
 

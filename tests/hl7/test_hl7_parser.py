@@ -52,8 +52,8 @@ def test_it_refuses_what_has_no_usable_msh(raw):
 
 
 @pytest.mark.parametrize("charset, encoded, expected", [
-    ("", "Müller".encode("utf-8"), "Müller"),
-    ("UNICODE UTF-8", "Łukasiewicz".encode("utf-8"), "Łukasiewicz"),
+    ("", "Müller".encode(), "Müller"),
+    ("UNICODE UTF-8", "Łukasiewicz".encode(), "Łukasiewicz"),
     ("8859/1", "Gärtner".encode("latin-1"), "Gärtner"),
     ("8859/2", "Łukasiewicz".encode("iso8859-2"), "Łukasiewicz"),
     ("ASCII", b"DOE", "DOE"),
@@ -65,7 +65,7 @@ def test_it_decodes_the_declared_character_set(charset, encoded, expected):
 
 @pytest.mark.parametrize("charset, body, unsupported", [
     ("UNICODE UTF-8", b"M\xfcller", False),
-    ("ASCII", "Müller".encode("utf-8"), False),
+    ("ASCII", "Müller".encode(), False),
     ("", b"\xff\xfe", False),
     ("EBCDIC", b"DOE", True),
 ])

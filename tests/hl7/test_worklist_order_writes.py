@@ -98,7 +98,7 @@ def _differences(expected: dict, actual: dict) -> list[str]:
     for table, rows in expected.items():
         if len(rows) != len(actual[table]):
             found.append(f"{table}: {len(rows)} rows through the ORM, {len(actual[table])} through the statement")
-        for n, (one, other) in enumerate(zip(rows, actual[table])):
+        for n, (one, other) in enumerate(zip(rows, actual[table], strict=False)):
             found += [f"{table} row {n} {name}: {one[name]!r} != {other[name]!r}" for name in one
                       if one[name] != other[name]]
     return found

@@ -277,3 +277,61 @@ def test_it_refuses_an_ae_not_allowed_to_query(port):
 def logged() -> WorklistQuery:
     """The one query log row (written just after the answer, so wait for it)."""
     return wait_until(lambda: WorklistQuery.objects.first())
+
+
+def test_it_sends_a_large_answer_page_by_page_in_the_order_of_one_query(port, settings):
+    from worklist.models import ScheduledProcedureStep
+    from worklist.mwl import query
+
+    settings.BROKER_MWL_MAX_RESULTS = 1000
+    procedure = make_procedure()
+    # 3 pages and a bit, with times out of insertion order so that the order is the query's, not the ids'.
+    ScheduledProcedureStep.objects.bulk_create(
+        ScheduledProcedureStep(requested_procedure=procedure, sps_id=f"P{n:03d}", modality="CT", station_ae_title="CT01",
+                               start=at(8 + (n * 7) % 9, n % 60)) for n in range(query.PAGE * 3 + 7))
+    ask = identifier(sps={"ScheduledStationAETitle": "CT01"})
+    plan = query.build_plan(ask)
+    one_query = list(query.matching_steps(plan).values_list("sps_id", flat=True))
+
+    answers = find(port, ask)
+
+    sent = [ds.ScheduledProcedureStepSequence[0].ScheduledProcedureStepID for ds in matches(answers)]
+    assert sent == one_query and len(sent) == query.PAGE * 3 + 7
+    assert final_status(answers) == 0x0000
+
+
+@pytest.mark.django_db
+def test_it_leaves_out_a_step_that_stopped_matching_between_pages(settings):
+    from worklist.models import ScheduledProcedureStep
+    from worklist.mwl import query
+
+    settings.BROKER_MWL_MAX_RESULTS = 1000
+    procedure = make_procedure()
+    ScheduledProcedureStep.objects.bulk_create(
+        ScheduledProcedureStep(requested_procedure=procedure, sps_id=f"Q{n:03d}", modality="CT", station_ae_title="CT01",
+                               start=at(9, n % 60)) for n in range(query.PAGE + 10))
+    result = query.run_query(identifier(sps={"ScheduledStationAETitle": "CT01"}))
+    assert (len(result.first_page), len(result.later_ids), result.truncated) == (query.PAGE, 10, False)
+
+    moved = ScheduledProcedureStep.objects.get(pk=result.later_ids[3])
+    moved.station_ae_title = "CT02"  # rescheduled to another scanner after the query, before its page was sent
+    moved.save()
+    [page] = list(result.later_pages())
+    loaded = query.load_page(result.plan, page)
+    assert [step.pk for step in loaded] == [pk for pk in result.later_ids if pk != moved.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("limit, matching, expected", [(30, 29, (29, 0, False)), (30, 31, (30, 0, True)),
+                                                        (120, 120, (50, 70, False)), (120, 121, (50, 70, True))])
+def test_it_caps_a_paged_answer_at_the_result_limit(settings, limit, matching, expected):
+    from worklist.models import ScheduledProcedureStep
+    from worklist.mwl import query
+
+    settings.BROKER_MWL_MAX_RESULTS = limit
+    procedure = make_procedure()
+    ScheduledProcedureStep.objects.bulk_create(
+        ScheduledProcedureStep(requested_procedure=procedure, sps_id=f"R{n:03d}", modality="CT", station_ae_title="CT01",
+                               start=at(10)) for n in range(matching))
+    result = query.run_query(identifier(sps={"ScheduledStationAETitle": "CT01"}))
+    assert (len(result.first_page), len(result.later_ids), result.truncated) == expected

@@ -148,7 +148,7 @@ def test_it_refuses_malformed_identifiers(port, caplog, raw, comment, tag):
 
 def test_it_still_answers_a_well_formed_raw_identifier(port):
     make_step(make_procedure(make_order(make_patient(name="DOE^JOHN", patient_id="P1"))), sps_id="S1", start=at(9))
-    raw = (raw_element(*CHARSET, b"ISO_IR 192") + raw_element(*PATIENT_NAME, "DOE^JOHN".encode())
+    raw = (raw_element(*CHARSET, b"ISO_IR 192") + raw_element(*PATIENT_NAME, b"DOE^JOHN")
            + raw_element(*PATIENT_ID, b"P1") + raw_sps_item(raw_element(0x0040, 0x0009, b"")))
     answers = find_raw(port, raw)
     assert [ds[SPS][0].ScheduledProcedureStepID for ds in matches(answers)] == ["S1"]

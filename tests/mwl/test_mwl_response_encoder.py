@@ -11,10 +11,10 @@ from pydicom.uid import (
 )
 from pynetdicom.dsutils import decode, encode
 
+from broker.dicom.mwl_answers import encoder_for
 from tests.factories import make_order, make_patient, make_procedure, make_step
 from tests.mwl.support import at, identifier
 from worklist.mwl.response import build_response
-from broker.dicom.mwl_answers import encoder_for
 
 JAPANESE = "Yamada^Tarou=山田^太郎=やまだ^たろう"
 LITTLE_ENDIAN = [ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]

@@ -1,9 +1,17 @@
 """Fixtures of the routing tests: a clean Redis db, real Celery workers, a private restartable Redis."""
 import shutil
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
+from pydicom import dcmread
+from pynetdicom import AE, StoragePresentationContexts, evt
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
-from tests.routing.support import CeleryWorker, CertificateAuthority, RedisServer
+from broker.routing.models import Destination, RoutingJob, StoredInstance, Study
+from broker.routing.signals import study_completed
+from tests.routing.support import CeleryWorker, RedisServer
 from tests.services import missing
 
 
@@ -40,30 +48,11 @@ def private_redis(tmp_path):
     server.stop()
 
 
-from datetime import timedelta
-from types import SimpleNamespace
-
-import pytest
-from django.utils import timezone
-from pydicom import dcmread
-from pynetdicom import AE, StoragePresentationContexts, evt
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
-
-from broker.routing.models import Destination, RoutingJob, StoredInstance, Study
-from broker.routing.signals import study_completed
-
-
 @pytest.fixture
 def job(db):
     study = Study.objects.create(study_instance_uid="1.2.3", last_received_at=timezone.now())
     destination = Destination.objects.create(name="PACS", ae_title="PACS", host="127.0.0.1", port=104)
     return RoutingJob.objects.create(study=study, destination=destination)
-
-
-@pytest.fixture
-def ca(tmp_path):
-    """A certificate authority made for this test (its key, certificate and the certificates it signs)."""
-    return CertificateAuthority(tmp_path / "ca")
 
 
 @pytest.fixture

@@ -130,3 +130,37 @@ def test_it_holds_a_study_whose_mpps_was_discontinued_as_the_wrong_worklist_entr
 
     assert Study.objects.get().held_reason == ""
     assert [j.destination.name for j in RoutingJob.objects.all()] == ["PACS"]
+
+
+@pytest.mark.django_db
+def test_it_counts_the_largest_step_as_the_floor_of_what_must_arrive():
+    def step_with(*image_counts):
+        step = PerformedProcedureStep.objects.create(sop_instance_uid=f"1.2.9.{PerformedProcedureStep.objects.count()}",
+                                                     status=PerformedProcedureStep.Status.COMPLETED)
+        for n, count in enumerate(image_counts):
+            PerformedSeries.objects.create(performed_step=step, series_instance_uid=f"{step.sop_instance_uid}.{n}",
+                                           image_count=count)
+        return step
+
+    two_series, repeat_of_it, empty = step_with(3, 4), step_with(7), step_with()
+    assert completion.fewest_expected([two_series]) == 7
+    assert completion.fewest_expected([two_series, repeat_of_it, empty]) == 7  # steps may list the same images
+    assert completion.fewest_expected([empty]) == 0
+    assert completion.fewest_expected([]) == 0
+
+
+@pytest.mark.django_db
+def test_it_waits_for_enough_instances_before_reading_the_references(django_assert_max_num_queries):
+    study = Study.objects.create(study_instance_uid="1.2.9.9", last_received_at=timezone.now())
+    step = PerformedProcedureStep.objects.create(sop_instance_uid="1.2.9.9.1", study_instance_uid="1.2.9.9",
+                                                 status=PerformedProcedureStep.Status.COMPLETED)
+    images = [{"sop_class_uid": "1.2.840.10008.5.1.4.1.1.2", "sop_instance_uid": f"1.2.9.9.2.{n}"} for n in range(5000)]
+    PerformedSeries.objects.create(performed_step=step, series_instance_uid="1.2.9.9.2", referenced_images=images,
+                                   image_count=len(images))
+    study.instances.create(series_instance_uid="1.2.9.9.2", sop_instance_uid="1.2.9.9.2.0", sop_class_uid="1.2",
+                           path="a", size=1)
+    with django_assert_max_num_queries(3) as captured:  # the steps, the count, the floor
+        assert completion.complete_by_mpps_if_ready(study) is False
+    read = " ".join(query["sql"] for query in captured.captured_queries)
+    assert '"referenced_images"' not in read and '"dataset"' not in read  # neither 5,000 references nor the MPPS
+    assert Study.objects.get().state == Study.State.RECEIVING

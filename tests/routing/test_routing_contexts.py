@@ -3,8 +3,7 @@ import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 from pynetdicom import AllStoragePresentationContexts
 
-from broker.routing.models import ROUTING_JOBS
-from broker.routing.models import StoredInstance
+from broker.routing.models import ROUTING_JOBS, StoredInstance
 from broker.routing.sending import MAX_CONTEXTS, context_batches
 
 CT = "1.2.840.10008.5.1.4.1.1.2"

@@ -10,13 +10,12 @@ from django.urls import reverse
 
 from broker.routing import delivery, services, tls
 from broker.routing.models import Destination, RoutingJob, RoutingRule
+from tests.certificates import CertificateAuthority, openssl
 from tests.dashboard.support import make_user
 from tests.routing.support import (
-    CertificateAuthority,
     StoreSCP,
     assert_delivered_identically,
     make_study,
-    openssl,
     receive_and_complete,
     sop_instance_uid,
 )

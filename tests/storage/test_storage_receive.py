@@ -157,7 +157,7 @@ def test_it_answers_out_of_resources_when_the_disk_is_full(broker_listener, tmp_
     (DatabaseError("database is locked"), 0xA700, "Out of resources: cannot index: database is locked"),
     (__import__("broker.routing.storage", fromlist=["x"]).InvalidInstance("StudyInstanceUID is missing or empty"), 0xC000,
      "Cannot understand: StudyInstanceUID is missing or empty"),
-    (__import__("broker.dicom.services.storage", fromlist=["x"]).DatasetDoesNotMatch("data set has 1.2"), 0xA900,
+    (__import__("broker.routing.storage", fromlist=["x"]).DatasetDoesNotMatch("data set has 1.2"), 0xA900,
      "Data set does not match SOP class: data set has 1.2"),
     (KeyError("x"), 0xC000, "Cannot understand: 'x'"),
 ])

@@ -169,7 +169,7 @@ def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
         order.accession_issuer = ipcs[0].get(1, 2)[:64]
         by_procedure: dict[tuple, ProcedureFields] = {}
         for ipc in ipcs:
-            where = lambda f, c=0: Location("IPC", ipc.sequence, f, c)  # noqa: E731
+            where = lambda f, c=0, ipc=ipc: Location("IPC", ipc.sequence, f, c)  # noqa: E731
             rp_id = values.identifier(ipc.get(2), 16, where(2), "Requested Procedure ID")
             uid = values.uid(ipc.get(3), where(3))
             key = (rp_id, uid)

@@ -4,7 +4,7 @@ values    parse DICOM matching values (dates, times, ranges, wildcards, UID list
 matching  one pure function per PS3.4 C.2.2.2 matching type, each returning a `Q`
 keys      the worklist attributes the broker knows: where each lives and how it is matched
 plan      identifier → list of constraints (one per matching key) plus the defaults
-query     find_steps(): the plan as one queryset
+query     run_query(): the plan as one queryset, a large answer loaded page by page
 response  step → the response Dataset (exactly the requested keys)
 charset   per-AE character set of responses, with transliteration
 explain   explain_exclusion(): which key keeps a step out of a query's answer

@@ -3,11 +3,10 @@
 Each constraint of the query's plan is checked on its own against the one step, with the same
 SQL the query uses, so the explanation cannot disagree with the worklist the modality saw.
 """
+from django.utils import timezone
 from pydicom import Dataset
 
 from worklist.models import ScheduledProcedureStep
-from django.utils import timezone
-
 from worklist.mwl.keys import SPS_KEYS, TOP_KEYS
 from worklist.mwl.plan import build_plan
 from worklist.mwl.values import InvalidIdentifier

@@ -7,8 +7,8 @@ Paths are relative to ScheduledProcedureStep. `match` names the matching rule us
   status   SPS status (with the default)                 None   return key only
 Attributes inside the Scheduled Procedure Step Sequence are in SPS_KEYS, the rest in TOP_KEYS.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from django.utils import timezone
 

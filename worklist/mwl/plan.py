@@ -14,11 +14,22 @@ from pydicom import Dataset
 from worklist.models import ImagingOrder, ScheduledProcedureStep
 from worklist.mwl import matching
 from worklist.mwl.keys import (
-    CODE_COLUMNS, CODE_ITEM_KEYS, ORDER, SPS_KEYS, TOP_KEYS, Key,
+    CODE_COLUMNS,
+    CODE_ITEM_KEYS,
+    ORDER,
+    SPS_KEYS,
+    TOP_KEYS,
+    Key,
 )
 from worklist.mwl.validate import check_identifier
 from worklist.mwl.values import (
-    EMPTY_VALUE, InvalidIdentifier, Range, as_text, combine_range, is_universal, parse_date_range,
+    EMPTY_VALUE,
+    InvalidIdentifier,
+    Range,
+    as_text,
+    combine_range,
+    is_universal,
+    parse_date_range,
     parse_time_range,
 )
 

@@ -52,7 +52,7 @@ def parse_date(text: str, keyword: str) -> date:
             raise ValueError
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
-        raise InvalidIdentifier(keyword, f"{keyword}: {text!r} is not a date (YYYYMMDD)")
+        raise InvalidIdentifier(keyword, f"{keyword}: {text!r} is not a date (YYYYMMDD)") from None
 
 
 def parse_time(text: str, keyword: str, *, end: bool = False) -> time:
@@ -73,7 +73,7 @@ def parse_time(text: str, keyword: str, *, end: bool = False) -> time:
             micro = 999999 if end else 0
         return time(hour, minute, min(second, 59), micro)
     except ValueError:
-        raise InvalidIdentifier(keyword, f"{keyword}: {text!r} is not a time (HHMMSS)")
+        raise InvalidIdentifier(keyword, f"{keyword}: {text!r} is not a time (HHMMSS)") from None
 
 
 def parse_date_range(text: str, keyword: str) -> Range:

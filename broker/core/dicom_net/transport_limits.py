@@ -13,7 +13,6 @@ treats as a closed transport (Evt17) and ends the association. The A-ABORT is wr
 thread (the one that calls recv), which is also the thread that writes every other PDU.
 """
 import logging
-import socket
 import struct
 import time
 
@@ -116,7 +115,7 @@ class DeadlineReader:
                 if not chunk:
                     break
                 data.extend(chunk)
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             pass
         finally:
             try:

@@ -83,7 +83,7 @@ def _decoded(read):
     try:
         dataset = read()
         for elem in dataset.iterall():
-            elem.value
+            elem.value  # noqa: B018  reading the value converts the raw bytes
     except Exception as exc:
         raise errors.UndecodableDataset(f"{type(exc).__name__}: {exc}"[:120]) from exc
     return dataset

@@ -16,7 +16,7 @@ from broker.dicom.mwl_answers import encoder_for
 from broker.dicom.query_log import QueryLogEntry
 from worklist.mwl.budget import QueryTooExpensive
 from worklist.mwl.charset import is_known, parse_character_set
-from worklist.mwl.query import run_query
+from worklist.mwl.query import load_page, run_query
 from worklist.mwl.response import build_response
 from worklist.mwl.values import InvalidIdentifier
 
@@ -94,7 +94,7 @@ def _decode(event) -> Dataset:
         identifier = event.identifier
         # Touch every element so bad bytes fail here, not halfway through the answer.
         for elem in identifier.iterall():
-            elem.value
+            elem.value  # noqa: B018  reading the value converts the raw bytes
         return identifier
     except Exception as exc:
         raise UndecodableIdentifier(f"identifier cannot be decoded: {exc}"[:64]) from exc
@@ -108,6 +108,13 @@ def _responder(identifier: Dataset, charsets: list[str], transfer_syntax):
     if encoder is not None:
         return encoder.response
     return lambda step: build_response(identifier, step, charsets=charsets, request_had_charset=had_charset)
+
+
+def _answer_steps(result):
+    """The answer's steps as they are sent: the first page at once, each later one from a database thread."""
+    yield from result.first_page
+    for page in result.later_pages():
+        yield from db_work.run(load_page, result.plan, page)
 
 
 def _end_stalled(assoc, calling_ae: str, matches: int) -> None:
@@ -131,9 +138,9 @@ def handle_find(event):
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         respond = _responder(identifier, charsets, event.context.transfer_syntax)
         pacer = pacing.Pacer(max_bytes=settings.BROKER_MWL_MAX_QUEUED_BYTES)
-        if len(result.steps) > pacing.RESPONSES_PER_WAIT:
+        if result.count > pacing.RESPONSES_PER_WAIT:
             pacing.limit_send_buffer(event.assoc, settings.BROKER_MWL_MAX_QUEUED_BYTES)
-        for step in result.steps:
+        for step in _answer_steps(result):
             if pacer.must_wait() and not pacing.wait_until_sent(event.assoc,
                                                                 settings.BROKER_MWL_SEND_TIMEOUT_SECONDS):
                 _end_stalled(event.assoc, calling_ae, matches)
@@ -146,7 +153,7 @@ def handle_find(event):
             pacer.sent(response)
             yield pending, response
             matches += 1
-        note = f"answer capped at BROKER_MWL_MAX_RESULTS={len(result.steps)}" if result.truncated else ""
+        note = f"answer capped at BROKER_MWL_MAX_RESULTS={result.count}" if result.truncated else ""
         if result.plan.unsupported:
             note = (note + "; " if note else "") + "not matched: " + ", ".join(result.plan.unsupported)
         entry.finish(SUCCESS, matches, note)

@@ -4,6 +4,7 @@ The handler decodes only what the index needs, hands the encoded bytes as receiv
 storage module, and maps its exceptions to a failure status through one table.
 """
 import logging
+from contextlib import contextmanager
 
 from django.db import DatabaseError, DataError, close_old_connections
 from pydicom import Dataset
@@ -11,9 +12,15 @@ from pydicom import uid as pydicom_uid
 from pynetdicom import AllStoragePresentationContexts, evt
 
 from broker.dicom import registry
-from broker.routing.encoding import encoding_problem
-from broker.routing.storage import InstanceFacts, InvalidInstance, store_instance
-from worklist.uids import uid_problem
+from broker.routing.storage import (
+    DatasetDoesNotMatch,
+    InstanceFacts,
+    InvalidInstance,
+    check_matches_request,
+    check_request,
+    record_refusal,
+    store_instance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +46,6 @@ STORAGE_TRANSFER_SYNTAXES = [
 
 # All storage SOP classes pynetdicom knows (170); the AE accepts any number, the 128 limit is per proposal.
 SUPPORTED_CONTEXTS = [(cx.abstract_syntax, STORAGE_TRANSFER_SYNTAXES) for cx in AllStoragePresentationContexts]
-
-
-class DatasetDoesNotMatch(ValueError):
-    """The data set's SOP Class/Instance UID differ from the C-STORE request's."""
 
 
 # Exception → (status, comment prefix); the first matching row wins. Never success.
@@ -72,26 +75,22 @@ def handle_store(event):
     request = event.request
     calling_ae = event.assoc.requestor.ae_title.strip()
     close_old_connections()
+    sop_class_uid = str(request.AffectedSOPClassUID or "")
+    sop_instance_uid = str(request.AffectedSOPInstanceUID or "")
+    transfer_syntax_uid = str(event.context.transfer_syntax)
     try:
-        for keyword in ("AffectedSOPClassUID", "AffectedSOPInstanceUID"):
-            problem = uid_problem(str(getattr(request, keyword, "") or ""))
-            if problem:
-                raise InvalidInstance(f"{keyword} {problem}")
-        problem = _encoding_problem(request, str(event.context.transfer_syntax))
-        if problem:
-            raise InvalidInstance(problem)
-        dataset = event.dataset
-        facts = InstanceFacts.from_dataset(dataset, sop_class_uid=request.AffectedSOPClassUID,
-                                           sop_instance_uid=request.AffectedSOPInstanceUID)
-        if (facts.sop_class_uid, facts.sop_instance_uid) != (request.AffectedSOPClassUID, request.AffectedSOPInstanceUID):
-            raise DatasetDoesNotMatch(f"data set has {facts.sop_instance_uid}")
-        store_instance(event.encoded_dataset(include_meta=True), facts,
-                       transfer_syntax_uid=str(event.context.transfer_syntax), calling_ae=calling_ae)
+        with _received_bytes(request) as encoded:
+            check_request(sop_class_uid, sop_instance_uid, encoded, transfer_syntax_uid)
+        facts = InstanceFacts.from_dataset(event.dataset, sop_class_uid=sop_class_uid,
+                                           sop_instance_uid=sop_instance_uid)
+        check_matches_request(facts, sop_class_uid, sop_instance_uid)
+        store_instance(event.encoded_dataset(include_meta=True), facts, transfer_syntax_uid=transfer_syntax_uid,
+                       calling_ae=calling_ae)
         return 0x0000
     except Exception as exc:
         status, comment = status_for(exc)
-        log.warning("C-STORE %s from %s refused 0x%04X: %s", request.AffectedSOPInstanceUID, calling_ae, status, exc)
-        _record_rejection(calling_ae, request, status, status_for(exc, limit=200)[1])
+        log.warning("C-STORE %s from %s refused 0x%04X: %s", sop_instance_uid, calling_ae, status, exc)
+        record_refusal(calling_ae, sop_class_uid, sop_instance_uid, status, status_for(exc, limit=200)[1])
         answer = Dataset()
         answer.Status = status
         answer.ErrorComment = comment
@@ -100,23 +99,15 @@ def handle_store(event):
         close_old_connections()
 
 
-def _encoding_problem(request, transfer_syntax: str) -> str | None:
-    data = request.DataSet  # a BytesIO as received; a spooled file's path is not looked at (not configured here)
+@contextmanager
+def _received_bytes(request):
+    """The data set's bytes as received, without a copy of a large one; None for a spooled file (not configured)."""
+    data = request.DataSet
     if not hasattr(data, "getbuffer"):
-        return None
-    with data.getbuffer() as view:  # no copy of a large data set; the view is released before pydicom reads it
-        return encoding_problem(view, transfer_syntax)
-
-
-def _record_rejection(calling_ae, request, status, comment):
-    from broker.routing.models import RejectedInstance
-
-    try:
-        RejectedInstance.objects.create(calling_ae=calling_ae[:16], sop_class_uid=str(request.AffectedSOPClassUID or "")[:64],
-                                        sop_instance_uid=str(request.AffectedSOPInstanceUID or "")[:64],
-                                        status=status, error_comment=comment)
-    except DatabaseError:
-        log.exception("could not record the refused C-STORE")  # the database may be why it was refused
+        yield None
+        return
+    with data.getbuffer() as view:  # released before pydicom reads the data set
+        yield view
 
 
 def handlers():

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         try:
             data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
         except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc}")
+            raise CommandError(f"cannot read {path}: {exc}") from exc
         messages = messages_in(data)
         if not messages:
             raise CommandError(f"{path} holds no message starting with MSH")
@@ -56,7 +56,7 @@ class Command(BaseCommand):
                     if not msa.startswith(("MSA|AA", "MSA|CA")):
                         failures += 1
         except OSError as exc:
-            raise CommandError(f"{options['host']}:{options['port']}: {exc}")
+            raise CommandError(f"{options['host']}:{options['port']}: {exc}") from exc
         self.stdout.write(f"{len(messages)} sent, {len(messages) - failures} accepted, {failures} not accepted")
         if failures:
             sys.exit(1)

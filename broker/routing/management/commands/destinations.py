@@ -108,20 +108,20 @@ class Command(BaseCommand):
         try:
             tls.client_context(destination)
         except tls.TLSConfigurationError as exc:
-            raise CommandError(f"TLS: {exc}")
+            raise CommandError(f"TLS: {exc}") from exc
 
     def _destination(self, name) -> Destination:
         try:
             return Destination.objects.get(name=name)
         except Destination.DoesNotExist:
-            raise CommandError(f"no destination named {name}")
+            raise CommandError(f"no destination named {name}") from None
 
     def destination_remove(self, options):
         destination = self._destination(options["name"])
         try:
             destination.delete()
         except ProtectedError:
-            raise CommandError(f"destination {destination.name} has routing jobs or is a move source; disable it instead")
+            raise CommandError(f"destination {destination.name} has routing jobs or is a move source; disable it instead") from None
         self.stdout.write(f"removed destination {destination.name}")
 
     def destination_enable(self, options, enabled=True):
@@ -155,7 +155,7 @@ class Command(BaseCommand):
             try:
                 re.compile(options["description_regex"])
             except re.error as exc:
-                raise CommandError(f"--description-regex: {exc}")
+                raise CommandError(f"--description-regex: {exc}") from exc
         changes = {}
         for item in options["set"]:
             keyword, sep, value = item.partition("=")
@@ -165,7 +165,7 @@ class Command(BaseCommand):
         try:
             validate_attribute_changes(changes)
         except InvalidAttributeChange as exc:
-            raise CommandError(f"--set: {exc}")
+            raise CommandError(f"--set: {exc}") from exc
         with transaction.atomic():
             rule = RoutingRule.objects.create(
                 name=options["name"], action=options["action"], move_source=move_source, priority=options["priority"],
