@@ -224,6 +224,47 @@ def test_it_refuses_a_tls_1_1_client(mutual, files, good_peer, caplog):
     wait_until(lambda: any("only TLS versions older than 1.2" in line for line in refusals(caplog)))
 
 
+def test_it_refuses_a_client_without_a_bcp_195_cipher(mutual, files, good_peer, caplog):
+    done = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{mutual[1]}", "-tls1_2",
+                           "-cipher", "AES128-SHA", "-cert", str(files.modality_cert), "-key", str(files.modality_key)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "alert handshake failure" in done.stderr
+    assert good_peer.echo() == 0x0000
+    wait_until(lambda: any("no cipher of BCP 195" in line for line in refusals(caplog)))
+
+
+def test_the_association_caps_count_both_ports(settings, mutual, files, good_peer):
+    settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE = 1
+    ae = AE(ae_title="GOODPEER")
+    ae.add_requested_context(Verification)
+    second = ae.associate("127.0.0.1", mutual[0], ae_title="BROKER")  # the same AE on the plain port
+    assert second.is_rejected
+    assert good_peer.echo() == 0x0000
+    good_peer.close()
+
+    def served_on_the_plain_port() -> bool:
+        assoc = ae.associate("127.0.0.1", mutual[0], ae_title="BROKER")
+        served = assoc.is_established and assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+        return served
+
+    wait_until(served_on_the_plain_port, timeout=10)  # once the TLS association's thread has ended
+
+
+def test_connections_in_their_handshake_count_against_the_connection_cap(settings, mutual, files):
+    settings.BROKER_DICOM_MAX_CONNECTIONS = 2
+    silent = [socket.create_connection(("127.0.0.1", mutual[1]), timeout=10) for _ in range(2)]
+    try:
+        with socket.create_connection(("127.0.0.1", mutual[1]), timeout=10) as third:
+            third.settimeout(5)
+            assert third.recv(100) == b""  # closed at once, not after BROKER_DICOM_ACSE_TIMEOUT
+    finally:
+        for connection in silent:
+            connection.close()
+    wait_until(lambda: echoscu(mutual[1], *files.mutual()).returncode == 0, timeout=20)
+
+
 @pytest.mark.parametrize("sends, why", [
     (b"", "sent nothing within 1 s"),
     (bytes([0x16, 0x03, 0x01, 0x02, 0x00]), "did not finish the TLS handshake within 1 s"),  # a ClientHello begun

@@ -171,11 +171,17 @@ TLS_FAILURES = {
 MAX_HANDSHAKE_ROUNDS = 200
 
 
+def _wait(sock: socket.socket, events: int, deadline: float) -> bool:
+    """Whether the socket is ready for `events` before the deadline (poll: no descriptor limit, unlike select)."""
+    poller = select.poll()
+    poller.register(sock, events | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+
+
 def _first_byte(sock: ssl.SSLSocket, deadline: float) -> int | None:
     """The first byte the peer sent, left in the socket for OpenSSL; None when it sent nothing in time,
     -1 when it closed the connection first."""
-    ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
-    if not ready:
+    if not _wait(sock, select.POLLIN, deadline):
         return None
     peeked = socket.socket.recv(sock, 1, socket.MSG_PEEK)  # the TCP socket under the TLS layer
     return peeked[0] if peeked else -1
@@ -188,13 +194,24 @@ def _handshake(sock: ssl.SSLSocket, deadline: float) -> str:
             sock.do_handshake()
             return ""
         except ssl.SSLWantReadError:
-            waiting = ([sock], [])
+            events = select.POLLIN
         except ssl.SSLWantWriteError:
-            waiting = ([], [sock])
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not any(select.select(*waiting, [], remaining)[:2]):
+            events = select.POLLOUT
+        if time.monotonic() >= deadline or not _wait(sock, events, deadline):
             break
-    return f"did not finish the TLS handshake within {settings.BROKER_DICOM_ACSE_TIMEOUT} s (BROKER_DICOM_ACSE_TIMEOUT)"
+    return f"it did not finish the TLS handshake within {settings.BROKER_DICOM_ACSE_TIMEOUT} s (BROKER_DICOM_ACSE_TIMEOUT)"
+
+
+def _abort_plain_request(sock: ssl.SSLSocket) -> None:
+    """A plain A-ABORT: the one answer a peer without TLS can read ("peer aborted", not a silent close).
+    What the request had sent is read first, so closing does not reset the connection before the A-ABORT."""
+    socket.socket.send(sock, a_abort(REASON_NOT_SPECIFIED))
+    try:
+        for _ in range(16):  # an A-ASSOCIATE-RQ is at most MAX_CONTROL_PDU_BYTES
+            if not socket.socket.recv(sock, 65536):
+                break
+    except OSError:  # BlockingIOError: all that had arrived is read
+        pass
 
 
 def tls_handshake(sock: ssl.SSLSocket, client_address) -> bool:
@@ -207,23 +224,22 @@ def tls_handshake(sock: ssl.SSLSocket, client_address) -> bool:
         sock.setblocking(False)
         first = _first_byte(sock, deadline)
         if first is None:
-            why = f"sent nothing within {settings.BROKER_DICOM_ACSE_TIMEOUT} s (BROKER_DICOM_ACSE_TIMEOUT)"
+            why = f"it sent nothing within {settings.BROKER_DICOM_ACSE_TIMEOUT} s (BROKER_DICOM_ACSE_TIMEOUT)"
         elif first == -1:
-            why = "closed the connection before the TLS handshake"
+            why = "it closed the connection before the TLS handshake"
         elif first == A_ASSOCIATE_RQ:
-            # A plain A-ABORT is the one answer a peer without TLS can read: "peer aborted", not a silent close.
-            socket.socket.send(sock, a_abort(REASON_NOT_SPECIFIED))
-            why = "sent a plain DICOM association request to the TLS port (use TLS, or the plain port)"
+            _abort_plain_request(sock)
+            why = "it sent a plain DICOM association request to the TLS port (use TLS, or the plain port)"
         elif first != TLS_HANDSHAKE_RECORD:
-            why = f"did not start a TLS handshake (first byte 0x{first:02X})"
+            why = f"it did not start a TLS handshake (first byte 0x{first:02X})"
         else:
             why = _handshake(sock, deadline)
     except ssl.SSLError as exc:
         why = TLS_FAILURES.get(exc.reason or "", f"TLS handshake failed ({exc.reason or exc})")
         if exc.reason == "CERTIFICATE_VERIFY_FAILED" and getattr(exc, "verify_message", ""):
             why += f": {exc.verify_message}"
-    except OSError as exc:
-        why = f"closed the connection during the TLS handshake ({exc.strerror or exc})"
+    except (OSError, ValueError) as exc:
+        why = f"it closed the connection during the TLS handshake ({getattr(exc, 'strerror', None) or exc})"
     finally:
         try:
             sock.setblocking(True)
