@@ -14,6 +14,7 @@ Reported as medians and the TLS/plain ratio (targets: ≤ 1.3× on the query, �
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -94,10 +95,21 @@ def forget_stored() -> None:
     (WORK / "storage").mkdir(parents=True)
 
 
-def timed(argv: list[str]) -> float:
+CLIENT_CPU = {"plain": 0.0, "tls": 0.0, "warm-up": 0.0}
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # children that ended and were waited for
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], mode: str) -> float:
+    """Wall time of one DCMTK process; its CPU time (user + system) is added to CLIENT_CPU[mode]."""
+    before = children_cpu()
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - started
+    CLIENT_CPU[mode] += children_cpu() - before
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return elapsed
@@ -140,24 +152,31 @@ def main():
     query = {"plain": [], "tls": []}
     stores = {"plain": [], "tls": []}
     cpu = {"plain": 0.0, "tls": 0.0}
+    query_cpu = {"plain": 0.0, "tls": 0.0}
+    store_client_cpu = {"plain": 0.0, "tls": 0.0}
     try:
         ready = READY.search(listener.stdout.readline())
         if not ready:
             sys.exit("rundicom did not start (see its log above)")
         ports = {"plain": ready.group(1), "tls": ready.group(2)}
         options = {"plain": [], "tls": tls_options}
-        [timed([*find, *options[mode], "127.0.0.1", ports[mode]]) for mode in ports]  # warm both paths once
+        for mode in ports:  # warm both paths once
+            timed([*find, *options[mode], "127.0.0.1", ports[mode]], "warm-up")
         for round_number in range(rounds):
             order = ["plain", "tls"] if round_number % 2 == 0 else ["tls", "plain"]
             for _ in range(queries_per_round):
                 for mode in order:
-                    query[mode].append(timed([*find, *options[mode], "127.0.0.1", ports[mode]]))
+                    before = cpu_seconds(listener.pid)
+                    query[mode].append(timed([*find, *options[mode], "127.0.0.1", ports[mode]], mode))
+                    query_cpu[mode] += cpu_seconds(listener.pid) - before
             for mode in order:
                 renew_uids(images)
                 forget_stored()
+                client_before = CLIENT_CPU[mode]
                 before = cpu_seconds(listener.pid)
-                stores[mode].append(timed([*store, *options[mode], "127.0.0.1", ports[mode], *map(str, images)]))
+                stores[mode].append(timed([*store, *options[mode], "127.0.0.1", ports[mode], *map(str, images)], mode))
                 cpu[mode] += cpu_seconds(listener.pid) - before
+                store_client_cpu[mode] += CLIENT_CPU[mode] - client_before
             print(f"round {round_number + 1}/{rounds}: query plain {statistics.median(query['plain']) * 1000:.1f} ms, "
                   f"TLS {statistics.median(query['tls']) * 1000:.1f} ms; 200 images plain {stores['plain'][-1]:.2f} s, "
                   f"TLS {stores['tls'][-1]:.2f} s", flush=True)
@@ -169,19 +188,23 @@ def main():
     s = {mode: statistics.median(values) for mode, values in stores.items()}
     mb = sum(path.stat().st_size for path in images) / 1e6
     q_ratio, s_ratio = q["tls"] / q["plain"], s["tls"] / s["plain"]
+    n_queries = len(query["plain"])
+    query_client = {mode: CLIENT_CPU[mode] - store_client_cpu[mode] for mode in query}
     verdict = lambda ratio, target: "met" if ratio <= target else "NOT met"  # noqa: E731
     markdown = f"""
 | measure ({args.steps} scheduled steps, {rounds} rounds, both ports of one `rundicom`) | plain TCP | TLS (mutual) | TLS / plain | target |
 | --- | --- | --- | --- | --- |
 | MWL selective query (station + today), one `findscu` process, median of {len(query['plain'])} | {q['plain'] * 1000:.1f} ms | {q['tls'] * 1000:.1f} ms | {q_ratio:.2f}× | ≤ {QUERY_TARGET}× ({verdict(q_ratio, QUERY_TARGET)}) |
 | C-STORE of {IMAGES} CT images 512x512x16 ({mb:.0f} MB), one `storescu`, median of {rounds} | {s['plain']:.2f} s ({mb / s['plain']:.0f} MB/s) | {s['tls']:.2f} s ({mb / s['tls']:.0f} MB/s) | {s_ratio:.2f}× | ≤ {STORE_TARGET}× ({verdict(s_ratio, STORE_TARGET)}) |
-| listener CPU for the C-STORE rounds (all rounds) | {cpu['plain']:.1f} s | {cpu['tls']:.1f} s | {cpu['tls'] / cpu['plain']:.2f}× | |
+| CPU per query, listener + findscu (mean) | {(query_cpu['plain'] + query_client['plain']) / n_queries * 1000:.1f} ms | {(query_cpu['tls'] + query_client['tls']) / n_queries * 1000:.1f} ms | {(query_cpu['tls'] + query_client['tls']) / (query_cpu['plain'] + query_client['plain']):.2f}× | |
+| CPU for the C-STORE rounds, listener / storescu (all rounds) | {cpu['plain']:.1f} s / {store_client_cpu['plain']:.1f} s | {cpu['tls']:.1f} s / {store_client_cpu['tls']:.1f} s | {cpu['tls'] / cpu['plain']:.2f}× / {store_client_cpu['tls'] / store_client_cpu['plain']:.2f}× | |
 
 Each `findscu` is a whole process: connect, (TLS handshake with client certificate, ECDHE + P-256 keys,) association,
 query, release, as a modality asks for its worklist. The ports alternate within each round, and the order of the
 ports alternates between rounds, so both meet the same load. DCMTK as shipped (Nagle on) with its default TLS profile
 (non-downgrading BCP 195); the listener and the clients share the machine's cores (load average
-{os.getloadavg()[0]:.1f} at the end).
+{os.getloadavg()[0]:.1f} at the end). Wall times move with the machine's load; the CPU rows (the
+listener's from /proc, the DCMTK processes' from getrusage) show what TLS itself costs.
 """
     print(markdown)
     from bench.report import write_section
