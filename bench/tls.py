@@ -189,6 +189,7 @@ def main():
     mb = sum(path.stat().st_size for path in images) / 1e6
     q_ratio, s_ratio = q["tls"] / q["plain"], s["tls"] / s["plain"]
     n_queries = len(query["plain"])
+    spread = lambda mode: f"{min(stores[mode]):.2f} – {max(stores[mode]):.2f} s"  # noqa: E731
     query_client = {mode: CLIENT_CPU[mode] - store_client_cpu[mode] for mode in query}
     verdict = lambda ratio, target: "met" if ratio <= target else "NOT met"  # noqa: E731
     markdown = f"""
@@ -196,6 +197,7 @@ def main():
 | --- | --- | --- | --- | --- |
 | MWL selective query (station + today), one `findscu` process, median of {len(query['plain'])} | {q['plain'] * 1000:.1f} ms | {q['tls'] * 1000:.1f} ms | {q_ratio:.2f}× | ≤ {QUERY_TARGET}× ({verdict(q_ratio, QUERY_TARGET)}) |
 | C-STORE of {IMAGES} CT images 512x512x16 ({mb:.0f} MB), one `storescu`, median of {rounds} | {s['plain']:.2f} s ({mb / s['plain']:.0f} MB/s) | {s['tls']:.2f} s ({mb / s['tls']:.0f} MB/s) | {s_ratio:.2f}× | ≤ {STORE_TARGET}× ({verdict(s_ratio, STORE_TARGET)}) |
+| the same, fastest – slowest round | {spread('plain')} | {spread('tls')} | | |
 | CPU per query, listener + findscu (mean) | {(query_cpu['plain'] + query_client['plain']) / n_queries * 1000:.1f} ms | {(query_cpu['tls'] + query_client['tls']) / n_queries * 1000:.1f} ms | {(query_cpu['tls'] + query_client['tls']) / (query_cpu['plain'] + query_client['plain']):.2f}× | |
 | CPU for the C-STORE rounds, listener / storescu (all rounds) | {cpu['plain']:.1f} s / {store_client_cpu['plain']:.1f} s | {cpu['tls']:.1f} s / {store_client_cpu['tls']:.1f} s | {cpu['tls'] / cpu['plain']:.2f}× / {store_client_cpu['tls'] / store_client_cpu['plain']:.2f}× | |
 
