@@ -4,10 +4,15 @@ Association-level concerns live here: the remote AE registry (record / refuse th
 socket options. Database work runs in `db_work`'s long-lived threads, not the association's.
 What touches pynetdicom's internals (the server classes, the read deadlines, the C-FIND shortcut)
 is in broker.core.dicom_net; `start` passes its version gate first.
+
+`start_listeners` serves the same AE, services, checks and limits on the plain port and, with
+BROKER_DICOM_TLS_PORT, on a TLS port (DICOM PS3.15 Annex B; the context from broker.core.tls).
 """
 import gc
 import logging
 import socket
+import ssl
+from dataclasses import dataclass
 
 from django.conf import settings
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
@@ -17,6 +22,7 @@ from broker.core.dicom_net import options, peer_faults, transport_limits, versio
 from broker.core.dicom_net.association import tcp_socket
 from broker.core.dicom_net.find_response import install_find_response_shortcut
 from broker.core.dicom_net.server import start_server
+from broker.core.tls import listener_context
 from broker.dicom import db_work, registry
 from broker.dicom.services import SERVICES
 
@@ -94,18 +100,32 @@ def all_handlers() -> list:
     return bound
 
 
+class ListenerConfigurationError(Exception):
+    """The listener settings contradict each other (the message names the variables and what to do)."""
+
+
+@dataclass
+class Listeners:
+    """The running plain and TLS servers of one AE (either may be None, not both)."""
+
+    plain: AssociationServer | None
+    tls: AssociationServer | None
+
+    def shutdown(self) -> None:
+        for server in (self.plain, self.tls):
+            if server is not None:
+                server.shutdown()
+        db_work.shutdown()
+
+
 def start(host: str | None = None, port: int | None = None, *, shared_port: bool = False) -> AssociationServer:
-    """Start the listener in background threads; call `.shutdown()` on the result to stop it.
+    """Start the plain listener in background threads; call `.shutdown()` on the result to stop it.
 
     `shared_port`: other listener processes may bind the same port (see dicom_net.server.SharedPortServer).
     Raises dicom_net.version.UntestedPynetdicom on an untested pynetdicom (BROKER_PYNETDICOM_UNTESTED).
     """
-    version.require_tested()
-    tune_pynetdicom()
-    ae = build_ae()
-    address = (host if host is not None else settings.BROKER_HOST, port if port is not None else settings.BROKER_DICOM_PORT)
-    registry.clear_cache()
-    server = start_server(ae, address, all_handlers(), shared_port=shared_port)
+    listeners = start_listeners(host, port, tls_port=None, plain=True, tls=False, shared_port=shared_port)
+    server = listeners.plain
     stop_server = server.shutdown
 
     def shutdown() -> None:
@@ -113,8 +133,55 @@ def start(host: str | None = None, port: int | None = None, *, shared_port: bool
         db_work.shutdown()
 
     server.shutdown = shutdown
-    log.info("DICOM listener %s on %s:%s", settings.BROKER_AE_TITLE, *server.server_address[:2])
     return server
+
+
+def _tls_port(tls_port: int | None) -> int | None:
+    port = tls_port if tls_port is not None else settings.BROKER_DICOM_TLS_PORT
+    if port is not None and not 0 <= port <= 65535:
+        raise ListenerConfigurationError(f"BROKER_DICOM_TLS_PORT / --tls-port {port} is not a port number "
+                                         "(1-65535; 2762 is the registered DICOM TLS port)")
+    return port
+
+
+def start_listeners(host: str | None = None, port: int | None = None, tls_port: int | None = None, *,
+                    plain: bool | None = None, tls: bool = True, shared_port: bool = False) -> Listeners:
+    """Start the plain listener (unless BROKER_DICOM_PLAIN=false) and the TLS listener (with
+    BROKER_DICOM_TLS_PORT or `tls_port`; 0 = a free port) on one AE, in background threads.
+
+    Every check runs before anything listens: raises ListenerConfigurationError for contradicting settings,
+    broker.core.tls.TLSConfigurationError for a certificate file that cannot be used (naming the variable),
+    and dicom_net.version.UntestedPynetdicom as `start` does.
+    """
+    version.require_tested()
+    plain = settings.BROKER_DICOM_PLAIN if plain is None else plain
+    tls_port = _tls_port(tls_port) if tls else None
+    if not plain and tls_port is None:
+        raise ListenerConfigurationError("BROKER_DICOM_PLAIN=false closes the plain DICOM port, but no TLS port is "
+                                         "set: set BROKER_DICOM_TLS_PORT (2762 is the registered DICOM TLS port) "
+                                         "or unset BROKER_DICOM_PLAIN")
+    context: ssl.SSLContext | None = listener_context() if tls_port is not None else None
+    tune_pynetdicom()
+    ae = build_ae()
+    host = host if host is not None else settings.BROKER_HOST
+    registry.clear_cache()
+    handlers = all_handlers()
+    plain_server = tls_server = None
+    try:
+        if plain:
+            plain_server = start_server(ae, (host, port if port is not None else settings.BROKER_DICOM_PORT), handlers,
+                                        shared_port=shared_port)
+            log.info("DICOM listener %s on %s:%s", settings.BROKER_AE_TITLE, *plain_server.server_address[:2])
+        if context is not None:
+            tls_server = start_server(ae, (host, tls_port), handlers, shared_port=shared_port, ssl_context=context)
+            log.info("DICOM TLS listener %s on %s:%s (client certificates %s)", settings.BROKER_AE_TITLE,
+                     *tls_server.server_address[:2],
+                     "required, BROKER_TLS_CA" if context.verify_mode == ssl.CERT_REQUIRED else "not asked for")
+    except BaseException:
+        if plain_server is not None:  # the TLS port could not be bound: stop the plain one again
+            plain_server.shutdown()
+        raise
+    return Listeners(plain_server, tls_server)
 
 
 def freeze_startup_objects() -> None:

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from pydicom import Dataset
 
-from broker.core.dicom_net.association import reject, server_of
+from broker.core.dicom_net.association import listener_associations, reject
 from broker.dicom import db_work
 from broker.dicom.models import RemoteAE
 
@@ -128,8 +128,8 @@ ADMITTED = "broker_admitted"
 def _over_a_cap(assoc, title: str) -> str:
     """Why this association would exceed a concurrency cap (in total, per calling AE, per address), or "";
     admits it if not."""
-    server = server_of(assoc)
-    others = [a for a in (server.active_associations if server is not None else ())
+    # The plain and the TLS port share the caps.
+    others = [a for a in listener_associations(assoc)
               if a is not assoc and getattr(a, ADMITTED, None) is not None and a.is_alive()]
     per_ae, per_address = settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_AE, settings.BROKER_DICOM_MAX_ASSOCIATIONS_PER_ADDRESS
     # Only admitted associations take a slot: a connection still sending its request (or never) does not.

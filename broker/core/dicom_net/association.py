@@ -33,6 +33,13 @@ def server_of(assoc):
     return getattr(assoc, "_server", None)
 
 
+def listener_associations(assoc) -> list:
+    """The associations accepted by every server of this association's AE (the plain and the TLS port),
+    this one included; [] for one we requested."""
+    server = server_of(assoc)
+    return [a for a in server.ae.active_associations if server_of(a) is not None] if server is not None else []
+
+
 def reject(assoc, result: int, source: int, reason: int) -> None:
     """Answer the A-ASSOCIATE-RQ with an A-ASSOCIATE-RJ (PS3.8 9.3.4) and end the association, as
     pynetdicom's own rejections do (the DUL sends the RJ before the socket closes)."""

@@ -6,6 +6,10 @@ uses more than one core despite Python's GIL. A child that dies stops all of the
 message, as runbroker does with its parts (a supervisor such as systemd restarts the broker); a
 child whose parent is gone (even killed with SIGKILL) stops too: it watches the pipe the parent
 holds open as its standard input.
+
+With BROKER_DICOM_TLS_PORT (or --tls-port) a TLS listener serves the same AE beside the plain one
+(BROKER_DICOM_PLAIN=false closes the plain one). A certificate file that cannot be used, or settings
+that contradict each other, stop the command before anything listens, naming the variable.
 """
 import os
 import signal
@@ -17,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from broker.core.dicom_net.version import UntestedPynetdicom
+from broker.core.tls import TLSConfigurationError
 from broker.dicom import listener
 
 READY = "DICOM listener ready on"
@@ -30,6 +35,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=None, help="bind address (default BROKER_HOST)")
         parser.add_argument("--port", type=int, default=None, help="port (default BROKER_DICOM_PORT)")
+        parser.add_argument("--tls-port", type=int, default=None,
+                            help="TLS port (default BROKER_DICOM_TLS_PORT; 0 = a free port)")
         parser.add_argument("--processes", type=int, default=None,
                             help="listener processes sharing the port (default BROKER_DICOM_PROCESSES)")
         parser.add_argument("--shared-port", action="store_true",
@@ -46,30 +53,38 @@ class Command(BaseCommand):
         if options["shared_port"]:
             threading.Thread(target=_stop_at_end_of_input, args=(stop,), daemon=True).start()
         try:
-            server = listener.start(options["host"], options["port"], shared_port=shared)
-        except UntestedPynetdicom as exc:
+            servers = listener.start_listeners(options["host"], options["port"], options["tls_port"], shared_port=shared)
+        except TLSConfigurationError as exc:
+            raise CommandError(f"DICOM TLS listener not started: {exc}") from exc
+        except (UntestedPynetdicom, listener.ListenerConfigurationError) as exc:
             raise CommandError(str(exc)) from exc
-        host, port = server.server_address[:2]
-        children = [self._start_child(host, port) for _ in range(processes - 1)]
+        plain = servers.plain.server_address[:2] if servers.plain is not None else None
+        tls = servers.tls.server_address[:2] if servers.tls is not None else None
+        children = [self._start_child(plain, tls) for _ in range(processes - 1)]
         try:
             for child in children:
                 self._wait_ready(child)
             listener.freeze_startup_objects()
             pids = " ".join(str(pid) for pid in [os.getpid(), *(child.pid for child in children)])
-            self.stdout.write(f"{READY} {host}:{port} (pid {pids})", ending="\n")
+            self.stdout.write(f"{READY} {ready_addresses(plain, tls, pids)}", ending="\n")
             self.stdout.flush()
             failed = self._supervise(children, stop)
         finally:
             self.stdout.write("DICOM listener stopping")
             self._stop_children(children)
-            server.shutdown()
+            servers.shutdown()
         if failed is not None:
             raise CommandError(f"listener process {failed.pid} exited with status {failed.returncode}; "
                                "all listener processes stopped. See its log lines above for the cause.")
 
-    def _start_child(self, host: str, port: int) -> subprocess.Popen:
-        argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "rundicom", "--host", host, "--port", str(port),
+    def _start_child(self, plain: tuple | None, tls: tuple | None) -> subprocess.Popen:
+        # The ports this process bound (a free port too); BROKER_DICOM_PLAIN reaches the child in its environment.
+        argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "rundicom", "--host", (plain or tls)[0],
                 "--processes", "1", "--shared-port"]
+        if plain is not None:
+            argv += ["--port", str(plain[1])]
+        if tls is not None:
+            argv += ["--tls-port", str(tls[1])]
         # Its own process group: a terminal's Ctrl-C reaches the parent, which stops the children.
         return subprocess.Popen(argv, cwd=settings.BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 start_new_session=True)
@@ -102,6 +117,13 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def ready_addresses(plain: tuple | None, tls: tuple | None, pids: str) -> str:
+    """`host:port (pid …)` as before TLS (scripts read it), then `; TLS on host:port`; or `TLS host:port (pid …)`."""
+    if plain is None:
+        return f"TLS {tls[0]}:{tls[1]} (pid {pids})"
+    return f"{plain[0]}:{plain[1]} (pid {pids})" + (f"; TLS on {tls[0]}:{tls[1]}" if tls is not None else "")
 
 
 def _stop_at_end_of_input(stop: threading.Event) -> None:
