@@ -10,6 +10,9 @@ import dj_database_url
 from broker.core.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Everything a broker process creates (database, images, task queue, logs, keys) is the service account's only:
+# 0700 folders and 0600 files from the moment they exist, in every process that loads these settings.
+os.umask(0o077)
 DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 # Created 0700 when the broker makes it: it holds the secret key, the database and received images.
 DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -382,6 +385,12 @@ AXES_VERBOSE = False
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                   "broker.dashboard.web_security.IdleSessionMiddleware")
 MIDDLEWARE += ["broker.dashboard.web_security.SecurityHeadersMiddleware", "axes.middleware.AxesMiddleware"]
+# Patient names and birth dates stay out of log lines (records are named by ids); true restores them for debugging.
+BROKER_LOG_PHI = env_bool("BROKER_LOG_PHI", False)
+if not BROKER_LOG_PHI:
+    LOGGING["filters"]["phi"] = {"()": "broker.core.log_phi.RedactPersonNames"}
+    for _handler in LOGGING["handlers"].values():
+        _handler["filters"] = [*_handler.get("filters", []), "phi"]
 # The project's own commands first: its createsuperuser (validators also with --noinput) replaces Django's.
 INSTALLED_APPS.remove("broker")
 INSTALLED_APPS.insert(0, "broker")
