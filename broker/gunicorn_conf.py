@@ -22,6 +22,9 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = "-"
+# gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl, shared by every gunicorn of the user) is not used by
+# the broker: off, so no other local process can steer the web part and two brokers do not share one.
+control_socket_disable = True
 # The path without its query string, and no Referer: a patient search (?q=name) stays out of the access log.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(D)sus "%(a)s"'
 
