@@ -2,6 +2,7 @@
 import os
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -9,6 +10,9 @@ import dj_database_url
 from broker.core.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Everything a broker process creates (database, images, task queue, logs, keys) is the service account's only:
+# 0700 folders and 0600 files from the moment they exist, in every process that loads these settings.
+os.umask(0o077)
 DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 # Created 0700 when the broker makes it: it holds the secret key, the database and received images.
 DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -175,9 +179,12 @@ if BROKER_HL7_ORDER_WRITES not in ("statement", "orm"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Checked by the admin, the password change form and also `createsuperuser --noinput` (broker's own override).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -340,3 +347,54 @@ CELERY_BEAT_SCHEDULE = {
     "routing-retention": {"task": "broker.routing.tasks.delete_expired_files", "schedule": BROKER_HOUSEKEEPING_SECONDS},
     "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
 }
+
+# --- The web side under a security policy (issue 9, web-data; docs/security/web-data.md) ---
+# HTTPS: gunicorn serves it itself when BROKER_TLS_CERT and _KEY are set (broker/gunicorn_conf.py); behind a
+# TLS proxy set BROKER_WEB_TLS=true. Either way the cookies are sent over HTTPS only and browsers get HSTS.
+BROKER_WEB_TLS = env_bool("BROKER_WEB_TLS", bool(BROKER_TLS_CERT and BROKER_TLS_KEY))
+BROKER_WEB_HSTS_SECONDS = env_int("BROKER_WEB_HSTS_SECONDS", 31536000)
+# The header a TLS proxy sets to "https" (e.g. X-Forwarded-Proto); trust it only when the proxy always sets it.
+BROKER_WEB_PROXY_SSL_HEADER = env_str("BROKER_WEB_PROXY_SSL_HEADER", "").strip()
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = BROKER_WEB_TLS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_HSTS_SECONDS = BROKER_WEB_HSTS_SECONDS if BROKER_WEB_TLS else 0
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if BROKER_WEB_PROXY_SSL_HEADER:
+    if not all(c.isalnum() or c == "-" for c in BROKER_WEB_PROXY_SSL_HEADER):
+        raise ConfigurationError(f"BROKER_WEB_PROXY_SSL_HEADER={BROKER_WEB_PROXY_SSL_HEADER!r}: give a header name "
+                                 "such as X-Forwarded-Proto")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + BROKER_WEB_PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# Minutes without a request of the user's own (the pages' auto-refresh does not count) before the session ends.
+BROKER_SESSION_IDLE_MINUTES = env_int("BROKER_SESSION_IDLE_MINUTES", 30)
+if BROKER_SESSION_IDLE_MINUTES < 1:
+    raise ConfigurationError(f"BROKER_SESSION_IDLE_MINUTES={BROKER_SESSION_IDLE_MINUTES}: give 1 or more minutes")
+SESSION_COOKIE_AGE = BROKER_SESSION_IDLE_MINUTES * 60
+# Log-in throttling (django-axes): after this many failures for one user name, or from one address, log-in is
+# refused for BROKER_LOGIN_LOCKOUT_MINUTES, on the dashboard and the admin alike.
+BROKER_LOGIN_FAILURE_LIMIT = env_int("BROKER_LOGIN_FAILURE_LIMIT", 5)
+BROKER_LOGIN_LOCKOUT_MINUTES = env_int("BROKER_LOGIN_LOCKOUT_MINUTES", 15)
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = BROKER_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=BROKER_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: a user under attack, or an attacking host
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Idle sessions end (after authentication), every page says no-store and carries the Content-Security-Policy;
+# axes comes last, as it asks.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "broker.dashboard.web_security.IdleSessionMiddleware")
+MIDDLEWARE += ["broker.dashboard.web_security.SecurityHeadersMiddleware", "axes.middleware.AxesMiddleware"]
+# Patient names and birth dates stay out of log lines (records are named by ids); true restores them for debugging.
+BROKER_LOG_PHI = env_bool("BROKER_LOG_PHI", False)
+if not BROKER_LOG_PHI:
+    LOGGING["filters"]["phi"] = {"()": "broker.core.log_phi.RedactPersonNames"}
+    for _handler in LOGGING["handlers"].values():
+        _handler["filters"] = [*_handler.get("filters", []), "phi"]
+# The project's own commands first: its createsuperuser (validators also with --noinput) replaces Django's.
+INSTALLED_APPS.remove("broker")
+INSTALLED_APPS.insert(0, "broker")

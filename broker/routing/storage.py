@@ -249,7 +249,7 @@ def _write_temporary(root: Path, file_bytes: bytes) -> Path:
     incoming = root / INCOMING
     incoming.mkdir(parents=True, exist_ok=True)
     path = incoming / f"{uuid.uuid4().hex}.part"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # the service account only (issue 9), whatever the umask
     try:
         view = memoryview(file_bytes)
         while view:

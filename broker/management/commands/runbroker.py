@@ -60,9 +60,11 @@ class Command(BaseCommand):
             children[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True,
                                               preexec_fn=lifeline.preexec_die_with(os.getpid()))
             self.stdout.write(f"started {name} (pid {children[name].pid})")
+        # gunicorn serves HTTPS itself with the certificate settings (broker/gunicorn_conf.py).
+        web_scheme = "https" if settings.BROKER_WEB_TLS and settings.BROKER_TLS_CERT else "http"
         self.stdout.write(
             f"broker running: DICOM {settings.BROKER_AE_TITLE}@{settings.BROKER_HOST}:{settings.BROKER_DICOM_PORT}, "
-            f"HL7 MLLP :{settings.BROKER_HL7_PORT}, web http://127.0.0.1:{settings.BROKER_WEB_PORT}/ — Ctrl-C stops"
+            f"HL7 MLLP :{settings.BROKER_HL7_PORT}, web {web_scheme}://127.0.0.1:{settings.BROKER_WEB_PORT}/ — Ctrl-C stops"
         )
         self.stdout.flush()
         failed = None
