@@ -276,6 +276,10 @@ BROKER_HL7_MAX_CONNECTIONS_PER_ADDRESS = env_int("BROKER_HL7_MAX_CONNECTIONS_PER
 BROKER_HL7_FRAME_TIMEOUT = env_float("BROKER_HL7_FRAME_TIMEOUT", 60.0)
 # Bytes of unfinished frames all connections together may hold; the connection that would pass it is closed.
 BROKER_HL7_MAX_BUFFERED_BYTES = env_int("BROKER_HL7_MAX_BUFFERED_BYTES", 64 * 1024 * 1024)
+# --- Who may send HL7 (issue 9, senders-scope; docs/security.md) ---
+# Apply a message only when an HL7 sender rule (admin, manage.py hl7senders) allows its address and MSH-3/4;
+# others get AR 207 and are logged as refused. Off by default for the embedded setup: turn it on in production.
+BROKER_HL7_REQUIRE_KNOWN_SENDER = env_bool("BROKER_HL7_REQUIRE_KNOWN_SENDER", False)
 # --- Storage and routing (docs/routing.md) ---
 BROKER_STORAGE_DIR = Path(env_str("BROKER_STORAGE_DIR", str(DATA_DIR / "storage"))).resolve()
 BROKER_ROUTING_BACKOFF_SECONDS = env_float("BROKER_ROUTING_BACKOFF_SECONDS", 30.0)
