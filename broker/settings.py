@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from broker.core.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
+from broker.core.env import ConfigurationError, env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -76,6 +76,10 @@ BROKER_MWL_MAX_VALUES_PER_KEY = env_int("BROKER_MWL_MAX_VALUES_PER_KEY", 100)
 BROKER_MWL_SEND_TIMEOUT_SECONDS = env_float("BROKER_MWL_SEND_TIMEOUT_SECONDS", 30.0)
 # Bytes of responses queued for one association (and its kernel send buffer) before waiting for the peer.
 BROKER_MWL_MAX_QUEUED_BYTES = env_int("BROKER_MWL_MAX_QUEUED_BYTES", 256 * 1024)
+# --- Who may see what on the worklist (issue 9, senders-scope; docs/security.md) ---
+# Steps a calling AE without a worklist scope of its own sees when it is not a known (approved) remote AE:
+# all (as before), none, or own-station (only steps scheduled on a station AE title equal to its own).
+BROKER_MWL_UNKNOWN_AE_SCOPE = env_choice("BROKER_MWL_UNKNOWN_AE_SCOPE", "all", ("all", "none", "own-station"))
 BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
 BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
