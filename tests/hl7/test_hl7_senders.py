@@ -225,3 +225,12 @@ def test_the_admin_lists_adds_and_refuses_a_bad_source(db, admin_client):
     assert response.status_code == 302
     page = admin_client.get("/admin/hl7/hl7sender/").content.decode()
     assert "RIS" in page and "10.0.0.0/8" in page
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_only_administrators_change_sender_rules(db, client, role):
+    client.force_login(make_user(role))
+    assert client.get("/admin/hl7/hl7sender/").status_code == 200  # every role sees them
+    response = client.post("/admin/hl7/hl7sender/add/", {"name": "ROGUE", "source": "0.0.0.0/0", "enabled": "on"})
+    assert response.status_code == 403
+    assert not HL7Sender.objects.exists()
