@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from broker.core.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
+from broker.core.env import ConfigurationError, env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything a broker process creates (database, images, task queue, logs, keys) is the service account's only:
@@ -84,6 +84,10 @@ BROKER_MWL_MAX_VALUES_PER_KEY = env_int("BROKER_MWL_MAX_VALUES_PER_KEY", 100)
 BROKER_MWL_SEND_TIMEOUT_SECONDS = env_float("BROKER_MWL_SEND_TIMEOUT_SECONDS", 30.0)
 # Bytes of responses queued for one association (and its kernel send buffer) before waiting for the peer.
 BROKER_MWL_MAX_QUEUED_BYTES = env_int("BROKER_MWL_MAX_QUEUED_BYTES", 256 * 1024)
+# --- Who may see what on the worklist (issue 9, senders-scope; docs/security.md) ---
+# Steps a calling AE without a worklist scope of its own sees when it is not a known (approved) remote AE:
+# all (as before), none, or own-station (only steps scheduled on a station AE title equal to its own).
+BROKER_MWL_UNKNOWN_AE_SCOPE = env_choice("BROKER_MWL_UNKNOWN_AE_SCOPE", "all", ("all", "none", "own-station"))
 BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
 BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
@@ -287,6 +291,10 @@ BROKER_HL7_MAX_CONNECTIONS_PER_ADDRESS = env_int("BROKER_HL7_MAX_CONNECTIONS_PER
 BROKER_HL7_FRAME_TIMEOUT = env_float("BROKER_HL7_FRAME_TIMEOUT", 60.0)
 # Bytes of unfinished frames all connections together may hold; the connection that would pass it is closed.
 BROKER_HL7_MAX_BUFFERED_BYTES = env_int("BROKER_HL7_MAX_BUFFERED_BYTES", 64 * 1024 * 1024)
+# --- Who may send HL7 (issue 9, senders-scope; docs/security.md) ---
+# Apply a message only when an HL7 sender rule (admin, manage.py hl7senders) allows its address and MSH-3/4;
+# others get AR 207 and are logged as refused. Off by default for the embedded setup: turn it on in production.
+BROKER_HL7_REQUIRE_KNOWN_SENDER = env_bool("BROKER_HL7_REQUIRE_KNOWN_SENDER", False)
 # --- Storage and routing (docs/routing.md) ---
 BROKER_STORAGE_DIR = Path(env_str("BROKER_STORAGE_DIR", str(DATA_DIR / "storage"))).resolve()
 BROKER_ROUTING_BACKOFF_SECONDS = env_float("BROKER_ROUTING_BACKOFF_SECONDS", 30.0)

@@ -80,7 +80,7 @@ def replay_hl7(request, pk: int):
             messages.error(request, f"Already replayed as message #{locked.replayed_as_id}.")
             return HttpResponseRedirect(detail)
         try:
-            receipt = intake.receive(bytes(locked.raw), peer="replay")
+            receipt = intake.receive(bytes(locked.raw), peer="replay", check_sender=False)  # staff vouch for it
         except Exception as exc:
             log.warning("replay of HL7 message %s by %s failed: %s", pk, request.user, exc)
             messages.error(request, f"Could not replay message #{pk}: {exc}")

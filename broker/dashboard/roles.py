@@ -13,6 +13,7 @@ ACTION_PERMISSIONS = ("replay_hl7", "manage_routing", "manage_outbound", "link_m
 # Site configuration an administrator adds, changes and deletes: (app_label, model_name).
 CONFIGURATION_MODELS = (
     ("dicom", "remoteae"),
+    ("hl7", "hl7sender"),
     ("routing", "destination"),
     ("routing", "routingrule"),
     ("outbound", "risendpoint"),

@@ -19,6 +19,7 @@ from broker.routing.models import RoutingJob
 from mpps.models import PerformedProcedureStep
 from worklist.models import ImagingOrder, Patient, ScheduledProcedureStep
 from worklist.mwl.explain import explain_exclusion
+from worklist.mwl.scope import Scope
 from worklist.names import search_key
 
 can_view = permission_required("dashboard.view_dashboard", raise_exception=True)
@@ -214,14 +215,15 @@ def query_detail(request, pk: int):
     expected = PageParams.of(request).text("expected", "search")
     explanations = []
     identifier = timeline.identifier_dataset(query)
+    scope = Scope.from_json(query.scope)  # the calling AE's scope as it was for this query
     if expected and identifier is not None:
         # Judged by the query's own day (its date keys and the broker's default window), against the step as it is now.
         day = timezone.localtime(query.received_at).date()
         for step in _expected_steps(expected):
-            explanations.append({"step": step, "reasons": explain_exclusion(identifier, step, today=day)})
+            explanations.append({"step": step, "reasons": explain_exclusion(identifier, step, today=day, scope=scope)})
     return _page(request, "dashboard/query_detail.html", {
         "query": query, "identifier": identifier, "expected": expected, "explanations": explanations,
-        "searched": bool(expected),
+        "searched": bool(expected), "scope": scope,
     })
 
 

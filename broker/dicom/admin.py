@@ -5,17 +5,32 @@ from django.utils.html import format_html
 
 from broker.core.admin import ReadOnlyAdmin, dicom_html
 from broker.dicom.models import RemoteAE, WorklistQuery
+from worklist.mwl.scope import Scope
 
 
 @admin.register(RemoteAE)
 class RemoteAEAdmin(admin.ModelAdmin):
-    list_display = ("ae_title", "host", "port", "character_set", "allowed_services", "auto_registered", "last_seen",
-                    "refused_count", "last_refused_at", "description")
+    list_display = ("ae_title", "host", "port", "character_set", "allowed_services", "worklist_scope", "auto_registered",
+                    "last_seen", "refused_count", "last_refused_at", "description")
     list_filter = ("auto_registered", "character_set")
     search_fields = ("ae_title", "host", "description")
     # Set by the listener when the AE calls, not by people; "approve" turns an auto-registered AE into a known one.
     readonly_fields = ("auto_registered", "last_seen", "refused_count", "last_refused_at", "last_refused_address")
-    actions = ["approve"]
+    actions = ["approve", "limit_to_own_station"]
+
+    @admin.display(description="worklist scope")
+    def worklist_scope(self, remote):
+        if not (remote.worklist_stations or remote.worklist_modalities):
+            return "all" if not remote.auto_registered else "unknown AE: BROKER_MWL_UNKNOWN_AE_SCOPE"
+        return Scope.of(remote.worklist_stations, remote.worklist_modalities).describe()
+
+    @admin.action(description="Limit the worklist of the selected AEs to their own station AE title")
+    def limit_to_own_station(self, request, queryset):
+        limited = 0
+        for remote in queryset.only("pk", "ae_title"):
+            limited += RemoteAE.objects.filter(pk=remote.pk).update(worklist_stations=[remote.ae_title])
+        self.message_user(request, f"{limited} AE(s) now see only the steps scheduled on their own station AE title "
+                          f"(within a few seconds).")
 
     @admin.action(description="Approve: make the selected auto-registered AEs known")
     def approve(self, request, queryset):
@@ -25,7 +40,8 @@ class RemoteAEAdmin(admin.ModelAdmin):
 
 @admin.register(WorklistQuery)
 class WorklistQueryAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "calling_ae", "peer", "keys_summary", "match_count", "duration_ms", "status_hex")
+    list_display = ("received_at", "calling_ae", "peer", "keys_summary", "match_count", "hidden_by_scope", "duration_ms",
+                    "status_hex")
     list_filter = ("calling_ae", "status", "received_at")
     search_fields = ("=calling_ae", "keys_summary")
     exclude = ("identifier",)

@@ -20,6 +20,13 @@ class RemoteAE(models.Model):
     refused_count = models.PositiveIntegerField(default=0)
     last_refused_at = models.DateTimeField(null=True, blank=True)
     last_refused_address = models.CharField(max_length=64, blank=True, default="")
+    # Worklist scope: the steps this AE's C-FINDs may return, ANDed with its own keys; both empty = all steps
+    # (or BROKER_MWL_UNKNOWN_AE_SCOPE while the AE is not known).
+    worklist_stations = models.JSONField(default=list, blank=True,
+                                         help_text='Scheduled Station AE Titles whose steps it may see, e.g. ["CT01"]; '
+                                         "empty = any")
+    worklist_modalities = models.JSONField(default=list, blank=True,
+                                           help_text='modalities whose steps it may see, e.g. ["CT"]; empty = any')
 
     class Meta:
         verbose_name = "remote AE"
@@ -39,6 +46,10 @@ class WorklistQuery(models.Model):
     duration_ms = models.FloatField(default=0)
     status = models.PositiveIntegerField(default=0)  # final DIMSE status
     error_comment = models.CharField(max_length=200, blank=True, default="")
+    # The calling AE's worklist scope when it had one (worklist.mwl.scope.Scope.as_json), and the steps the
+    # query's keys matched that the scope kept out of the answer.
+    scope = models.JSONField(null=True, blank=True)
+    hidden_by_scope = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = "worklist query"

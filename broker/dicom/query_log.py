@@ -69,6 +69,11 @@ class QueryLogEntry:
         except Exception as exc:  # an identifier pydicom cannot render as JSON still gets its row
             self.row.keys_summary = f"(identifier could not be rendered: {exc})"[:500]
 
+    def set_scope(self, scope, hidden: int) -> None:
+        """The calling AE's worklist scope (worklist.mwl.scope.Scope) and how many matching steps it hid."""
+        self.row.scope = scope.as_json()
+        self.row.hidden_by_scope = hidden
+
     def finish(self, status: int, matches: int, comment: str = "") -> None:
         self.finished = True
         self.row.status = status

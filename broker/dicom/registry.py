@@ -18,6 +18,7 @@ from pydicom import Dataset
 from broker.core.dicom_net.association import listener_associations, reject
 from broker.dicom import db_work
 from broker.dicom.models import RemoteAE
+from worklist.mwl.scope import ALL, Scope
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,24 @@ def allows(assoc, service: str) -> bool:
     """Service names: "echo", "mwl", "mpps", "store"; an empty allowed_services list allows all."""
     remote = remote_ae_of(assoc)
     return remote is None or not remote.allowed_services or service in remote.allowed_services
+
+
+def worklist_scope(assoc) -> Scope:
+    """The steps this association's C-FINDs may see: the remote AE's own scope when staff set one; otherwise
+    all for a known AE, and BROKER_MWL_UNKNOWN_AE_SCOPE for one not in the registry (or only auto-registered)."""
+    remote = remote_ae_of(assoc)
+    title = calling_ae_title(assoc)
+    if remote is not None and (remote.worklist_stations or remote.worklist_modalities):
+        return Scope.of(remote.worklist_stations, remote.worklist_modalities, source=f"remote AE {title}")
+    if remote is not None and is_known(remote):
+        return ALL
+    policy = settings.BROKER_MWL_UNKNOWN_AE_SCOPE
+    source = f"unknown AE, BROKER_MWL_UNKNOWN_AE_SCOPE={policy}"
+    if policy == "none":
+        return Scope.none(source=source)
+    if policy == "own-station":
+        return Scope.of([title], source=source)
+    return ALL
 
 
 # PS3.7 C.5.x "Refused: Not authorized": a general DIMSE failure status, valid for C-ECHO, C-FIND, C-STORE,

@@ -1,4 +1,4 @@
-"""Admin for the HL7 message log: read-only, with the raw message and its ACK one segment per line."""
+"""Admin for the HL7 message log (read-only, the raw message and its ACK one segment per line) and the sender rules."""
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from broker.core.admin import ReadOnlyAdmin, hl7_html
 from broker.core.readable import hl7_codec
 from broker.hl7.lookups import hl7_message_types
-from broker.hl7.models import HL7Message
+from broker.hl7.models import HL7Message, HL7Sender
 
 
 class MessageTypeFilter(admin.SimpleListFilter):
@@ -26,7 +26,7 @@ class MessageTypeFilter(admin.SimpleListFilter):
 class HL7MessageAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "message_type", "order_control", "control_id", "sending_application", "sending_facility",
                     "outcome", "error_code", "error_location", "processing_ms")
-    list_filter = ("outcome", MessageTypeFilter, "received_at")
+    list_filter = ("outcome", "sender_refused", MessageTypeFilter, "received_at")
     search_fields = ("=control_id", "=order__accession_number", "=patient__patient_id", "error_text")
     exclude = ("raw", "ack")
     readonly_fields = ("raw_readable", "ack_readable", "dashboard_link")
@@ -43,3 +43,12 @@ class HL7MessageAdmin(ReadOnlyAdmin):
     def dashboard_link(self, message):
         return format_html('<a href="{}">Message page (raw and ACK side by side, replay)</a>',
                            reverse("dashboard:hl7_detail", args=[message.pk]))
+
+
+@admin.register(HL7Sender)
+class HL7SenderAdmin(admin.ModelAdmin):
+    """Who may send HL7 when BROKER_HL7_REQUIRE_KNOWN_SENDER is on: list, add, edit."""
+
+    list_display = ("name", "source", "sending_application", "sending_facility", "enabled", "description", "created_at")
+    list_filter = ("enabled",)
+    search_fields = ("name", "source", "sending_application", "sending_facility", "description")

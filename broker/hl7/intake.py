@@ -2,7 +2,8 @@
 
 `receive(raw, peer)` is what the MLLP listener and the dashboard's replay call. AA is built only for a
 message whose changes and log row are in the same committed transaction; everything else is answered
-AE or AR (see broker.hl7.outcomes) and still logged.
+AE or AR (see broker.hl7.outcomes) and still logged. With BROKER_HL7_REQUIRE_KNOWN_SENDER on, a message
+from the network is first checked against the sender rules (broker.hl7.senders).
 """
 import hashlib
 import logging
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from broker.core.hl7v2 import charsets
-from broker.hl7 import outcomes, parser
+from broker.hl7 import outcomes, parser, senders
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
 from worklist import orders, patients
@@ -105,12 +106,18 @@ def _reused_control_id(header: parser.Header, key: str) -> HL7Message | None:
             .exclude(accepted_key=key).only("pk").order_by("pk").first())
 
 
-def receive(raw: bytes, peer: str = "") -> Receipt:
+def receive(raw: bytes, peer: str = "", *, check_sender: bool = True) -> Receipt:
+    """`check_sender=False` for a message staff replay from the log (they are the sender then)."""
     started = time.perf_counter()
     try:
         header = parser.read_header(raw)
     except parser.NotHL7 as exc:
         return _refuse(raw, peer, None, outcomes.NotHL7Message(str(exc), Location("MSH")), started)
+    if check_sender and settings.BROKER_HL7_REQUIRE_KNOWN_SENDER:
+        try:
+            senders.check_sender(peer, header)
+        except Exception as exc:  # noqa: BLE001 - refused (AR), or the rules could not be read (AE): never applied
+            return _refuse(raw, peer, header, exc, started)
     # A repeat of an accepted message (same sender, MSH-10 and content but MSH-7) is caught by the unique
     # accepted_key of its log row (or earlier, by its order's keys): the transaction that tried to apply it
     # again rolls back, and the except branch answers with the earlier ACK.
@@ -224,6 +231,7 @@ def _refuse(raw: bytes, peer: str, header: parser.Header | None, exc: BaseExcept
     ack_text = build_ack(header, ack_code, error)
     row = _row(raw, peer, header)
     row.outcome, row.error_code, row.error_text = ack_code, error_code, text
+    row.sender_refused = isinstance(exc, outcomes.UnknownSender)
     row.error_location, row.ack = str(location)[:32], _text(ack_text)
     row.processing_ms = (time.perf_counter() - started) * 1000
     expected = isinstance(exc, (MappingError, outcomes.Rejected))

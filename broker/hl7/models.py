@@ -1,4 +1,7 @@
-"""The log of every inbound HL7 message with the ACK it got."""
+"""The log of every inbound HL7 message with the ACK it got, and the rules of who may send them."""
+import ipaddress
+
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -40,6 +43,8 @@ class HL7Message(models.Model):
     # listed for staff (a RIS that restarted its counter, or two feeds sharing one application name).
     reuses_control_id_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                              related_name="control_id_reuses")
+    # Refused because no HL7 sender rule allows its address and MSH-3/MSH-4 (BROKER_HL7_REQUIRE_KNOWN_SENDER).
+    sender_refused = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "HL7 message"
@@ -57,3 +62,59 @@ class HL7Message(models.Model):
     @property
     def is_excerpt(self) -> bool:
         return self.raw_size > len(bytes(self.raw))
+
+
+def parse_source(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An address or network (CIDR) as written in a sender rule; ValueError says what is wrong."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an address (10.1.2.3) or a network (10.1.2.0/24)") from None
+
+
+def validate_source(text: str) -> None:
+    try:
+        parse_source(text)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class HL7Sender(models.Model):
+    """A rule that lets a source address or network, optionally with an MSH-3/MSH-4, send HL7 messages.
+
+    Read only when BROKER_HL7_REQUIRE_KNOWN_SENDER is on: then a message is applied only if a rule allows it."""
+
+    name = models.CharField(max_length=64, unique=True, help_text="e.g. the RIS's name")
+    source = models.CharField(max_length=64, validators=[validate_source],
+                              help_text="address (10.1.2.3) or network (10.1.2.0/24) the sender connects from; "
+                              "0.0.0.0/0 or ::/0 for any")
+    sending_application = models.CharField(max_length=200, blank=True, default="",
+                                           help_text="MSH-3 the sender must use (the whole field or its first "
+                                           "component); empty = any")
+    sending_facility = models.CharField(max_length=200, blank=True, default="",
+                                        help_text="MSH-4 the sender must use (the whole field or its first "
+                                        "component); empty = any")
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "HL7 sender"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def allows(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address, application: str, facility: str) -> bool:
+        try:
+            network = parse_source(self.source)
+        except ValueError:
+            return False  # a rule that cannot be read allows nobody (the admin form refuses such a value)
+        return (address.version == network.version and address in network
+                and _hd_matches(self.sending_application, application) and _hd_matches(self.sending_facility, facility))
+
+
+def _hd_matches(wanted: str, sent: str) -> bool:
+    """MSH-3/4 are HD (namespace^universal ID^type): a rule names the whole field or its namespace ID."""
+    wanted = wanted.strip()
+    return not wanted or sent == wanted or ("^" not in wanted and sent.split("^", 1)[0] == wanted)

@@ -42,6 +42,10 @@ class UndecodableText(Rejected):
     pass
 
 
+class UnknownSender(Rejected):
+    """No enabled HL7 sender rule allows the message's source address with its MSH-3/MSH-4."""
+
+
 # First match wins: subclasses before their bases.
 ACK_CODES: list[tuple[type[BaseException], str, str]] = [
     (NotHL7Message, "AR", "100"),
@@ -51,6 +55,9 @@ ACK_CODES: list[tuple[type[BaseException], str, str]] = [
     (UnsupportedVersion, "AR", "203"),
     (UnsupportedCharset, "AR", "103"),
     (UndecodableText, "AR", "102"),
+    # Table 0357 has no code for "not authorised": 207 with the reason in MSA-3 and ERR-8, and AR, since
+    # resending it unchanged from the same place will not help.
+    (UnknownSender, "AR", "207"),
     (mapping.SegmentSequenceError, "AR", "100"),
     (mapping.RequiredFieldMissing, "AE", "101"),
     (mapping.BadValue, "AE", "102"),

@@ -7,6 +7,7 @@ from django.test import Client
 
 from broker.dicom import listener
 from broker.dicom.models import RemoteAE
+from broker.hl7.models import HL7Sender
 from broker.routing.models import DeliveredInstance, RejectedInstance, RoutingRule
 from mpps.models import MppsRequest
 from tests.dashboard.support import (
@@ -40,6 +41,7 @@ def rows():
     rule = RoutingRule.objects.create(name="CT to PACS", match_modality="CT")
     rule.destinations.add(job.destination)
     RemoteAE.objects.create(ae_title="CT01", host="10.0.0.21", port=104)
+    HL7Sender.objects.create(name="RIS", source="10.0.0.0/24", sending_application="RIS")
     RejectedInstance.objects.create(calling_ae="US01", sop_instance_uid="1.2.9", status=0xA700, error_comment="disk full")
     StationAssignmentRule.objects.create(match_modality="CT", station_ae_titles="CT01,CT02")
     make_notification(order=order)

@@ -73,7 +73,8 @@ def test_it_lets_an_administrator_add_a_destination(client):
     assert (destination.ae_title, destination.port, destination.max_associations) == ("PACS", 104, 2)
 
 
-@pytest.mark.parametrize("model", ["remoteae", "destination", "routingrule", "risendpoint", "mppsdestination", "stationassignmentrule"])
+@pytest.mark.parametrize("model", ["remoteae", "hl7sender", "destination", "routingrule", "risendpoint", "mppsdestination",
+                                   "stationassignmentrule"])
 def test_it_lets_an_administrator_add_each_kind_of_configuration(client, model):
     app_label = next(m._meta.app_label for m in WORKFLOW_MODELS if m._meta.model_name == model)
     client.force_login(make_user("administrator"))

@@ -317,7 +317,7 @@ def test_it_leaves_out_a_step_that_stopped_matching_between_pages(settings):
     moved.station_ae_title = "CT02"  # rescheduled to another scanner after the query, before its page was sent
     moved.save()
     [page] = list(result.later_pages())
-    loaded = query.load_page(result.plan, page)
+    loaded = query.load_page(result, page)
     assert [step.pk for step in loaded] == [pk for pk in result.later_ids if pk != moved.pk]
 
 
@@ -335,3 +335,22 @@ def test_it_caps_a_paged_answer_at_the_result_limit(settings, limit, matching, e
                                start=at(10)) for n in range(matching))
     result = query.run_query(identifier(sps={"ScheduledStationAETitle": "CT01"}))
     assert (len(result.first_page), len(result.later_ids), result.truncated) == expected
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_scope_on_every_page_of_a_large_answer(settings):
+    from worklist.models import ScheduledProcedureStep
+    from worklist.mwl import query
+    from worklist.mwl.scope import Scope
+
+    settings.BROKER_MWL_MAX_RESULTS = 1000
+    procedure = make_procedure()
+    ScheduledProcedureStep.objects.bulk_create(
+        ScheduledProcedureStep(requested_procedure=procedure, sps_id=f"S{n:03d}", modality="CT",
+                               station_ae_title="CT01" if n % 2 else "CT02", start=at(11, n % 60))
+        for n in range(query.PAGE * 2 + 20))
+    result = query.run_query(identifier(), scope=Scope.of(["CT01"], source="remote AE CT01"))
+    later = [step for page in result.later_pages() for step in query.load_page(result, page)]
+    stations = {step.station_ae_title for step in result.first_page + later}
+    assert stations == {"CT01"} and len(result.first_page) + len(later) == query.PAGE + 10
+    assert result.hidden == query.PAGE + 10

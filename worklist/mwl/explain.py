@@ -1,7 +1,9 @@
 """explain_exclusion(): which matching key (or broker default) keeps a step out of a query's answer.
 
 Each constraint of the query's plan is checked on its own against the one step, with the same
-SQL the query uses, so the explanation cannot disagree with the worklist the modality saw.
+SQL the query uses, so the explanation cannot disagree with the worklist the modality saw. The calling
+AE's worklist scope, when it had one, is checked the same way: a step it hides is "not visible to this AE",
+not a key that did not match.
 """
 from django.utils import timezone
 from pydicom import Dataset
@@ -9,17 +11,22 @@ from pydicom import Dataset
 from worklist.models import ScheduledProcedureStep
 from worklist.mwl.keys import SPS_KEYS, TOP_KEYS
 from worklist.mwl.plan import build_plan
+from worklist.mwl.scope import Scope
 from worklist.mwl.values import InvalidIdentifier
 
 
-def explain_exclusion(identifier: Dataset, step: ScheduledProcedureStep, *, today=None) -> list[str]:
-    """One sentence per key that excludes `step`; an empty list means the step matches."""
+def explain_exclusion(identifier: Dataset, step: ScheduledProcedureStep, *, today=None,
+                      scope: Scope | None = None) -> list[str]:
+    """One sentence per key (and the calling AE's scope) that excludes `step`; an empty list means it matches."""
     try:
         plan = build_plan(identifier, today=today)
     except InvalidIdentifier as exc:
         return [f"The query itself is invalid: {exc.comment}"]
     reasons = []
     one = ScheduledProcedureStep.objects.filter(pk=step.pk)
+    if scope is not None and scope.limited and (scope.nothing or not one.filter(scope.q()).exists()):
+        reasons.append(f"Not visible to this AE (scope: {scope.describe()}): the step is for station AE title "
+                       f"{step.station_ae_title or '(none)'!r}, modality {step.modality or '(none)'!r}.")
     for constraint in plan.constraints:
         if not one.filter(constraint.q).exists():
             if constraint.default:

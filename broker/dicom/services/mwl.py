@@ -114,7 +114,7 @@ def _answer_steps(result):
     """The answer's steps as they are sent: the first page at once, each later one from a database thread."""
     yield from result.first_page
     for page in result.later_pages():
-        yield from db_work.run(load_page, result.plan, page)
+        yield from db_work.run(load_page, result, page)
 
 
 def _end_stalled(assoc, calling_ae: str, matches: int) -> None:
@@ -133,7 +133,8 @@ def handle_find(event):
         entry.set_identifier(identifier)
         if not registry.allows(event.assoc, "mwl"):
             raise ServiceNotAllowed(f"AE {calling_ae} may not query the worklist")
-        result = db_work.run(run_query, identifier, calling_ae=calling_ae)
+        result = db_work.run(run_query, identifier, calling_ae=calling_ae, scope=registry.worklist_scope(event.assoc))
+        entry.set_scope(result.scope, result.hidden)
         charsets = response_character_set(registry.remote_ae_of(event.assoc))
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         respond = _responder(identifier, charsets, event.context.transfer_syntax)
@@ -156,6 +157,8 @@ def handle_find(event):
         note = f"answer capped at BROKER_MWL_MAX_RESULTS={result.count}" if result.truncated else ""
         if result.plan.unsupported:
             note = (note + "; " if note else "") + "not matched: " + ", ".join(result.plan.unsupported)
+        if result.hidden:
+            note = (note + "; " if note else "") + f"scope hid {result.hidden} step(s): {result.scope.describe()}"
         entry.finish(SUCCESS, matches, note)
     except Exception as exc:
         status = failure_status(exc)
