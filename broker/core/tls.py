@@ -103,3 +103,67 @@ def client_context(ca_file: str = "", cert_file: str = "", key_file: str = "", *
 def listener_context() -> ssl.SSLContext:
     """The server context of the DICOM and MLLP TLS listeners, from BROKER_TLS_CERT, _KEY and _CA."""
     return server_context(settings.BROKER_TLS_CERT, settings.BROKER_TLS_KEY, settings.BROKER_TLS_CA)
+
+
+# --- why a connection failed, in words the administrator of either side can act on --------------------------
+
+def describe(exc: OSError, *, handshake: bool, peer: str = "the destination") -> str:
+    """A TLS error of a connection the broker opened (or a connection error during its handshake), as the reason
+    shown on the job, forward or notification. `peer` names the other side ("the destination", "the RIS")."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = (exc.verify_message or str(exc)).rstrip(".")
+        if "mismatch" in reason:
+            return (f"certificate verification failed: {reason} ({peer}'s host must be a name or IP address "
+                    "its certificate carries in subjectAltName)")
+        return (f"certificate verification failed: {reason} (is {peer}'s certificate signed by the CA in "
+                "tls_ca_file, and valid today?)")
+    reason = getattr(exc, "reason", None) or ""
+    if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED":
+        return f"{peer} requires a client certificate: set tls_cert_file and tls_key_file ({reason})"
+    if reason in ("SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                  "SSLV3_ALERT_CERTIFICATE_EXPIRED"):
+        return f"{peer} did not accept the broker's client certificate ({reason})"
+    if isinstance(exc, TimeoutError):
+        return f"no TLS handshake answer from {peer} in time (is it a TLS port?)"
+    if handshake and (not isinstance(exc, ssl.SSLError) or isinstance(exc, ssl.SSLEOFError)
+                      or reason == "WRONG_VERSION_NUMBER"):
+        return (f"the TLS handshake failed: {peer} closed the connection or did not answer in TLS ({exc}); "
+                "is TLS enabled on that port?")
+    return f"TLS error: {exc}"
+
+
+def watched(context: ssl.SSLContext, peer: str = "the destination") -> ssl.SSLContext:
+    """The context remembers the first TLS error seen on its connections (see failure()): pynetdicom only logs
+    it and reports an aborted association. One fresh context per association or connection."""
+    context.sslsocket_class = _WatchedSocket
+    context.broker_tls_failure = None
+    context.broker_tls_peer = peer
+    return context
+
+
+def failure(context: ssl.SSLContext) -> str | None:
+    """Why TLS failed on connections made with this (watched) context, or None when it did not."""
+    return getattr(context, "broker_tls_failure", None)
+
+
+class _WatchedSocket(ssl.SSLSocket):
+    """Keeps the first TLS error on its context."""
+
+    def do_handshake(self, *args, **kwargs):
+        try:
+            return super().do_handshake(*args, **kwargs)
+        except OSError as exc:
+            self._keep(exc, handshake=True)
+            raise
+
+    def recv(self, *args, **kwargs):
+        try:
+            return super().recv(*args, **kwargs)
+        except ssl.SSLError as exc:  # an alert after the handshake, e.g. TLS 1.3's "certificate required"
+            self._keep(exc, handshake=False)
+            raise
+
+    def _keep(self, exc: OSError, *, handshake: bool) -> None:
+        if getattr(self.context, "broker_tls_failure", None) is None:
+            peer = getattr(self.context, "broker_tls_peer", "the destination")
+            self.context.broker_tls_failure = describe(exc, handshake=handshake, peer=peer)
