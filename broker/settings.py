@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from broker.core.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_str
+from broker.core.env import ConfigurationError, env_bool, env_float, env_int, env_list, env_optional_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("BROKER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -276,6 +276,11 @@ BROKER_HL7_MAX_CONNECTIONS_PER_ADDRESS = env_int("BROKER_HL7_MAX_CONNECTIONS_PER
 BROKER_HL7_FRAME_TIMEOUT = env_float("BROKER_HL7_FRAME_TIMEOUT", 60.0)
 # Bytes of unfinished frames all connections together may hold; the connection that would pass it is closed.
 BROKER_HL7_MAX_BUFFERED_BYTES = env_int("BROKER_HL7_MAX_BUFFERED_BYTES", 64 * 1024 * 1024)
+# --- MLLP over TLS (issue 9, hl7-tls; docs/security.md) ---
+# A second MLLP port with TLS (BROKER_TLS_CERT/_KEY, mutual TLS with BROKER_TLS_CA); unset = no TLS port.
+BROKER_HL7_TLS_PORT = env_optional_int("BROKER_HL7_TLS_PORT")
+# false closes the plain MLLP port (BROKER_HL7_PORT): senders must use the TLS port.
+BROKER_HL7_PLAIN = env_bool("BROKER_HL7_PLAIN", True)
 # --- Storage and routing (docs/routing.md) ---
 BROKER_STORAGE_DIR = Path(env_str("BROKER_STORAGE_DIR", str(DATA_DIR / "storage"))).resolve()
 BROKER_ROUTING_BACKOFF_SECONDS = env_float("BROKER_ROUTING_BACKOFF_SECONDS", 30.0)

@@ -51,3 +51,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_optional_int(name: str) -> int | None:
+    """A whole number, or None when the variable is unset or empty (a feature that is off unless configured)."""
+    if os.environ.get(name, "") == "":
+        return None
+    return env_int(name, 0)

@@ -167,3 +167,45 @@ class _WatchedSocket(ssl.SSLSocket):
         if getattr(self.context, "broker_tls_failure", None) is None:
             peer = getattr(self.context, "broker_tls_peer", "the destination")
             self.context.broker_tls_failure = describe(exc, handshake=handshake, peer=peer)
+
+
+# --- a listener's side: why it refused a client, and what a client that got in presented ---------------------
+
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LENGTH_MISMATCH",
+            "PACKET_LENGTH_TOO_LONG", "WRONG_SSL_VERSION", "RECORD_LAYER_FAILURE"}
+_OLD_TLS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE", "VERSION_TOO_LOW"}
+_CLIENT_REJECTED_US = {"SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                       "SSLV3_ALERT_CERTIFICATE_EXPIRED", "TLSV1_ALERT_DECRYPT_ERROR"}
+
+
+def describe_refused_client(exc: BaseException, *, timeout: float) -> str:
+    """Why a TLS listener's handshake with a client failed, for its log line and the row staff see."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        message = (exc.verify_message or reason or str(exc)).rstrip(".")
+        return f"the client's certificate is not trusted: {message} (is it signed by the CA in BROKER_TLS_CA, and valid today?)"
+    if reason in ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED"):
+        return "the client sent no certificate, and BROKER_TLS_CA requires one (mutual TLS)"
+    if reason in _NOT_TLS:
+        return f"the client did not speak TLS (plain MLLP on the TLS port?) ({reason})"
+    if reason in _OLD_TLS:
+        return f"the client offered only TLS versions the broker refuses; TLS 1.2 or 1.3 is required ({reason})"
+    if reason == "NO_SHARED_CIPHER":
+        return f"no cipher in common: the broker accepts only forward-secret AEAD ciphers (BCP 195) ({reason})"
+    if reason in _CLIENT_REJECTED_US:
+        return f"the client did not accept the broker's certificate (BROKER_TLS_CERT) ({reason})"
+    if isinstance(exc, ConnectionAbortedError | TimeoutError):
+        return f"the handshake did not finish within {timeout:g} s"
+    if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError) or not isinstance(exc, ssl.SSLError):
+        return f"the client closed the connection during the handshake ({exc})"
+    return f"TLS error: {reason or exc}"
+
+
+def describe_session(ssl_object: ssl.SSLObject | None) -> str:
+    """The accepted session for the connection's log line: version, cipher and the client certificate's subject."""
+    if ssl_object is None:
+        return "TLS"
+    certificate = ssl_object.getpeercert() or {}
+    subject = ", ".join(f"{key}={value}" for rdn in certificate.get("subject", ()) for key, value in rdn)
+    who = f"client certificate {subject}" if subject else "no client certificate"
+    return f"{ssl_object.version()} {ssl_object.cipher()[0]}, {who}"
