@@ -107,9 +107,11 @@ def listener_context() -> ssl.SSLContext:
 
 # --- why a connection failed, in words the administrator of either side can act on --------------------------
 
-def describe(exc: OSError, *, handshake: bool, peer: str = "the destination") -> str:
+def describe(exc: OSError, *, handshake: bool, peer: str = "the destination",
+             client_certificate: bool | None = None) -> str:
     """A TLS error of a connection the broker opened (or a connection error during its handshake), as the reason
-    shown on the job, forward or notification. `peer` names the other side ("the destination", "the RIS")."""
+    shown on the job, forward or notification. `peer` names the other side ("the destination", "the RIS");
+    `client_certificate` says whether the broker presented one (None: not known)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = (exc.verify_message or str(exc)).rstrip(".")
         if "mismatch" in reason:
@@ -125,6 +127,15 @@ def describe(exc: OSError, *, handshake: bool, peer: str = "the destination") ->
         return f"{peer} did not accept the broker's client certificate ({reason})"
     if isinstance(exc, TimeoutError):
         return f"no TLS handshake answer from {peer} in time (is it a TLS port?)"
+    if not handshake and client_certificate is not None and isinstance(
+            exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError):
+        # TLS 1.3: the client's handshake ends before the server checks its certificate; a server that refuses it
+        # may close without an alert the broker gets to read.
+        if not client_certificate:
+            return (f"{peer} closed the connection right after the TLS handshake; it probably requires a client "
+                    f"certificate: set tls_cert_file and tls_key_file ({exc})")
+        return (f"{peer} closed the connection right after the TLS handshake; it probably did not accept the "
+                f"broker's client certificate (tls_cert_file) ({exc})")
     if handshake and (not isinstance(exc, ssl.SSLError) or isinstance(exc, ssl.SSLEOFError)
                       or reason == "WRONG_VERSION_NUMBER"):
         return (f"the TLS handshake failed: {peer} closed the connection or did not answer in TLS ({exc}); "
@@ -132,12 +143,14 @@ def describe(exc: OSError, *, handshake: bool, peer: str = "the destination") ->
     return f"TLS error: {exc}"
 
 
-def watched(context: ssl.SSLContext, peer: str = "the destination") -> ssl.SSLContext:
+def watched(context: ssl.SSLContext, peer: str = "the destination", *,
+            client_certificate: bool | None = None) -> ssl.SSLContext:
     """The context remembers the first TLS error seen on its connections (see failure()): pynetdicom only logs
     it and reports an aborted association. One fresh context per association or connection."""
     context.sslsocket_class = _WatchedSocket
     context.broker_tls_failure = None
     context.broker_tls_peer = peer
+    context.broker_tls_client_certificate = client_certificate
     return context
 
 
@@ -163,10 +176,18 @@ class _WatchedSocket(ssl.SSLSocket):
             self._keep(exc, handshake=False)
             raise
 
+    def send(self, *args, **kwargs):  # sendall sends through send
+        try:
+            return super().send(*args, **kwargs)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:  # closed after a refused handshake
+            self._keep(exc, handshake=False)
+            raise
+
     def _keep(self, exc: OSError, *, handshake: bool) -> None:
         if getattr(self.context, "broker_tls_failure", None) is None:
-            peer = getattr(self.context, "broker_tls_peer", "the destination")
-            self.context.broker_tls_failure = describe(exc, handshake=handshake, peer=peer)
+            self.context.broker_tls_failure = describe(
+                exc, handshake=handshake, peer=getattr(self.context, "broker_tls_peer", "the destination"),
+                client_certificate=getattr(self.context, "broker_tls_client_certificate", None))
 
 
 # --- a listener's side: why it refused a client, and what a client that got in presented ---------------------

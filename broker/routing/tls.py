@@ -14,7 +14,8 @@ from broker.routing.models import Destination
 
 def client_context(destination: Destination) -> ssl.SSLContext:
     """A fresh context for one association; it remembers the first TLS error seen on it (see failure())."""
-    return tls.watched(tls.client_context(destination.tls_ca_file, destination.tls_cert_file, destination.tls_key_file))
+    context = tls.client_context(destination.tls_ca_file, destination.tls_cert_file, destination.tls_key_file)
+    return tls.watched(context, client_certificate=bool(destination.tls_cert_file))
 
 
 failure = tls.failure  # why TLS failed on an association made with client_context(), or None (words: tls.describe)
