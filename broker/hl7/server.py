@@ -192,10 +192,15 @@ class MLLPServer:
                               use_tls: bool = False) -> None:
         task = asyncio.current_task()
         self._idle[task] = True
-        if use_tls and not await self._handshake(writer, peer):
-            self._idle.pop(task, None)
-            writer.close()
-            return
+        if use_tls:
+            try:
+                handshaken = await self._handshake(writer, peer)
+            except asyncio.CancelledError:  # shutdown during the handshake: nothing in flight
+                handshaken = False
+            if not handshaken:
+                self._idle.pop(task, None)
+                writer.close()
+                return
         sock = writer.get_extra_info("socket")
         ack_sock = None
         if sock is not None and not use_tls:  # a TLS connection's ACK must go through the TLS layer: the loop sends it

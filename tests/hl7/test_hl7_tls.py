@@ -265,6 +265,17 @@ def test_it_closes_a_handshake_that_never_finishes_and_frees_its_slot(good_sende
     assert sum(mutual_listener.server._per_address.values()) == 1  # only the good sender's connection
 
 
+def test_it_stops_at_once_while_a_handshake_is_pending(transactional_db, settings, ca, broker_certificate):
+    listener_settings(settings, ca, broker_certificate, mutual=True)
+    running = start_server("127.0.0.1", 0, block=False, tls_port=0, frame_timeout=30.0)
+    with socket.create_connection(("127.0.0.1", running.tls_port), timeout=10) as silent:
+        wait_until(lambda: sum(running.server._per_address.values()) == 1, timeout=5)
+        started = time.monotonic()
+        running.shutdown()
+        assert time.monotonic() - started < 5  # not the 30 s handshake deadline
+        assert silent.recv(100) == b""
+
+
 # --- runhl7 -------------------------------------------------------------------------------------------------------
 
 def test_runhl7_listens_on_both_ports_and_names_them_in_its_ready_line(database_url_for_subprocess, ca,
