@@ -149,6 +149,7 @@ def watched(context: ssl.SSLContext, peer: str = "the destination", *,
     it and reports an aborted association. One fresh context per association or connection."""
     context.sslsocket_class = _WatchedSocket
     context.broker_tls_failure = None
+    context.broker_tls_failed_send = None
     context.broker_tls_peer = peer
     context.broker_tls_client_certificate = client_certificate
     return context
@@ -156,7 +157,7 @@ def watched(context: ssl.SSLContext, peer: str = "the destination", *,
 
 def failure(context: ssl.SSLContext) -> str | None:
     """Why TLS failed on connections made with this (watched) context, or None when it did not."""
-    return getattr(context, "broker_tls_failure", None)
+    return getattr(context, "broker_tls_failure", None) or getattr(context, "broker_tls_failed_send", None)
 
 
 class _WatchedSocket(ssl.SSLSocket):
@@ -180,14 +181,18 @@ class _WatchedSocket(ssl.SSLSocket):
         try:
             return super().send(*args, **kwargs)
         except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:  # closed after a refused handshake
-            self._keep(exc, handshake=False)
+            # Kept apart: the peer's alert, when a later read gets it, says more than the failed write.
+            if getattr(self.context, "broker_tls_failed_send", None) is None:
+                self.context.broker_tls_failed_send = self._describe(exc, handshake=False)
             raise
 
     def _keep(self, exc: OSError, *, handshake: bool) -> None:
         if getattr(self.context, "broker_tls_failure", None) is None:
-            self.context.broker_tls_failure = describe(
-                exc, handshake=handshake, peer=getattr(self.context, "broker_tls_peer", "the destination"),
-                client_certificate=getattr(self.context, "broker_tls_client_certificate", None))
+            self.context.broker_tls_failure = self._describe(exc, handshake=handshake)
+
+    def _describe(self, exc: OSError, *, handshake: bool) -> str:
+        return describe(exc, handshake=handshake, peer=getattr(self.context, "broker_tls_peer", "the destination"),
+                        client_certificate=getattr(self.context, "broker_tls_client_certificate", None))
 
 
 # --- a listener's side: why it refused a client, and what a client that got in presented ---------------------

@@ -29,7 +29,7 @@ from broker.hl7 import intake
 log = logging.getLogger("broker.hl7.server")
 
 TRIM_AFTER_BYTES = 1024 * 1024
-TLS_RECORD_START = (b"\x16\x03", )  # a TLS handshake record (ClientHello), SSL 3.0 to TLS 1.3 record versions
+TLS_RECORD_START = b"\x16\x03"  # a TLS handshake record (a ClientHello): content type 22, record version 3.x
 
 
 def _libc_trim():
@@ -203,8 +203,9 @@ class MLLPServer:
                 return
         sock = writer.get_extra_info("socket")
         ack_sock = None
-        if sock is not None and not use_tls:  # a TLS connection's ACK must go through the TLS layer: the loop sends it
+        if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None and not use_tls:  # a TLS connection's ACK must go through the TLS layer: the loop sends it
             # The intake thread sends the ACK itself, right after the commit: handing it back to the event loop
             # first costs a thread switch and a loop turn on the sender's critical path. Its own descriptor (a
             # dup) stays valid even if the transport closes meanwhile; no other write is pending then.
