@@ -7,7 +7,16 @@ from pathlib import Path
 
 import dj_database_url
 
-from broker.core.env import ConfigurationError, env_bool, env_choice, env_float, env_int, env_list, env_str
+from broker.core.env import (
+    ConfigurationError,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_int,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything a broker process creates (database, images, task queue, logs, keys) is the service account's only:
@@ -57,7 +66,7 @@ BROKER_TLS_KEY = env_str("BROKER_TLS_KEY", "")
 BROKER_TLS_CA = env_str("BROKER_TLS_CA", "")
 # DICOM over TLS (PS3.15 Annex B) on its own port beside the plain one, with BROKER_TLS_*; unset or 0 = off.
 # 2762 is the registered DICOM TLS port. BROKER_DICOM_PLAIN=false closes the plain port (docs/security.md).
-BROKER_DICOM_TLS_PORT = env_int("BROKER_DICOM_TLS_PORT", 0) or None
+BROKER_DICOM_TLS_PORT = env_optional_int("BROKER_DICOM_TLS_PORT") or None  # unset or 0: off
 BROKER_DICOM_PLAIN = env_bool("BROKER_DICOM_PLAIN", True)
 BROKER_WEB_PORT = env_int("BROKER_WEB_PORT", 8000)
 BROKER_TIME_ZONE = env_str("BROKER_TIME_ZONE", "Europe/Berlin")
@@ -295,6 +304,11 @@ BROKER_HL7_MAX_BUFFERED_BYTES = env_int("BROKER_HL7_MAX_BUFFERED_BYTES", 64 * 10
 # Apply a message only when an HL7 sender rule (admin, manage.py hl7senders) allows its address and MSH-3/4;
 # others get AR 207 and are logged as refused. Off by default for the embedded setup: turn it on in production.
 BROKER_HL7_REQUIRE_KNOWN_SENDER = env_bool("BROKER_HL7_REQUIRE_KNOWN_SENDER", False)
+# --- MLLP over TLS (issue 9, hl7-tls; docs/security.md) ---
+# A second MLLP port with TLS (BROKER_TLS_CERT/_KEY, mutual TLS with BROKER_TLS_CA); unset = no TLS port.
+BROKER_HL7_TLS_PORT = env_optional_int("BROKER_HL7_TLS_PORT") or None  # unset or 0: off
+# false closes the plain MLLP port (BROKER_HL7_PORT): senders must use the TLS port.
+BROKER_HL7_PLAIN = env_bool("BROKER_HL7_PLAIN", True)
 # --- Storage and routing (docs/routing.md) ---
 BROKER_STORAGE_DIR = Path(env_str("BROKER_STORAGE_DIR", str(DATA_DIR / "storage"))).resolve()
 BROKER_ROUTING_BACKOFF_SECONDS = env_float("BROKER_ROUTING_BACKOFF_SECONDS", 30.0)

@@ -1,8 +1,30 @@
 """Shared pieces of the broker apps' admin: read-only logs, readable raw data, actions that call an area."""
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from broker.core import readable
+from broker.core import readable, tls
+
+
+class PeerTLSForm(forms.ModelForm):
+    """A peer with use_tls and tls_ca_file / tls_cert_file / tls_key_file: files that cannot be used are refused
+    at save time rather than at the first connection (routing destinations, the RIS, MPPS destinations)."""
+
+    TLS_FIELDS = ("tls_ca_file", "tls_cert_file", "tls_key_file")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("use_tls"):
+            try:
+                tls.client_context(*(cleaned.get(field) or "" for field in self.TLS_FIELDS))
+            except tls.TLSConfigurationError as exc:
+                raise forms.ValidationError(f"TLS: {exc}") from exc
+        return cleaned
+
+
+TLS_FIELDSET = ("TLS", {"fields": ("use_tls", *PeerTLSForm.TLS_FIELDS),
+                        "description": "Files on the broker's host (PEM). The peer's certificate is checked against "
+                                       "the CA file (the system's CAs when empty) and must name the host."})
 
 
 class NoAddOrDeleteAdmin(admin.ModelAdmin):

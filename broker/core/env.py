@@ -62,3 +62,10 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigurationError(f"{name}={raw!r} is not one of {', '.join(choices)}; unset it or give e.g. {default}")
     return value
+
+
+def env_optional_int(name: str) -> int | None:
+    """A whole number, or None when the variable is unset or empty (a feature that is off unless configured)."""
+    if os.environ.get(name, "") == "":
+        return None
+    return env_int(name, 0)

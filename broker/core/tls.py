@@ -103,3 +103,135 @@ def client_context(ca_file: str = "", cert_file: str = "", key_file: str = "", *
 def listener_context() -> ssl.SSLContext:
     """The server context of the DICOM and MLLP TLS listeners, from BROKER_TLS_CERT, _KEY and _CA."""
     return server_context(settings.BROKER_TLS_CERT, settings.BROKER_TLS_KEY, settings.BROKER_TLS_CA)
+
+
+# --- why a connection failed, in words the administrator of either side can act on --------------------------
+
+def describe(exc: OSError, *, handshake: bool, peer: str = "the destination",
+             client_certificate: bool | None = None) -> str:
+    """A TLS error of a connection the broker opened (or a connection error during its handshake), as the reason
+    shown on the job, forward or notification. `peer` names the other side ("the destination", "the RIS");
+    `client_certificate` says whether the broker presented one (None: not known)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = (exc.verify_message or str(exc)).rstrip(".")
+        if "mismatch" in reason:
+            return (f"certificate verification failed: {reason} ({peer}'s host must be a name or IP address "
+                    "its certificate carries in subjectAltName)")
+        return (f"certificate verification failed: {reason} (is {peer}'s certificate signed by the CA in "
+                "tls_ca_file, and valid today?)")
+    reason = getattr(exc, "reason", None) or ""
+    if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED":
+        return f"{peer} requires a client certificate: set tls_cert_file and tls_key_file ({reason})"
+    if reason in ("SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                  "SSLV3_ALERT_CERTIFICATE_EXPIRED"):
+        return f"{peer} did not accept the broker's client certificate ({reason})"
+    if isinstance(exc, TimeoutError):
+        return f"no TLS handshake answer from {peer} in time (is it a TLS port?)"
+    if not handshake and client_certificate is not None and isinstance(
+            exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError):
+        # TLS 1.3: the client's handshake ends before the server checks its certificate; a server that refuses it
+        # may close without an alert the broker gets to read.
+        if not client_certificate:
+            return (f"{peer} closed the connection right after the TLS handshake; it probably requires a client "
+                    f"certificate: set tls_cert_file and tls_key_file ({exc})")
+        return (f"{peer} closed the connection right after the TLS handshake; it probably did not accept the "
+                f"broker's client certificate (tls_cert_file) ({exc})")
+    if handshake and (not isinstance(exc, ssl.SSLError) or isinstance(exc, ssl.SSLEOFError)
+                      or reason == "WRONG_VERSION_NUMBER"):
+        return (f"the TLS handshake failed: {peer} closed the connection or did not answer in TLS ({exc}); "
+                "is TLS enabled on that port?")
+    return f"TLS error: {exc}"
+
+
+def watched(context: ssl.SSLContext, peer: str = "the destination", *,
+            client_certificate: bool | None = None) -> ssl.SSLContext:
+    """The context remembers the first TLS error seen on its connections (see failure()): pynetdicom only logs
+    it and reports an aborted association. One fresh context per association or connection."""
+    context.sslsocket_class = _WatchedSocket
+    context.broker_tls_failure = None
+    context.broker_tls_failed_send = None
+    context.broker_tls_peer = peer
+    context.broker_tls_client_certificate = client_certificate
+    return context
+
+
+def failure(context: ssl.SSLContext) -> str | None:
+    """Why TLS failed on connections made with this (watched) context, or None when it did not."""
+    return getattr(context, "broker_tls_failure", None) or getattr(context, "broker_tls_failed_send", None)
+
+
+class _WatchedSocket(ssl.SSLSocket):
+    """Keeps the first TLS error on its context."""
+
+    def do_handshake(self, *args, **kwargs):
+        try:
+            return super().do_handshake(*args, **kwargs)
+        except OSError as exc:
+            self._keep(exc, handshake=True)
+            raise
+
+    def recv(self, *args, **kwargs):
+        try:
+            return super().recv(*args, **kwargs)
+        except ssl.SSLError as exc:  # an alert after the handshake, e.g. TLS 1.3's "certificate required"
+            self._keep(exc, handshake=False)
+            raise
+
+    def send(self, *args, **kwargs):  # sendall sends through send
+        try:
+            return super().send(*args, **kwargs)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:  # closed after a refused handshake
+            # Kept apart: the peer's alert, when a later read gets it, says more than the failed write.
+            if getattr(self.context, "broker_tls_failed_send", None) is None:
+                self.context.broker_tls_failed_send = self._describe(exc, handshake=False)
+            raise
+
+    def _keep(self, exc: OSError, *, handshake: bool) -> None:
+        if getattr(self.context, "broker_tls_failure", None) is None:
+            self.context.broker_tls_failure = self._describe(exc, handshake=handshake)
+
+    def _describe(self, exc: OSError, *, handshake: bool) -> str:
+        return describe(exc, handshake=handshake, peer=getattr(self.context, "broker_tls_peer", "the destination"),
+                        client_certificate=getattr(self.context, "broker_tls_client_certificate", None))
+
+
+# --- a listener's side: why it refused a client, and what a client that got in presented ---------------------
+
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LENGTH_MISMATCH",
+            "PACKET_LENGTH_TOO_LONG", "WRONG_SSL_VERSION", "RECORD_LAYER_FAILURE"}
+_OLD_TLS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE", "VERSION_TOO_LOW"}
+_CLIENT_REJECTED_US = {"SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                       "SSLV3_ALERT_CERTIFICATE_EXPIRED", "TLSV1_ALERT_DECRYPT_ERROR"}
+
+
+def describe_refused_client(exc: BaseException, *, timeout: float) -> str:
+    """Why a TLS listener's handshake with a client failed, for its log line and the row staff see."""
+    reason = getattr(exc, "reason", None) or ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        message = (exc.verify_message or reason or str(exc)).rstrip(".")
+        return f"the client's certificate is not trusted: {message} (is it signed by the CA in BROKER_TLS_CA, and valid today?)"
+    if reason in ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED"):
+        return "the client sent no certificate, and BROKER_TLS_CA requires one (mutual TLS)"
+    if reason in _NOT_TLS:
+        return f"the client did not speak TLS (plain MLLP on the TLS port?) ({reason})"
+    if reason in _OLD_TLS:
+        return f"the client offered only TLS versions the broker refuses; TLS 1.2 or 1.3 is required ({reason})"
+    if reason == "NO_SHARED_CIPHER":
+        return f"no cipher in common: the broker accepts only forward-secret AEAD ciphers (BCP 195) ({reason})"
+    if reason in _CLIENT_REJECTED_US:
+        return f"the client did not accept the broker's certificate (BROKER_TLS_CERT) ({reason})"
+    if isinstance(exc, ConnectionAbortedError | TimeoutError):
+        return f"the handshake did not finish within {timeout:g} s"
+    if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError) or not isinstance(exc, ssl.SSLError):
+        return f"the client closed the connection during the handshake ({exc})"
+    return f"TLS error: {reason or exc}"
+
+
+def describe_session(ssl_object: ssl.SSLObject | None) -> str:
+    """The accepted session for the connection's log line: version, cipher and the client certificate's subject."""
+    if ssl_object is None:
+        return "TLS"
+    certificate = ssl_object.getpeercert() or {}
+    subject = ", ".join(f"{key}={value}" for rdn in certificate.get("subject", ()) for key, value in rdn)
+    who = f"client certificate {subject}" if subject else "no client certificate"
+    return f"{ssl_object.version()} {ssl_object.cipher()[0]}, {who}"

@@ -1,23 +1,50 @@
 """Admin for the RIS endpoint and MPPS destinations (configuration) and the outbound queues (read-only, with actions)."""
 from django.contrib import admin
 
-from broker.core.admin import PermissionActionsMixin, ReadOnlyAdmin, dicom_html, hl7_html, run_for_each
+from broker.core.admin import (
+    TLS_FIELDSET,
+    PeerTLSForm,
+    PermissionActionsMixin,
+    ReadOnlyAdmin,
+    dicom_html,
+    hl7_html,
+    run_for_each,
+)
 from broker.outbound import services
 from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, RisNotification
 
 
+class RisEndpointForm(PeerTLSForm):
+    class Meta:
+        model = RisEndpoint
+        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
+
+
+class MppsDestinationForm(PeerTLSForm):
+    class Meta:
+        model = MppsDestination
+        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
+
+
 @admin.register(RisEndpoint)
 class RisEndpointAdmin(admin.ModelAdmin):
-    list_display = ("name", "host", "port", "enabled", "message_format", "receiving_application", "receiving_facility", "timeout_seconds")
-    list_filter = ("enabled", "message_format")
+    form = RisEndpointForm
+    list_display = ("name", "host", "port", "enabled", "use_tls", "message_format", "receiving_application",
+                    "receiving_facility", "timeout_seconds")
+    list_filter = ("enabled", "use_tls", "message_format")
     search_fields = ("name", "host")
+    fieldsets = [(None, {"fields": ("name", "host", "port", "enabled", "message_format", "receiving_application",
+                                    "receiving_facility", "timeout_seconds", "match_sending_application")}),
+                 TLS_FIELDSET]
 
 
 @admin.register(MppsDestination)
 class MppsDestinationAdmin(admin.ModelAdmin):
-    list_display = ("name", "ae_title", "host", "port", "enabled", "description")
-    list_filter = ("enabled",)
+    form = MppsDestinationForm
+    list_display = ("name", "ae_title", "host", "port", "enabled", "use_tls", "description")
+    list_filter = ("enabled", "use_tls")
     search_fields = ("name", "ae_title", "host")
+    fieldsets = [(None, {"fields": ("name", "ae_title", "host", "port", "enabled", "description")}), TLS_FIELDSET]
 
 
 @admin.register(RisNotification)

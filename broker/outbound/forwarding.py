@@ -5,6 +5,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from broker.core.work_queue import Outcome
+from broker.outbound import tls
 from broker.outbound.models import MPPS_FORWARDS, MppsForward
 
 
@@ -14,9 +15,16 @@ def send(forward: MppsForward) -> tuple[int | None, str, int | None]:
     ae = AE(ae_title=settings.BROKER_AE_TITLE)
     ae.add_requested_context(ModalityPerformedProcedureStep)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    # Also bounds the TLS handshake: a peer that accepts and never answers would hold the worker otherwise.
+    ae.connection_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT
+    context = tls.client_context(destination, "MPPS destination", "the destination")
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title,
+                         tls_args=(context, destination.host) if context else None)
     if not assoc.is_established:
-        return None, f"association with {destination.ae_title}@{destination.host}:{destination.port} not established", None
+        where = f"{destination.ae_title}@{destination.host}:{destination.port}"
+        if reason := tls.failed(context, where):
+            return None, reason, None
+        return None, f"association with {where} not established", None
     try:
         dataset = Dataset.from_json(forward.dataset)
         uid = forward.performed_step.sop_instance_uid
@@ -48,6 +56,8 @@ def attempt(forward: MppsForward) -> tuple[str, dict]:
     """One try: ("", answer) when the destination has it, else (what went wrong, answer)."""
     try:
         status, comment, error_id = send(forward)
+    except tls.PeerTLSConfigurationError as exc:  # retried like any failure: the administrator fixes the file
+        status, comment, error_id = None, str(exc), None
     except Exception as exc:  # network errors of every kind: retried, never lost
         status, comment, error_id = None, f"{type(exc).__name__}: {exc}", None
     note = delivered(forward.operation, status, error_id) if status is not None else None

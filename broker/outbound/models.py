@@ -6,7 +6,20 @@ from broker.core.work_queue import QueuedWork, WorkQueue, WorkState
 DeliveryState = WorkState  # the states every queued outbound row goes through
 
 
-class RisEndpoint(models.Model):
+class PeerTLS(models.Model):
+    """TLS towards the peer, as a routing Destination has it (broker.core.tls.client_context): its certificate
+    verified against tls_ca_file (the system's CAs when empty) and the host checked; a client certificate when set."""
+
+    use_tls = models.BooleanField(default=False)
+    tls_ca_file = models.CharField(max_length=500, blank=True, default="")
+    tls_cert_file = models.CharField(max_length=500, blank=True, default="")
+    tls_key_file = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class RisEndpoint(PeerTLS):
     class MessageFormat(models.TextChoices):
         AUTO = "AUTO", "As the order came (ORM for v2.3/2.4, OMI for v2.5+)"
         ORM = "ORM", "ORM^O01"
@@ -57,7 +70,7 @@ class RisNotification(QueuedWork):
         return f"{self.event} for {self.order_id} → {self.endpoint}"
 
 
-class MppsDestination(models.Model):
+class MppsDestination(PeerTLS):
     name = models.CharField(max_length=64, unique=True)
     ae_title = models.CharField(max_length=16)
     host = models.CharField(max_length=255)

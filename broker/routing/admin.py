@@ -1,9 +1,8 @@
 """Admin for destinations and routing rules (configuration), and received studies and routing jobs (read-only, with actions)."""
-from django import forms
 from django.contrib import admin
 
-from broker.core.admin import PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
-from broker.routing import services, tls
+from broker.core.admin import PeerTLSForm, PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
+from broker.routing import services
 from broker.routing.models import (
     DeliveredInstance,
     Destination,
@@ -15,20 +14,10 @@ from broker.routing.models import (
 )
 
 
-class DestinationForm(forms.ModelForm):
+class DestinationForm(PeerTLSForm):
     class Meta:
         model = Destination
         fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("use_tls"):
-            files = {field: cleaned.get(field) or "" for field in ("tls_ca_file", "tls_cert_file", "tls_key_file")}
-            try:
-                tls.client_context(Destination(**files))  # refused now rather than at the first routing job
-            except tls.TLSConfigurationError as exc:
-                raise forms.ValidationError(f"TLS: {exc}") from exc
-        return cleaned
 
 
 @admin.register(Destination)

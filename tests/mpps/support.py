@@ -148,13 +148,13 @@ class Modality:
 class RecordingMppsScp:
     """A downstream MPPS SCP (a PACS): records every N-CREATE / N-SET it accepts, in arrival order."""
 
-    def __init__(self, ae_title: str = "PACS"):
+    def __init__(self, ae_title: str = "PACS", ssl_context=None):
         self.received = []  # (operation, sop_instance_uid, Dataset)
         self.lock = threading.Lock()
         self.answer = 0x0000
         ae = AE(ae_title=ae_title)
         ae.add_supported_context(MPPS)
-        self.server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[
+        self.server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=ssl_context, evt_handlers=[
             (evt.EVT_N_CREATE, self._on_create), (evt.EVT_N_SET, self._on_set)])
         self.port = self.server.server_address[1]
 
@@ -180,9 +180,12 @@ class RecordingMppsScp:
 
 class RisServer:
     """An MLLP server playing the RIS: answers each message with an ACK whose MSA-1 is `self.answer`
-    ('AA', 'AE', 'AR', or None for no answer at all); `hold` makes it wait before answering."""
+    ('AA', 'AE', 'AR', or None for no answer at all); `hold` makes it wait before answering. With an ssl_context
+    (a server context) it speaks MLLP over TLS; `tls_refusals` keeps why each refused handshake failed."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, ssl_context=None):
+        self.ssl_context = ssl_context
+        self.tls_refusals = []
         self.received = []  # decoded messages in arrival order
         self.answer = "AA"
         self.hold = threading.Event()
@@ -208,6 +211,15 @@ class RisServer:
 
     def _handle(self, conn):
         decoder = FrameDecoder(1024 * 1024)
+        if self.ssl_context is not None:
+            conn.settimeout(10)
+            try:
+                conn = self.ssl_context.wrap_socket(conn, server_side=True)
+            except OSError as exc:
+                with self.lock:
+                    self.tls_refusals.append(getattr(exc, "reason", None) or str(exc))
+                conn.close()
+                return
         conn.settimeout(0.2)
         with conn:
             while not self._stop.is_set():

@@ -1,5 +1,6 @@
 """MLLP framing (HL7 v2 transport): <VT> message <FS><CR>; a blocking client for outbound messages."""
 import socket
+import ssl
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"
@@ -79,17 +80,27 @@ class FrameDecoder:
 
 
 class MLLPClient:
-    """Send one message at a time and wait for its reply (the ACK) on a kept-open connection."""
+    """Send one message at a time and wait for its reply (the ACK) on a kept-open connection; over TLS when given
+    a client context (broker.core.tls.client_context): the host is checked against the peer's certificate."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0, max_message_bytes: int = 10 * 1024 * 1024):
+    def __init__(self, host: str, port: int, timeout: float = 10.0, max_message_bytes: int = 10 * 1024 * 1024,
+                 ssl_context: ssl.SSLContext | None = None):
         self.host, self.port, self.timeout = host, port, timeout
         self.max_message_bytes = max_message_bytes
+        self.ssl_context = ssl_context
         self._sock = None
         self._decoder = None
 
     def connect(self):
-        self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)  # the handshake, bounded by timeout
+            except BaseException:
+                sock.close()
+                raise
+        self._sock = sock
         self._decoder = FrameDecoder(self.max_message_bytes)
         return self
 

@@ -34,6 +34,14 @@ def child_commands(web_port: int) -> dict[str, list[str]]:
     }
 
 
+def hl7_ports() -> str:
+    """The MLLP ports for the start line: "MLLP :2575", "MLLP :2575, MLLP/TLS :2576" or "MLLP/TLS :2576"."""
+    ports = [f"MLLP :{settings.BROKER_HL7_PORT}"] if settings.BROKER_HL7_PLAIN else []
+    if settings.BROKER_HL7_TLS_PORT is not None:
+        ports.append(f"MLLP/TLS :{settings.BROKER_HL7_TLS_PORT}")
+    return ", ".join(ports)
+
+
 class Command(BaseCommand):
     help = "Run the whole broker (DICOM, HL7, worker, web) in one command until SIGTERM or Ctrl-C."
 
@@ -64,7 +72,7 @@ class Command(BaseCommand):
         web_scheme = "https" if settings.BROKER_WEB_TLS and settings.BROKER_TLS_CERT else "http"
         self.stdout.write(
             f"broker running: DICOM {settings.BROKER_AE_TITLE}@{settings.BROKER_HOST}:{settings.BROKER_DICOM_PORT}, "
-            f"HL7 MLLP :{settings.BROKER_HL7_PORT}, web {web_scheme}://127.0.0.1:{settings.BROKER_WEB_PORT}/ — Ctrl-C stops"
+            f"HL7 {hl7_ports()}, web {web_scheme}://127.0.0.1:{settings.BROKER_WEB_PORT}/ — Ctrl-C stops"
         )
         self.stdout.flush()
         failed = None
