@@ -306,7 +306,7 @@ BROKER_HL7_MAX_BUFFERED_BYTES = env_int("BROKER_HL7_MAX_BUFFERED_BYTES", 64 * 10
 BROKER_HL7_REQUIRE_KNOWN_SENDER = env_bool("BROKER_HL7_REQUIRE_KNOWN_SENDER", False)
 # --- MLLP over TLS (issue 9, hl7-tls; docs/security.md) ---
 # A second MLLP port with TLS (BROKER_TLS_CERT/_KEY, mutual TLS with BROKER_TLS_CA); unset = no TLS port.
-BROKER_HL7_TLS_PORT = env_optional_int("BROKER_HL7_TLS_PORT") or None  # unset or 0: off
+BROKER_HL7_TLS_PORT = env_optional_int("BROKER_HL7_TLS_PORT")  # unset: off; 0: a free port (tests)
 # false closes the plain MLLP port (BROKER_HL7_PORT): senders must use the TLS port.
 BROKER_HL7_PLAIN = env_bool("BROKER_HL7_PLAIN", True)
 # --- Storage and routing (docs/routing.md) ---
