@@ -31,28 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "mwl"
 DATABASE_URL = os.environ.get("BENCH_MWL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broker_bench_mwl")
-DATABASE_NAME = DATABASE_URL.rsplit("/", 1)[1]
 STATIONS = [f"CT{n:02d}" for n in range(1, 11)] + [f"MR{n:02d}" for n in range(1, 11)]
 DAYS = 200  # steps spread over 200 days around today: ~25 per station and day at 100k
 sys.path.insert(0, str(ROOT))
-from bench.support import cpu_seconds, free_port, wait_for_port  # noqa: E402
-
-
-def setup_django():
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ["BROKER_DATA_DIR"] = str(WORK / "data")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from bench.support import cpu_seconds, free_port, scratch_django, wait_for_port  # noqa: E402
 
 
 def load_steps(start_index: int, count: int) -> None:
@@ -341,7 +323,7 @@ def main():
     wlm_sizes = {10000} if args.quick else {10000, 50000}
     reps = 5 if args.quick else 9
     WORK.mkdir(parents=True, exist_ok=True)
-    setup_django()
+    scratch_django(DATABASE_URL, WORK / "data")
     if args.baseline:
         side_by_side(args.baseline.resolve(), sizes, reps, began)
         return

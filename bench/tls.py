@@ -25,30 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "tls"
 DATABASE_URL = os.environ.get("BENCH_TLS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/broker_dicomtls_bench")
-DATABASE_NAME = DATABASE_URL.rsplit("/", 1)[1]
 IMAGES = 200
 QUERY_TARGET, STORE_TARGET = 1.3, 1.2
 READY = re.compile(r"DICOM listener ready on [\d.]+:(\d+) \(pid \d+\); TLS on [\d.]+:(\d+)")
 sys.path.insert(0, str(ROOT))
-from bench.support import cpu_seconds  # noqa: E402
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ["BROKER_DATA_DIR"] = str(WORK / "data")
-    os.environ["BROKER_STORAGE_DIR"] = str(WORK / "storage")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from bench.support import cpu_seconds, scratch_django  # noqa: E402
 
 
 def certificates() -> dict[str, Path]:
@@ -127,7 +108,7 @@ def main():
         sys.exit("DCMTK is not installed (apt-get install dcmtk)")
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    setup_django()
+    scratch_django(DATABASE_URL, WORK / "data", storage_dir=WORK / "storage")
     from django.utils import timezone
 
     from bench.mwl_query import load_steps

@@ -30,9 +30,6 @@ from tests.hl7.support import orm, pid
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 def order_from_hl7(n: int):
     """The order an ORM^O01 from the RIS just created, through the same intake the MLLP listener uses."""
     from broker.hl7.intake import receive
@@ -47,18 +44,6 @@ def order_from_hl7(n: int):
     return ImagingOrder.objects.get(pk=receipt.message.order_id)
 
 
-@pytest.fixture
-def browser(chromium_path, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def shot(page, name: str):

@@ -16,7 +16,6 @@ from tests.dashboard.support import (
     make_query,
     scheduled_order,
 )
-from tests.dashboard.test_browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,23 +24,12 @@ REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", func
 });"""
 
 
-@pytest.fixture
-def chromium(chromium_path, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
-def page(live_server, chromium):
+def page(live_server, browser):
     User.objects.create_superuser("csp.chief", "c@example.org", PASSWORD)
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.add_init_script(REPORT_VIOLATIONS)
     page = context.new_page()
     page.violations = []
