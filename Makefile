@@ -39,12 +39,17 @@ test: install system-deps lint test-sqlite test-postgres
 test-fast: install
 	env -u DATABASE_URL $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# The browser tests run in a pytest process of their own: Playwright's sync API drives Chromium through greenlet,
+# and a greenlet left for the garbage collector crashed a later listener test once (a segfault in the PostgreSQL
+# pass, in tests/mpps, during a collection). Apart, neither can take the other down. (Exit 5: none selected.)
 test-sqlite: install
-	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	env -u DATABASE_URL $(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-postgres: install
 	@if $(BIN)/python scripts/pg_ready.py "$(TEST_DATABASE_URL)"; then \
-		DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+		{ DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]; } && \
+		{ DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || [ $$? -eq 5 ]; }; \
 	elif [ "$$BROKER_TEST_REQUIRE_SERVICES" = "1" ]; then \
 		echo "PostgreSQL at $(TEST_DATABASE_URL) is not reachable"; exit 1; \
 	else \
