@@ -116,11 +116,12 @@ class _Walker:
         return pos
 
     def character_set(self, value: bytes) -> None:
-        text = value.decode("ascii", "replace").strip(" \x00")
+        # backslashreplace keeps a stray byte readable (b"\xe9" → "\\xe9") where "replace" made U+FFFD.
+        text = value.decode("ascii", "backslashreplace").strip(" \x00")
         charsets = parse_character_set(text)
         if not is_known(charsets):
             raise IdentifierEncodingError("SpecificCharacterSet",
-                                          f"Specific Character Set {text[:24]!r} not supported")
+                                          f"Specific Character Set '{text[:24]}' not supported")
         self.utf8 = charsets[0] == "ISO_IR 192" or (len(charsets) > 1 and "ISO_IR 192" in charsets)
 
 

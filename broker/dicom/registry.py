@@ -17,6 +17,7 @@ from pydicom import Dataset
 
 from broker.core.dicom_net.association import listener_associations, reject
 from broker.dicom import db_work
+from broker.dicom.error_comment import error_comment
 from broker.dicom.models import RemoteAE
 from worklist.mwl.scope import ALL, Scope
 
@@ -231,5 +232,5 @@ def refusal(assoc, service: str) -> Dataset | None:
                 service)
     status = Dataset()
     status.Status = REFUSED_NOT_AUTHORIZED
-    status.ErrorComment = f"AE {title} is not allowed the {service} service"[:64]
+    status.ErrorComment = error_comment(f"AE {title} is not allowed the {service} service")
     return status

@@ -114,3 +114,46 @@ def test_it_plans_one_constraint_per_matching_key_and_default(settings, top, sps
 def test_it_lists_keys_it_cannot_match(settings):
     plan = build_plan(_identifier({"PatientAddress": "MAIN ST", "PatientComments": ""}), today=date(2026, 5, 1))
     assert plan.unsupported == ["PatientAddress"]
+
+
+@pytest.mark.parametrize("charsets, expected", [
+    (["ISO_IR 100"], True), (["ISO_IR 192"], True), ([""], True), (["ISO 2022 IR 6", "ISO 2022 IR 87"], True),
+    (["", "ISO 2022 IR 87"], True), (["ISO_IR 999"], False), (["latin1"], False), (["iso_ir 100"], False),
+    (["ISO_IR 100", "ISO_IR 192"], False), (["ISO_IR 100", "xe9"], False),
+    (["ISO 2022 IR 6", "ISO_IR 192"], False),
+])
+def test_it_knows_only_defined_terms_spelled_exactly(charsets, expected):
+    from worklist.mwl.charset import is_known
+
+    assert is_known(charsets) is expected
+
+
+def test_its_charset_checks_leave_other_threads_warnings_alone():
+    """The checks ran under warnings.catch_warnings(simplefilter("error")), which is process-wide: another
+    association's thread then saw its harmless warning raised as an exception (a 0xC000 for a good query)."""
+    import threading
+    import warnings
+
+    from worklist.mwl.charset import fits, is_known
+
+    stop = threading.Event()
+    filters_before = list(warnings.filters)
+
+    def check_charsets():
+        n = 0
+        while not stop.is_set() and n < 200_000:
+            is_known(["ISO_IR 100"]) and is_known(["ISO_IR 999"])
+            fits(f"Müller{n}", ["ISO_IR 100"])
+            n += 1
+
+    checker = threading.Thread(target=check_charsets)
+    checker.start()
+    try:
+        with warnings.catch_warnings(record=True) as seen:  # this thread's own, as a listener thread's would be
+            for n in range(20_000):
+                warnings.warn(f"harmless {n}", UserWarning, stacklevel=1)
+    finally:
+        stop.set()
+        checker.join(timeout=30)
+    assert len(seen) == 20_000
+    assert warnings.filters == filters_before

@@ -6,10 +6,9 @@ For a person name whose ideographic or phonetic group cannot be encoded, the alp
 carries the name (romanised from the phonetic group when the alphabetic one is empty).
 """
 import unicodedata
-import warnings
 from functools import lru_cache
 
-from pydicom.charset import convert_encodings, encode_string
+from pydicom.charset import custom_encoders, python_encoding
 
 from worklist.names import LATIN_BASE_LETTERS
 
@@ -25,33 +24,46 @@ def parse_character_set(configured: str) -> list[str]:
     return values
 
 
+# Both checks below read pydicom's table and Python's codecs directly. They used to run pydicom's
+# converters under warnings.catch_warnings(), which swaps the process-wide warning filters: on the
+# listener's threads that turned another association's harmless pydicom warning into an exception.
+
+
 def is_known(charsets: list[str]) -> bool:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            convert_encodings(charsets)
-            return True
-        except Exception:
-            return False
+    """Every value a Defined Term (PS3.3 C.12.1.1.2), spelled exactly; several values only as ISO 2022
+    code extensions (the first may be empty: the default repertoire)."""
+    if any(c and c not in python_encoding for c in charsets):
+        return False
+    return len(charsets) == 1 or all(c.startswith("ISO 2022") for c in charsets[1:]) and (
+        not charsets[0] or charsets[0].startswith("ISO 2022"))
 
 
 @lru_cache(maxsize=64)
 def _encodings(charsets: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(convert_encodings(list(charsets)))
+    return tuple(python_encoding[c or "ISO_IR 6"] for c in charsets)
+
+
+@lru_cache(maxsize=4096)
+def _char_fits(ch: str, encodings: tuple[str, ...]) -> bool:
+    for encoding in encodings:
+        try:
+            # pydicom's own encoders for the JIS sets (strict), Python's codecs for the rest.
+            custom_encoders[encoding](ch, errors="strict") if encoding in custom_encoders else ch.encode(encoding)
+            return True
+        except UnicodeError:
+            continue
+    return False
 
 
 def fits(text: str, charsets: list[str] | tuple[str, ...]) -> bool:
+    """Whether `text` can be sent in `charsets` without a replacement character (each character in one of
+    the sets, as pydicom's encoder splits a value between code extensions)."""
     if text.isascii():
         return True
     if all(c in ("", "ISO_IR 6", "ISO 2022 IR 6") for c in charsets):
         return False  # the default repertoire is ASCII (pydicom would read it leniently as Latin-1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            encode_string(text, list(_encodings(tuple(charsets))))
-            return True
-        except Exception:
-            return False
+    encodings = _encodings(tuple(charsets))
+    return all(ch.isascii() or _char_fits(ch, encodings) for ch in text)
 
 
 def _romanise(ch: str) -> str:

@@ -11,6 +11,7 @@ from pynetdicom import evt
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from broker.dicom import registry
+from broker.dicom.error_comment import error_comment
 from mpps import errors, journal, services
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def status_for(exc: Exception) -> Dataset:
     status = Dataset()
     status.Status = next(code for kind, code in STATUS_FOR_ERROR if isinstance(exc, kind))
     if isinstance(exc, errors.MppsError):
-        status.ErrorComment = exc.comment
+        status.ErrorComment = error_comment(exc.comment)
         if isinstance(exc, errors.NoLongerUpdatable):
             status.ErrorID = exc.ERROR_ID
     elif isinstance(exc, DataError):
@@ -45,7 +46,7 @@ def status_for(exc: Exception) -> Dataset:
     elif isinstance(exc, DatabaseError):
         status.ErrorComment = "Database unavailable; please retry"
     else:
-        status.ErrorComment = f"Processing failure: {type(exc).__name__}"[:64]
+        status.ErrorComment = error_comment(f"Processing failure: {type(exc).__name__}")
     return status
 
 

@@ -11,6 +11,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind
 from broker.core.dicom_net import pacing
 from broker.core.dicom_net.association import is_connected
 from broker.dicom import db_work, registry
+from broker.dicom.error_comment import error_comment
 from broker.dicom.identifier_check import IdentifierEncodingError, check_encoding
 from broker.dicom.mwl_answers import encoder_for
 from broker.dicom.query_log import QueryLogEntry
@@ -60,8 +61,7 @@ def failure_status(exc: Exception) -> Dataset:
     status = Dataset()
     status.Status = code
     comment = getattr(exc, "comment", None) or str(exc) or type(exc).__name__
-    # An LO: a backslash would split it into several values (and no peer expects that).
-    status.ErrorComment = comment.replace("\\", "/")[:64]
+    status.ErrorComment = error_comment(comment)
     keyword = getattr(exc, "keyword", "")
     tag = tag_for_keyword(keyword.rsplit(">", 1)[-1].split(":")[0]) if keyword else None
     if tag is not None:

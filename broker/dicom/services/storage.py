@@ -12,6 +12,7 @@ from pydicom import uid as pydicom_uid
 from pynetdicom import AllStoragePresentationContexts, evt
 
 from broker.dicom import registry
+from broker.dicom.error_comment import error_comment
 from broker.routing.storage import (
     DatasetDoesNotMatch,
     InstanceFacts,
@@ -62,10 +63,11 @@ STATUS_FOR_EXCEPTION = (
 
 def status_for(exc: Exception, limit: int = 64) -> tuple[int, str]:
     # Error Comment is LO (64 characters): an OSError's reason without errno and path fits. Staff's row takes more.
+    # Both are made printable ASCII: the wire needs it, and staff read the same words the modality got.
     detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     for kind, status, prefix in STATUS_FOR_EXCEPTION:
         if isinstance(exc, kind):
-            return status, f"{prefix}: {detail}"[:limit].rstrip()
+            return status, error_comment(f"{prefix}: {detail}", limit)
     raise exc  # BaseException: not ours to answer
 
 
