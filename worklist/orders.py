@@ -120,9 +120,16 @@ def place_new_orders(message: OrderMessage, also: list = ()) -> bool:
     return order_writes.write_new_order(new_orders, also)
 
 
-def _describe(order: ImagingOrder) -> str:
+# What the key check reads of a conflicting order: only these columns (a lean row, not a model with its patient:
+# the check runs for every new order, and building full rows was most of its cost).
+_KEY_COLUMNS = ("pk", "placer_order_number", "placer_issuer", "accession_number", "filler_order_number",
+                "patient__patient_id", "patient__issuer_of_patient_id")
+
+
+def _describe(order) -> str:
+    """`order`: a row of _KEY_COLUMNS (values_list(named=True))."""
     return (f"order #{order.pk} (accession {order.accession_number!r}, placer {order.placer_order_number!r}) "
-            f"of patient {order.patient.patient_id!r}")
+            f"of patient {order.patient__patient_id!r}")
 
 
 def check_new_order_keys(message: OrderMessage) -> None:
@@ -142,12 +149,12 @@ def check_new_order_keys(message: OrderMessage) -> None:
                                    f"twice in this message", proc.uid_location)
             uids[proc.study_instance_uid] = proc.uid_location
     if uids:
-        taken = (RequestedProcedure.objects.filter(study_instance_uid__in=list(uids))
-                 .select_related("order__patient").first())
-        if taken is not None:
-            where = uids[taken.study_instance_uid]
-            raise DuplicateKey(f"Study Instance UID {taken.study_instance_uid} ({where}) already belongs to "
-                               f"{_describe(taken.order)}", where)
+        taken = (ImagingOrder.objects.filter(requested_procedures__study_instance_uid__in=list(uids)).order_by("pk")
+                 .values_list("requested_procedures__study_instance_uid", *_KEY_COLUMNS, named=True)[:1])
+        for order in taken:
+            where = uids[order.requested_procedures__study_instance_uid]
+            raise DuplicateKey(f"Study Instance UID {order.requested_procedures__study_instance_uid} ({where}) already "
+                               f"belongs to {_describe(order)}", where)
     patient = (message.patient.patient_id, message.patient.issuer_of_patient_id)
     placers, others = Q(), Q()
     for f in new:
@@ -162,8 +169,8 @@ def check_new_order_keys(message: OrderMessage) -> None:
     keys = placers | others
     if not keys:
         return
-    for order in ImagingOrder.objects.filter(keys).select_related("patient").order_by("pk")[:20]:
-        same_patient = (order.patient.patient_id, order.patient.issuer_of_patient_id) == patient
+    for order in ImagingOrder.objects.filter(keys).order_by("pk").values_list(*_KEY_COLUMNS, named=True)[:20]:
+        same_patient = (order.patient__patient_id, order.patient__issuer_of_patient_id) == patient
         for f in new:
             seq = f.location.sequence
             if f.placer_order_number and (order.placer_order_number, order.placer_issuer) == \

@@ -23,7 +23,8 @@ def _lookup(patient_id: str, issuer: str):
 
 
 def find_patient(fields: PatientFields) -> Patient | None:
-    return _lookup(fields.patient_id, fields.issuer_of_patient_id).first()
+    # (patient_id, issuer) is unique: no ORDER BY, which .first() would add (and compile) on every message.
+    return next(iter(_lookup(fields.patient_id, fields.issuer_of_patient_id).order_by()[:1]), None)
 
 
 def refuse_merged(patient: Patient, fields: PatientFields) -> None:
