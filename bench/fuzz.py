@@ -74,7 +74,14 @@ class Listeners:
     def __init__(self, work: Path, database_url: str | None):
         self.work = work
         self.env = dict(os.environ, BROKER_DATA_DIR=str(work), BROKER_HOST="127.0.0.1", PYTHONUNBUFFERED="1",
-                        BROKER_LOG_LEVEL="WARNING", DJANGO_DEBUG="false")
+                        BROKER_LOG_LEVEL="WARNING", DJANGO_DEBUG="false",
+                        # The seeded HL7 kinds leave ~1,800 steps for today, so every universal C-FIND case was a
+                        # 1,000-response answer. The listener streamed each in 1-2 s, but the campaign's client
+                        # (4 pynetdicom threads under one GIL) took 4-6 s to read them, and a small answer on
+                        # another thread then waited 5 s in the client: counted as a hang although the listener
+                        # had answered it in 2 ms (its query log). Large answers are measured where they belong
+                        # (tests/mwl, bench/mwl_query.py); here the cap keeps the client from being the bottleneck.
+                        BROKER_MWL_MAX_RESULTS="100")
         for name in ("DATABASE_URL", "CELERY_BROKER_URL", "BROKER_REQUIRE_KNOWN_AE"):
             self.env.pop(name, None)
         if database_url:
@@ -246,14 +253,26 @@ def raw_dataset(raw: bytes, **elements):
 
 
 class DicomSession:
-    """One association per pool thread, reused from case to case until the listener ends it."""
+    """One association per pool thread, reused from case to case until the listener ends it or it has been idle
+    for IDLE_SECONDS.
+
+    pynetdicom's network_timeout (an idle timer restarted only when a PDU arrives) is left off: set to the case
+    deadline, it expired on an association that had idled ~5 s between batches just after the next request was
+    sent; the SCU then aborted its own association and its C-FIND waited out the DIMSE timeout, which the campaign
+    counted as a hang of the listener (6 in the run of 5d11c23, each an instant refusal in the listener's log).
+    Re-associating after a pause keeps the listener's own idle timeout (BROKER_DICOM_NETWORK_TIMEOUT, 60 s) out
+    of the measurement the same way."""
+
+    IDLE_SECONDS = 20.0
 
     def __init__(self, port: int, timeout: float):
         from pynetdicom import AE
 
         self.port, self.timeout = port, timeout
         self.ae = AE(ae_title="FUZZ")
-        self.ae.acse_timeout = self.ae.dimse_timeout = self.ae.network_timeout = timeout
+        self.ae.acse_timeout = self.ae.dimse_timeout = timeout
+        self.ae.network_timeout = None
+        self.last_used = 0.0
         self.ae.add_requested_context(MWL, [IMPLICIT])
         self.ae.add_requested_context(MPPS, [IMPLICIT])
         self.ae.add_requested_context(VERIFICATION, [IMPLICIT])
@@ -263,6 +282,11 @@ class DicomSession:
         self.assoc = None
 
     def association(self):
+        if self.assoc is not None and time.monotonic() - self.last_used > self.IDLE_SECONDS:
+            if self.assoc.is_established:
+                self.assoc.release()
+            self.assoc = None
+        self.last_used = time.monotonic()
         if self.assoc is None or not self.assoc.is_established:
             self.assoc = self.ae.associate("127.0.0.1", self.port, ae_title="BROKER")
             # pynetdicom's reactor polls every 1 ms when idle: with a few associations open that is the
@@ -289,7 +313,9 @@ class DicomSession:
         matches, comment = 0, ""
         for status, _ in assoc.send_c_find(raw_dataset(raw), MWL):
             if "Status" not in status:
-                return self.ended(started), ""
+                outcome = self.ended(started)
+                return outcome, (f"nothing more after {matches} pending response(s), "
+                                 f"{time.monotonic() - started:.1f} s" if outcome == "hang" else "")
             if status.Status in (0xFF00, 0xFF01):
                 matches += 1
                 continue
@@ -682,6 +708,7 @@ class Campaign:
         if outcome == "hang":
             with self.hang_lock:
                 self.batch_hangs += 1
+            self.progress(f"hang in {case.kind}: {case.note[:80]}" + (f" ({detail})" if detail else ""))
         return outcome, detail, case.note
 
     def run(self) -> CampaignResult:
