@@ -19,6 +19,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -909,6 +910,9 @@ def main(argv=None) -> int:
                         time_share=args.time_share,
                         database_url=args.database_url, command=command,
                         progress=lambda line: print(line, flush=True))
+    # SIGTERM (a timeout, an operator's kill) ends the run through its `finally`, which stops the listeners; by
+    # default Python would die at once and leave rundicom and runhl7 serving.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         result = campaign.run()
     finally:
