@@ -322,6 +322,9 @@ BROKER_HOUSEKEEPING_SECONDS = env_float("BROKER_HOUSEKEEPING_SECONDS", 3600.0)
 # A request for instances still arriving is answered once they are all stored, or after this many seconds with
 # what is stored then (the rest failed, 0x0112).
 BROKER_COMMITMENT_WAIT_SECONDS = env_float("BROKER_COMMITMENT_WAIT_SECONDS", 60.0)
+# Seconds the listener waits after the N-ACTION response before it reports on the requesting association: a
+# modality that releases at once has done so by then, and gets the report on a new association instead.
+BROKER_COMMITMENT_SAME_ASSOCIATION_HOLD_SECONDS = env_float("BROKER_COMMITMENT_SAME_ASSOCIATION_HOLD_SECONDS", 1.0)
 # Reports the listener holds for their requesting association at once; beyond that the worker sends them.
 BROKER_COMMITMENT_LISTENER_REPORTERS = env_int("BROKER_COMMITMENT_LISTENER_REPORTERS", 32)
 # Retries of a report on a new association to the modality (RemoteAE host and port): backoff, ceiling, how many.

@@ -20,7 +20,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel
 from broker.commitment import services
 from broker.commitment.models import COMMITMENT_REPORTS, StorageCommitment
 from broker.commitment.request import WELL_KNOWN_INSTANCE
-from broker.core.dicom_net.association import is_connected, keep_responses_for_the_sender
+from broker.core.dicom_net.association import is_connected, keep_responses_for_the_sender, release_requested
 from broker.core.work_queue import Outcome
 from broker.dicom import db_work
 from broker.dicom.error_comment import error_comment
@@ -111,18 +111,31 @@ def _record(row: StorageCommitment, error: str, fields: dict) -> Outcome:
     return Outcome(row=row, retry_in=COMMITMENT_REPORTS.fail(row, error, **fields), error=error)
 
 
+def _open(assoc) -> bool:
+    return is_connected(assoc) and not release_requested(assoc)
+
+
 def report_on_association(assoc, pk: int) -> None:
     """Wait while instances are still arriving (BROKER_COMMITMENT_WAIT_SECONDS at most), then send the report on
-    the association if the modality still has it open; else, or when that fails, hand it to the worker."""
-    deadline = time.monotonic() + settings.BROKER_COMMITMENT_WAIT_SECONDS + 5  # bounded whatever the clock does
-    while (left := db_work.run(services.seconds_until_ready, pk)) > 0 and time.monotonic() < deadline:
-        if not is_connected(assoc):
-            log.info("storage commitment report %s: association closed while instances arrive; the worker "
-                     "reports on a new association", pk)
-            enqueue(pk, countdown=left)
+    the association if the modality still has it open; else, or when that fails, hand it to the worker.
+
+    It waits at least BROKER_COMMITMENT_SAME_ASSOCIATION_HOLD_SECONDS: most modalities release right after the
+    N-ACTION response, and a report sent into their release would hold the association until the DIMSE timeout."""
+    start = time.monotonic()
+    hold_until = start + settings.BROKER_COMMITMENT_SAME_ASSOCIATION_HOLD_SECONDS
+    deadline = start + settings.BROKER_COMMITMENT_WAIT_SECONDS + 5  # bounded whatever the clock does
+    while time.monotonic() < deadline:
+        left = db_work.run(services.seconds_until_ready, pk)
+        holding = hold_until - time.monotonic()
+        if left <= 0 and holding <= 0:
+            break
+        if not _open(assoc):
+            log.info("storage commitment report %s: the modality closed the association; the worker reports on "
+                     "a new association", pk)
+            enqueue(pk, countdown=left if left > 0 else None)
             return
-        time.sleep(min(POLL_SECONDS, left))
-    if not is_connected(assoc):
+        time.sleep(min(POLL_SECONDS, max(left, holding, 0.01)))
+    if not _open(assoc):
         enqueue(pk)
         return
     row = db_work.run(_claim_and_decide, pk)

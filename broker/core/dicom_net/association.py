@@ -6,6 +6,8 @@ package touches them.
 """
 import socket
 
+from pynetdicom.pdu_primitives import A_RELEASE
+
 
 def tcp_socket(assoc) -> socket.socket | None:
     """The association's connected socket, or None before the connection opened / after it closed."""
@@ -87,3 +89,10 @@ def keep_responses_for_the_sender(assoc) -> None:
 
     assoc._serve_request = serve_requests_only
     assoc._broker_keeps_responses = True
+
+
+def release_requested(assoc) -> bool:
+    """The peer's A-RELEASE-RQ has arrived and the association's own thread has not answered it yet (peeked, not
+    taken: that thread still answers it)."""
+    primitive = assoc.dul.peek_next_pdu()
+    return isinstance(primitive, A_RELEASE) and primitive.result is None
