@@ -104,9 +104,8 @@ def _claim_and_decide(pk: int) -> StorageCommitment | None:
 
 
 def _record(row: StorageCommitment, error: str, fields: dict) -> Outcome:
-    fields = {**fields, "reported_via": StorageCommitment.Route.SAME}
     if not error:
-        COMMITMENT_REPORTS.finish(row, last_error="", **fields)
+        COMMITMENT_REPORTS.finish(row, last_error="", reported_via=StorageCommitment.Route.SAME, **fields)
         return Outcome(row=row, sent=True)
     return Outcome(row=row, retry_in=COMMITMENT_REPORTS.fail(row, error, **fields), error=error)
 
@@ -192,7 +191,8 @@ def send_on_new_association(row: StorageCommitment) -> tuple[str, dict]:
     finally:
         if assoc.is_established:
             assoc.release()
-    fields["reported_via"] = StorageCommitment.Route.NEW
+    if not error:
+        fields["reported_via"] = StorageCommitment.Route.NEW
     if not error and not accepted[0].as_scp:
         fields["response_comment"] = error_comment(
             f"{fields.get('response_comment', '')} (modality did not confirm the SCP role)".strip(), 200)
