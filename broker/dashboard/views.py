@@ -259,6 +259,8 @@ def problem_list(request):
         "rejected": problems.rejected_messages(),
         "reused_control_ids": problems.reused_control_ids(),
         "refused_mpps": problems.refused_mpps_requests(),
+        "refused_commitments": problems.refused_commitment_requests(),
+        "given_up_commitments": problems.given_up_commitments(),
         "ris": rejected_ris,
         "forwards": rejected_forwards,
         "internal_errors": problems.internal_errors(),

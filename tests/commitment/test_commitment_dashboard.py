@@ -46,3 +46,15 @@ def test_it_shows_commitments_and_refusals_read_only_in_the_admin(admin_client):
     assert "0 committed, 1 failed (0x0119 stored with another SOP class)" in listing
     assert "0x0115" in refusals and "TransactionUID (0008,1195) missing" in refusals
     assert admin_client.get(f"/admin/commitment/storagecommitment/{row.pk}/delete/").status_code == 403
+
+
+def test_it_lists_refused_requests_and_given_up_reports_as_problems(client):
+    RefusedCommitmentRequest.objects.create(calling_ae="CT01", transaction_uid="1.2.3.300", status=0x0123,
+                                            error_comment="No such action: Action Type ID 2 (only 1)")
+    commitment("1.2.3.301", state=WorkState.GAVE_UP, attempts=30, last_error="association with CT01 not established")
+    client.force_login(make_user("viewer"))
+
+    html = client.get("/problems/").content.decode()
+
+    assert "1.2.3.300" in html and "0x0123" in html and "No such action" in html
+    assert "1.2.3.301" in html and "association with CT01 not established" in html
