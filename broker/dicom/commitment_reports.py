@@ -66,6 +66,8 @@ def send_on(assoc, row: StorageCommitment) -> tuple[str, dict]:
 _reporters = threading.BoundedSemaphore(1)  # replaced by start_reporter's first call with the configured size
 _reporters_lock = threading.Lock()
 _reporters_size = 0
+_running: set[threading.Thread] = set()
+_stopping = threading.Event()  # the listener shuts down: waiting reports go to the worker
 
 
 def _slots() -> threading.BoundedSemaphore:
@@ -81,7 +83,7 @@ def start_reporter(assoc, pk: int) -> None:
     """Report on `assoc` from a thread of its own (it must not block the association, whose N-ACTION response
     goes first); beyond BROKER_COMMITMENT_LISTENER_REPORTERS waiting reports the worker sends it."""
     slots = _slots()
-    if settings.BROKER_COMMITMENT_LISTENER_REPORTERS <= 0 or not slots.acquire(blocking=False):
+    if _stopping.is_set() or settings.BROKER_COMMITMENT_LISTENER_REPORTERS <= 0 or not slots.acquire(blocking=False):
         enqueue(pk, countdown=settings.BROKER_COMMITMENT_WAIT_SECONDS)
         return
     keep_responses_for_the_sender(assoc)  # installed here, in the association's own thread
@@ -94,8 +96,25 @@ def start_reporter(assoc, pk: int) -> None:
             enqueue(pk)
         finally:
             slots.release()
+            with _reporters_lock:
+                _running.discard(threading.current_thread())
 
-    threading.Thread(target=run, name=f"commitment-report-{pk}", daemon=True).start()
+    thread = threading.Thread(target=run, name=f"commitment-report-{pk}", daemon=True)
+    with _reporters_lock:
+        _running.add(thread)
+    thread.start()
+
+
+def stop_reporters(timeout: float = 5.0) -> None:
+    """Listener shutdown: reports still waiting go to the worker (their rows stay pending); wait for the threads
+    (a report being sent ends with its association) before the database threads close."""
+    _stopping.set()
+    deadline = time.monotonic() + timeout
+    with _reporters_lock:
+        threads = list(_running)
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+    _stopping.clear()  # a listener started again in this process (tests) reports again
 
 
 def _claim_and_decide(pk: int) -> StorageCommitment | None:
@@ -133,7 +152,10 @@ def report_on_association(assoc, pk: int) -> None:
                      "a new association", pk)
             enqueue(pk, countdown=left if left > 0 else None)
             return
-        time.sleep(min(POLL_SECONDS, max(left, holding, 0.01)))
+        if _stopping.wait(min(POLL_SECONDS, max(left, holding, 0.01))):
+            log.info("storage commitment report %s: the listener stops; the worker sends it", pk)
+            enqueue(pk, countdown=left if left > 0 else None)
+            return
     if not _open(assoc):
         enqueue(pk)
         return

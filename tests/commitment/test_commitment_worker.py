@@ -13,7 +13,8 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.dcmtk, pytest.mark.redis, pytest.mark.slow]
 
 WORKER_ENV = {"BROKER_COMMITMENT_RETRY_BASE_SECONDS": "1", "BROKER_COMMITMENT_RETRY_MAX_SECONDS": "2",
-              "BROKER_COMMITMENT_SWEEP_SECONDS": "1", "BROKER_COMMITMENT_DICOM_TIMEOUT": "5"}
+              "BROKER_COMMITMENT_SWEEP_SECONDS": "1", "BROKER_COMMITMENT_DICOM_TIMEOUT": "5",
+              "BROKER_COMMITMENT_STUCK_SECONDS": "3"}
 
 
 def test_it_delivers_the_report_after_the_worker_is_killed_and_its_messages_lost(
