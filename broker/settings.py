@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "broker.dicom",
     "broker.outbound",
     "broker.routing",
+    "broker.commitment",
     "broker.dashboard",
     "broker",
 ]
@@ -317,6 +318,25 @@ BROKER_ROUTING_STALE_SECONDS = env_int("BROKER_ROUTING_STALE_SECONDS", 300)
 BROKER_ROUTING_SWEEP_SECONDS = env_float("BROKER_ROUTING_SWEEP_SECONDS", 30.0)
 BROKER_ROUTING_TIMEOUT = env_float("BROKER_ROUTING_TIMEOUT", 30.0)
 BROKER_HOUSEKEEPING_SECONDS = env_float("BROKER_HOUSEKEEPING_SECONDS", 3600.0)
+# --- Storage commitment (PS3.4 Annex J; docs/routing.md "Storage commitment") ---
+# A request for instances still arriving is answered once they are all stored, or after this many seconds with
+# what is stored then (the rest failed, 0x0112).
+BROKER_COMMITMENT_WAIT_SECONDS = env_float("BROKER_COMMITMENT_WAIT_SECONDS", 60.0)
+# Seconds the listener waits after the N-ACTION response before it reports on the requesting association: a
+# modality that releases at once has done so by then, and gets the report on a new association instead.
+BROKER_COMMITMENT_SAME_ASSOCIATION_HOLD_SECONDS = env_float("BROKER_COMMITMENT_SAME_ASSOCIATION_HOLD_SECONDS", 1.0)
+# Reports the listener holds for their requesting association at once; beyond that the worker sends them.
+BROKER_COMMITMENT_LISTENER_REPORTERS = env_int("BROKER_COMMITMENT_LISTENER_REPORTERS", 32)
+# Retries of a report on a new association to the modality (RemoteAE host and port): backoff, ceiling, how many.
+BROKER_COMMITMENT_RETRY_BASE_SECONDS = env_float("BROKER_COMMITMENT_RETRY_BASE_SECONDS", 10.0)
+BROKER_COMMITMENT_RETRY_MAX_SECONDS = env_float("BROKER_COMMITMENT_RETRY_MAX_SECONDS", 600.0)
+BROKER_COMMITMENT_MAX_ATTEMPTS = env_int("BROKER_COMMITMENT_MAX_ATTEMPTS", 30)
+BROKER_COMMITMENT_DICOM_TIMEOUT = env_float("BROKER_COMMITMENT_DICOM_TIMEOUT", 30.0)
+# A report RUNNING this long has lost its worker; a pending one this old has lost its task (the sweep takes them).
+BROKER_COMMITMENT_STUCK_SECONDS = env_float("BROKER_COMMITMENT_STUCK_SECONDS", 300.0)
+BROKER_COMMITMENT_PENDING_GRACE_SECONDS = env_float("BROKER_COMMITMENT_PENDING_GRACE_SECONDS",
+                                                    BROKER_COMMITMENT_WAIT_SECONDS + 30.0)
+BROKER_COMMITMENT_SWEEP_SECONDS = env_float("BROKER_COMMITMENT_SWEEP_SECONDS", 30.0)
 # --- Modality Worklist / DICOM listener ---
 # Acknowledge each incoming TCP segment at once (TCP_QUICKACK) so peers with Nagle on do not stall.
 BROKER_DICOM_QUICKACK = env_bool("BROKER_DICOM_QUICKACK", True)
@@ -368,6 +388,7 @@ CELERY_BEAT_SCHEDULE = {
     "routing-sweep": {"task": "broker.routing.tasks.sweep", "schedule": BROKER_ROUTING_SWEEP_SECONDS},
     "routing-retention": {"task": "broker.routing.tasks.delete_expired_files", "schedule": BROKER_HOUSEKEEPING_SECONDS},
     "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
+    "commitment-sweep": {"task": "broker.dicom.tasks.sweep_commitments", "schedule": BROKER_COMMITMENT_SWEEP_SECONDS},
 }
 
 # --- The web side under a security policy (issue 9, web-data; docs/security/web-data.md) ---

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from broker.commitment.models import RefusedCommitmentRequest, StorageCommitment
 from broker.dashboard.models import InternalError
 from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
@@ -101,6 +102,17 @@ def held_studies():
 def refused_instances(days: int = 7):
     """Images the broker refused lately (C-STORE failure status): the modality believes they were sent."""
     return RejectedInstance.objects.filter(received_at__gte=timezone.now() - timedelta(days=days)).order_by("-received_at")
+
+
+def refused_commitment_requests(days: int = 7):
+    """Storage commitment N-ACTIONs the broker refused lately: the modality holds on to instances it cannot hand over."""
+    since = timezone.now() - timedelta(days=days)
+    return RefusedCommitmentRequest.objects.filter(received_at__gte=since).order_by("-received_at")
+
+
+def given_up_commitments():
+    """Storage commitment reports the modality never took: it still waits for them."""
+    return StorageCommitment.objects.filter(state=DeliveryState.GAVE_UP).order_by("-created_at")
 
 
 def internal_errors(days: int = 7):

@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from broker.commitment.models import StorageCommitment
 from broker.core import readable
 from broker.dashboard import problems, timeline
 from broker.dashboard.params import PageParams
@@ -160,10 +161,18 @@ def routing_queue(request):
     jobs = RoutingJob.objects.select_related("study", "destination", "study__order").order_by("-created_at", "-pk")
     jobs = jobs.filter(state=state) if state else jobs.filter(state__in=OPEN_JOB_STATES)
     counts = dict(RoutingJob.objects.values_list("state").annotate(n=Count("pk")).order_by())
+    commitments = commitments_to_watch()
     return _page(request, "dashboard/routing.html", {
         "page": paginate(request, jobs), "state": state,
         "states": [(value, label, counts.get(value, 0)) for value, label in RoutingJob.State.choices],
+        "commitments": commitments[:50], "commitments_total": commitments.count(),
     }, refresh=True)
+
+
+def commitments_to_watch():
+    """Storage commitments still open (report not yet taken by the modality), given up, or reported with failures."""
+    settled_well = Q(state=DeliveryState.SENT) & ~Q(event_type=2)
+    return StorageCommitment.objects.exclude(settled_well).order_by("-created_at", "-pk")
 
 
 @can_view
@@ -250,6 +259,8 @@ def problem_list(request):
         "rejected": problems.rejected_messages(),
         "reused_control_ids": problems.reused_control_ids(),
         "refused_mpps": problems.refused_mpps_requests(),
+        "refused_commitments": problems.refused_commitment_requests(),
+        "given_up_commitments": problems.given_up_commitments(),
         "ris": rejected_ris,
         "forwards": rejected_forwards,
         "internal_errors": problems.internal_errors(),

@@ -23,7 +23,7 @@ from broker.core.dicom_net.association import tcp_socket
 from broker.core.dicom_net.find_response import install_find_response_shortcut
 from broker.core.dicom_net.server import start_server
 from broker.core.tls import listener_context
-from broker.dicom import db_work, registry
+from broker.dicom import commitment_reports, db_work, registry
 from broker.dicom.services import SERVICES
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ class Listeners:
     tls: AssociationServer | None
 
     def shutdown(self) -> None:
+        commitment_reports.stop_reporters()
         for server in (self.plain, self.tls):
             if server is not None:
                 server.shutdown()
@@ -129,6 +130,7 @@ def start(host: str | None = None, port: int | None = None, *, shared_port: bool
     stop_server = server.shutdown
 
     def shutdown() -> None:
+        commitment_reports.stop_reporters()
         stop_server()
         db_work.shutdown()
 

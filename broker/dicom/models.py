@@ -9,7 +9,8 @@ class RemoteAE(models.Model):
     description = models.CharField(max_length=200, blank=True, default="")
     # Specific Character Set for responses to this AE, e.g. "ISO_IR 100" or "ISO 2022 IR 6\ISO 2022 IR 87".
     character_set = models.CharField(max_length=64, blank=True, default="")
-    # Services this AE may use: any of "echo", "mwl", "mpps", "store"; empty = all.
+    # Services this AE may use: any of "echo", "mwl", "mpps", "store", "commitment"; empty = all.
+    # host and port are also where storage commitment reports go when the requesting association has closed.
     allowed_services = models.JSONField(default=list, blank=True)
     auto_registered = models.BooleanField(default=False)
     last_seen = models.DateTimeField(null=True, blank=True)

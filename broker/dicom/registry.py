@@ -193,7 +193,7 @@ def remote_ae_of(assoc) -> RemoteAE | None:
 
 
 def allows(assoc, service: str) -> bool:
-    """Service names: "echo", "mwl", "mpps", "store"; an empty allowed_services list allows all."""
+    """Service names: "echo", "mwl", "mpps", "store", "commitment"; an empty allowed_services list allows all."""
     remote = remote_ae_of(assoc)
     return remote is None or not remote.allowed_services or service in remote.allowed_services
 
@@ -217,7 +217,7 @@ def worklist_scope(assoc) -> Scope:
 
 
 # PS3.7 C.5.x "Refused: Not authorized": a general DIMSE failure status, valid for C-ECHO, C-FIND, C-STORE,
-# N-CREATE and N-SET alike.
+# N-CREATE, N-SET and N-ACTION alike.
 REFUSED_NOT_AUTHORIZED = 0x0124
 
 

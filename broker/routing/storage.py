@@ -155,6 +155,17 @@ def contained_path(root: Path, relative: str) -> Path:
     return candidate
 
 
+def stored_classes(sop_instance_uids) -> dict[str, str]:
+    """SOP Instance UID → SOP Class UID of those instances that are stored and indexed now (their file written and
+    fsynced before the index row committed; not yet removed by retention): what a storage commitment may promise."""
+    uids = list(dict.fromkeys(sop_instance_uids))
+    found: dict[str, str] = {}
+    for start in range(0, len(uids), 500):  # bounded IN lists (SQLite's variable limit)
+        rows = StoredInstance.objects.filter(sop_instance_uid__in=uids[start:start + 500], deleted_at__isnull=True)
+        found.update(rows.values_list("sop_instance_uid", "sop_class_uid"))
+    return found
+
+
 def store_instance(file_bytes: bytes, facts: InstanceFacts, *, transfer_syntax_uid: str, calling_ae: str = "") -> StoreOutcome:
     """Write and index one received instance; raises OSError or DatabaseError if it could not be kept."""
     existing = StoredInstance.objects.filter(sop_instance_uid=facts.sop_instance_uid).first()

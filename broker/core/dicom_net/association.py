@@ -6,6 +6,8 @@ package touches them.
 """
 import socket
 
+from pynetdicom.pdu_primitives import A_RELEASE
+
 
 def tcp_socket(assoc) -> socket.socket | None:
     """The association's connected socket, or None before the connection opened / after it closed."""
@@ -73,7 +75,10 @@ def keep_responses_for_the_sender(assoc) -> None:
     """Work around a race in pynetdicom 3.0: the association's reactor thread, which serves incoming requests,
     can slip past its pause and take the C-STORE response a send_c_store() is waiting for; it drops it as an
     "unexpected C-STORE service message" and the send waits out the DIMSE timeout, failing the job. Seen on
-    loopback about once per few hundred fast stores. A response taken that way is put back for the sender."""
+    loopback about once per few hundred fast stores. A response taken that way is put back for the sender.
+    The same holds for a listener's association that sends a request of its own (a storage commitment report)."""
+    if getattr(assoc, "_broker_keeps_responses", False):
+        return  # already installed (an association that sends several requests)
     serve = assoc._serve_request
 
     def serve_requests_only(msg, context_id):
@@ -83,3 +88,11 @@ def keep_responses_for_the_sender(assoc) -> None:
         serve(msg, context_id)
 
     assoc._serve_request = serve_requests_only
+    assoc._broker_keeps_responses = True
+
+
+def release_requested(assoc) -> bool:
+    """The peer's A-RELEASE-RQ has arrived and the association's own thread has not answered it yet (peeked, not
+    taken: that thread still answers it)."""
+    primitive = assoc.dul.peek_next_pdu()
+    return isinstance(primitive, A_RELEASE) and primitive.result is None

@@ -4,6 +4,6 @@ A service module exposes:
   SUPPORTED_CONTEXTS: list of SOP Class UIDs (or (uid, transfer_syntaxes)) the AE accepts;
   handlers() -> list of (pynetdicom event, handler) bound for that service.
 """
-from broker.dicom.services import mpps, mwl, storage, verification
+from broker.dicom.services import commitment, mpps, mwl, storage, verification
 
-SERVICES = (verification, mwl, mpps, storage)
+SERVICES = (verification, mwl, mpps, storage, commitment)
