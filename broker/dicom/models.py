@@ -7,7 +7,8 @@ class RemoteAE(models.Model):
     host = models.CharField(max_length=255, blank=True, default="")
     port = models.PositiveIntegerField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True, default="")
-    # Specific Character Set for responses to this AE, e.g. "ISO_IR 100" or "ISO 2022 IR 6\ISO 2022 IR 87".
+    # Specific Character Set for responses to this AE, e.g. "ISO_IR 100" or "ISO 2022 IR 6\ISO 2022 IR 87";
+    # empty: the character set of the AE's query, else BROKER_MWL_DEFAULT_CHARSET.
     character_set = models.CharField(max_length=64, blank=True, default="")
     # Services this AE may use: any of "echo", "mwl", "mpps", "store", "commitment"; empty = all.
     # host and port are also where storage commitment reports go when the requesting association has closed.

@@ -27,6 +27,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from broker.core.dicom_net.find_response import EncodedResponse
+from worklist.mwl import iso2022
 from worklist.mwl.keys import SPS_KEYS, TOP_KEYS
 from worklist.mwl.response import NOT_RETURNED, first_item, fitted_text
 
@@ -35,6 +36,8 @@ _LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR
 # Text VRs whose ASCII values are written as the plain bytes, padded to even length.
 _ASCII_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
                              "UR", "UT"})
+# Text VRs whose repertoire Specific Character Set extends (PS3.5 6.1.2.2), written with code extensions.
+_EXTENDED_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "PN", "UC", "UT"})
 _ITEM = struct.Struct("<HHI")
 _UL, _US = struct.Struct("<I"), struct.Struct("<H")
 _tag_of = itemgetter(0)
@@ -122,6 +125,7 @@ class ResponseEncoder:
         self.charsets = charsets
         self.request_had_charset = request_had_charset
         self.implicit_vr = implicit_vr
+        self.code_extensions = iso2022.is_iso2022(charsets)
         self.slots = _top_slots(identifier)
         charset_value = charsets if len(charsets) > 1 else charsets[0]
         self.charset_element = self._pydicom_element(_CHARSET_TAG, "CS", charset_value, None)
@@ -214,8 +218,18 @@ class ResponseEncoder:
                     data += b"\0" if vr == "UI" else b" "
                 if self.implicit_vr or len(data) <= 0xFFFF:
                     return self._header(tag, vr, len(data)) + data
+        if self.code_extensions and vr in _EXTENDED_TEXT_VRS:
+            return self._code_extension_element(tag, vr, value)
         # Non-ASCII text is written in the response's character set, which the answer then declares.
         return self._pydicom_element(tag, vr, value, self.charsets)
+
+    def _code_extension_element(self, tag: int, vr: str, value) -> bytes:
+        """ISO 2022 text through worklist.mwl.iso2022: the escape sequences of PS3.5 6.1.2.5.3."""
+        values = value if isinstance(value, list) else [value]
+        data = b"\\".join(iso2022.encode_value(str(v), self.charsets) for v in values)
+        if len(data) % 2:
+            data += b" "
+        return self._header(tag, vr, len(data)) + data
 
     def _pydicom_element(self, tag: int, vr: str, value, encodings) -> bytes:
         fp = DicomBytesIO()

@@ -33,6 +33,21 @@ def da(days: int = 0) -> str:
     return (local_today() + timedelta(days=days)).strftime("%Y%m%d")
 
 
+# ISO 2022 byte strings (PS3.5 6.1.2.5) and the examples of PS3.5 H.3.1 (Japanese) and I.2 (Korean).
+ESC = b"\x1b"
+TO_JIS, TO_ASCII, TO_ROMAJI, TO_KSC = ESC + b"$B", ESC + b"(B", ESC + b"(J", ESC + b"$)C"
+
+# PS3.5 H.3.1: "Yamada^Tarou=山田^太郎=やまだ^たろう" under "\ISO 2022 IR 87".
+JAPANESE = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+JAPANESE_BYTES = (b"Yamada^Tarou=" + TO_JIS + bytes.fromhex("3b334544") + TO_ASCII + b"^" + TO_JIS
+                  + bytes.fromhex("42404f3a") + TO_ASCII + b"=" + TO_JIS + bytes.fromhex("2464245e2440") + TO_ASCII
+                  + b"^" + TO_JIS + bytes.fromhex("243f246d2426") + TO_ASCII)
+# PS3.5 I.2: "Hong^Gildong=洪^吉洞=홍^길동" under "\ISO 2022 IR 149": G1 is designated again in each component.
+KOREAN = "Hong^Gildong=洪^吉洞=홍^길동"
+KOREAN_BYTES = (b"Hong^Gildong=" + TO_KSC + bytes.fromhex("fbf3") + b"^" + TO_KSC + bytes.fromhex("d1ced4d7") + b"="
+                + TO_KSC + bytes.fromhex("c8ab") + b"^" + TO_KSC + bytes.fromhex("b1e6b5bf"))
+
+
 # More matches than the listener can stream before a C-CANCEL or abort sent after the first one arrives.
 MANY = 10000
 

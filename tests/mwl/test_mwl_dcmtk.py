@@ -10,7 +10,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from broker.dicom.models import WorklistQuery
 from tests.factories import make_order, make_patient, make_procedure, make_step
-from tests.mwl.support import MANY, at, da, identifier, make_many_steps, wait_until
+from tests.mwl.support import JAPANESE, MANY, at, da, identifier, make_many_steps, wait_until
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("dcmtk")]
 
@@ -89,6 +89,31 @@ def test_it_answers_findscu_in_the_charset_of_the_calling_ae(port, tmp_path):
     [rsp] = findscu(port, tmp_path, keys=["PatientName", f"{SPS}[0].ScheduledProcedureStepID"], calling_ae="OLDCT")
     assert rsp.SpecificCharacterSet == "ISO_IR 100"
     assert rsp.PatientName == "Dvorák^Antonín"
+
+
+def test_it_answers_findscu_in_iso_2022_ir_87_bytes_that_iso2022_jp_decodes(port, tmp_path):
+    make_step(make_procedure(make_order(make_patient(name=JAPANESE))), sps_id="JP", start=at(9))
+    [rsp] = findscu(port, tmp_path, keys=["SpecificCharacterSet=ISO 2022 IR 6\\ISO 2022 IR 87", "PatientName",
+                                          f"{SPS}[0].ScheduledProcedureStepID"], calling_ae="JPCT")
+    raw = rsp.get_item("PatientName").value  # the bytes as findscu received and wrote them (-X)
+    assert raw.rstrip(b" ").decode("iso2022_jp") == JAPANESE
+    assert list(rsp.SpecificCharacterSet) == ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+
+
+def test_it_answers_a_findscu_query_on_the_ideographic_group(port, tmp_path):
+    make_step(make_procedure(make_order(make_patient(name=JAPANESE))), sps_id="YAMADA", start=at(9))
+    make_step(make_procedure(make_order(make_patient(name="Suzuki^Ichiro=鈴木^一郎"))), sps_id="SUZUKI", start=at(9))
+    query = identifier({"PatientName": "=山田^太郎"}, charset=["ISO 2022 IR 6", "ISO 2022 IR 87"])
+    responses = findscu(port, tmp_path, query=query, calling_ae="JPCT")
+    assert [r[SPS][0].ScheduledProcedureStepID for r in responses] == ["YAMADA"]
+
+
+def test_it_answers_an_unconfigured_findscu_in_the_latin1_it_asked_in(port, tmp_path):
+    make_step(make_procedure(make_order(make_patient(name="Müller^Jürgen"))), sps_id="LATIN", start=at(9))
+    [rsp] = findscu(port, tmp_path, keys=["SpecificCharacterSet=ISO_IR 100", "PatientName",
+                                          f"{SPS}[0].ScheduledProcedureStepID"], calling_ae="LATINCT")
+    assert rsp.get_item("PatientName").value.rstrip(b" ") == "Müller^Jürgen".encode("latin_1")
+    assert rsp.SpecificCharacterSet == "ISO_IR 100"
 
 
 @pytest.mark.slow

@@ -80,6 +80,14 @@ def test_it_refuses_a_value_longer_than_its_vr_allows(port, top, sps, keyword, l
     assert staff_row(0xA900).error_comment.startswith(keyword)
 
 
+def test_it_refuses_a_person_name_of_four_component_groups(port):
+    status, status_ds = refused(find(port, identifier({"PatientName": "DOE=ドウ=どう=X"}, charset="ISO_IR 192")))
+    assert status == 0xA900
+    assert status_ds.ErrorComment == "PatientName: more than 3 component groups"
+    assert offending(status_ds) == [0x00100010]
+    assert staff_row(0xA900).error_comment.startswith("PatientName")
+
+
 def test_it_matches_a_value_as_long_as_its_vr_allows(port):
     status, _ = refused(find(port, identifier({"PatientID": "P" * 64}, {})))
     assert status == 0x0000

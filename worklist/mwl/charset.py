@@ -6,10 +6,12 @@ For a person name whose ideographic or phonetic group cannot be encoded, the alp
 carries the name (romanised from the phonetic group when the alphabetic one is empty).
 """
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydicom.charset import custom_encoders, python_encoding
 
+from worklist.mwl import iso2022
 from worklist.names import LATIN_BASE_LETTERS
 
 DEFAULT_REPERTOIRE = ["ISO_IR 6"]
@@ -62,6 +64,9 @@ def fits(text: str, charsets: list[str] | tuple[str, ...]) -> bool:
         return True
     if all(c in ("", "ISO_IR 6", "ISO 2022 IR 6") for c in charsets):
         return False  # the default repertoire is ASCII (pydicom would read it leniently as Latin-1)
+    if iso2022.is_iso2022(charsets):
+        # Code extensions: each character in one of the graphic sets the values designate.
+        return all(iso2022.encodable(ch, charsets) for ch in text)
     encodings = _encodings(tuple(charsets))
     return all(ch.isascii() or _char_fits(ch, encodings) for ch in text)
 
@@ -78,6 +83,9 @@ def _romanise(ch: str) -> str:
 def transliterate(text: str, charsets) -> str:
     if fits(text, charsets):
         return text
+    compatible = unicodedata.normalize("NFKC", text)  # half-width katakana "ﾔﾏﾀﾞ" → "ヤマダ", "Ｔ" → "T"
+    if fits(compatible, charsets):
+        return compatible
     out = []
     for ch in text:
         if fits(ch, charsets):
@@ -116,3 +124,39 @@ def fit_value(value, vr: str, charsets):
     if vr == "PN":
         return fit_person_name(value, charsets)
     return transliterate(value, charsets)
+
+
+@dataclass(frozen=True)
+class ResponseCharset:
+    """The character set of one query's answers, and where it came from (for the log)."""
+
+    charsets: list[str]
+    source: str  # "AE" (configured for the calling AE), "query" (the request's own) or "default"
+    refused: str = ""  # a configured or requested value that is not a Defined Term, passed over
+
+
+def response_charset(configured: str, requested, default: str) -> ResponseCharset:
+    """The calling AE's configured set; else the set the query was sent in (PS3.4 C.2.2.2: the request's
+    (0008,0005) tells how the Request and Response Identifiers are encoded); else `default`
+    (BROKER_MWL_DEFAULT_CHARSET). A value that is not a Defined Term is passed over."""
+    refused = ""
+    if configured and configured.strip():
+        charsets = parse_character_set(configured)
+        if is_known(charsets):
+            return ResponseCharset(charsets, "AE")
+        refused = configured
+    asked = requested_charsets(requested)
+    if asked:
+        if is_known(asked):
+            return ResponseCharset(asked, "query", refused)
+        refused = refused or "\\".join(asked)
+    return ResponseCharset(parse_character_set(default), "default", refused)
+
+
+def requested_charsets(value) -> list[str]:
+    """The request's (0008,0005) as a list of values ([] when absent or empty)."""
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else [str(v) for v in value]
+    values = [v.strip() for v in values]
+    return values if any(values) else []

@@ -1,10 +1,12 @@
 """The worklist attributes the broker knows: where each value lives and how it can be matched.
 
 Paths are relative to ScheduledProcedureStep. `match` names the matching rule used by `plan`:
-  text     single value / wildcard, case-sensitive       pn     PN on a search-key shadow column
-  text_ci  single value / wildcard, case-insensitive     date   single value / range on a DateField
-  uid      single value / list of UIDs                   multi  single value on a '\\'-joined VM>1 column
-  status   SPS status (with the default)                 None   return key only
+  text      single value / wildcard, case-sensitive      date   single value / range on a DateField
+  pn        PN on a search-key shadow column (case- and accent-insensitive, per component group)
+  pn_plain  PN on the name column itself (case-insensitive, per component group)
+  uid       single value / list of UIDs                  multi  single value on a '\\'-joined VM>1 column
+  status    SPS status (with the default)                None   return key only
+Single value and wildcard matching are case-sensitive (PS3.4 C.2.2.2.1, C.2.2.2.4) for every VR but PN.
 Attributes inside the Scheduled Procedure Step Sequence are in SPS_KEYS, the rest in TOP_KEYS.
 """
 from collections.abc import Callable
@@ -93,9 +95,9 @@ TOP_KEYS = {k.keyword: k for k in [
         ORDER + "accession_number", "text"),
     Key("IssuerOfAccessionNumberSequence", "Issuer of Accession Number Sequence", _issuer_of_accession),
     Key("ReferringPhysicianName", "Referring Physician's Name", lambda s: _order(s).referring_physician_name,
-        ORDER + "referring_physician_name", "text_ci"),
+        ORDER + "referring_physician_name", "pn_plain"),
     Key("RequestingPhysician", "Requesting Physician", lambda s: _order(s).requesting_physician_name,
-        ORDER + "requesting_physician_name", "text_ci"),
+        ORDER + "requesting_physician_name", "pn_plain"),
     Key("PlacerOrderNumberImagingServiceRequest", "Placer Order Number", lambda s: _order(s).placer_order_number,
         ORDER + "placer_order_number", "text"),
     Key("FillerOrderNumberImagingServiceRequest", "Filler Order Number", lambda s: _order(s).filler_order_number,
@@ -115,7 +117,7 @@ TOP_KEYS = {k.keyword: k for k in [
     Key("RequestedProcedureID", "Requested Procedure ID", lambda s: s.requested_procedure.requested_procedure_id,
         PROCEDURE + "requested_procedure_id", "text", fallback=lambda s: str(s.requested_procedure.pk)),
     Key("RequestedProcedureDescription", "Requested Procedure Description",
-        lambda s: s.requested_procedure.description, PROCEDURE + "description", "text_ci"),
+        lambda s: s.requested_procedure.description, PROCEDURE + "description", "text"),
     Key("RequestedProcedureCodeSequence", "Requested Procedure Code Sequence", _procedure_codes,
         PROCEDURE, "code"),
     Key("StudyInstanceUID", "Study Instance UID", lambda s: s.requested_procedure.study_instance_uid,
@@ -134,7 +136,7 @@ SPS_KEYS = {k.keyword: k for k in [
     Key("ScheduledPerformingPhysicianName", "Scheduled Performing Physician's Name",
         lambda s: s.performing_physician_name, "performing_physician_search", "pn"),
     Key("ScheduledProcedureStepDescription", "Scheduled Procedure Step Description", lambda s: s.description,
-        "description", "text_ci", fallback=lambda s: s.requested_procedure.description),
+        "description", "text", fallback=lambda s: s.requested_procedure.description),
     Key("ScheduledStationName", "Scheduled Station Name", lambda s: s.station_name, "station_name", "multi"),
     Key("ScheduledProcedureStepLocation", "Scheduled Procedure Step Location", lambda s: s.location,
         "location", "text"),

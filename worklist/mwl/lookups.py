@@ -4,13 +4,15 @@
   dicom_iwildcard   the same, case-insensitive (SQLite: Unicode lower() both sides, PostgreSQL `ILIKE`)
   dicom_pool        any value of a '\\'-joined pool matches (SQLite: linear matcher in Python;
                     PostgreSQL: `LIKE` on `unnest(string_to_array(...))`)
-  dicom_pn          PN component rules on a search-key column (SQLite: linear matcher in Python;
-                    PostgreSQL: a regex of literals and `\\^*`, which its engine runs without backtracking)
+
+and the transforms pn_group0/1/2: component group 0/1/2 of a PN value without its trailing `^`
+(SQLite: a Python function; PostgreSQL: `rtrim(split_part(value, '=', n), '^')`, no regex), on which
+the exact match and the wildcard lookups above then apply.
 
 The value on the right is the DICOM pattern as the modality sent it; the translation and escaping
 happen here, at compile time, per database.
 """
-from django.db.models import CharField, Lookup, TextField
+from django.db.models import CharField, Lookup, TextField, Transform
 
 from worklist.mwl import wildcard
 
@@ -23,8 +25,8 @@ def _pool(pattern, stored):
     return wildcard.pool_match(pattern, stored)
 
 
-def _pn(query_key, stored):
-    return wildcard.person_name_match(query_key, stored)
+def _pn_group(stored, index):
+    return wildcard.person_name_group(stored, index)
 
 
 def _sqlite_functions(compiler) -> None:
@@ -34,7 +36,7 @@ def _sqlite_functions(compiler) -> None:
     raw = connection.connection
     raw.create_function("broker_lower", 1, _lower, deterministic=True)
     raw.create_function("broker_pool_match", 2, _pool, deterministic=True)
-    raw.create_function("broker_pn_match", 2, _pn, deterministic=True)
+    raw.create_function("broker_pn_group", 2, _pn_group, deterministic=True)
 
 
 class _DicomLookup(Lookup):
@@ -87,21 +89,39 @@ class DicomPool(_DicomLookup):
         return sql, [*lhs_params, wildcard.like_pattern(self.rhs)]
 
 
-class DicomPersonName(_DicomLookup):
-    lookup_name = "dicom_pn"
+class PersonNameGroup(Transform):
+    """One component group of a PN search key, trailing component delimiters removed."""
+
+    group = 0
+    output_field = CharField()
 
     def as_sqlite(self, compiler, connection):
         _sqlite_functions(compiler)
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"broker_pn_match(%s, {lhs})", [self.rhs, *lhs_params]
+        lhs, params = compiler.compile(self.lhs)
+        return f"broker_pn_group({lhs}, {self.group})", params
 
     def as_postgresql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} ~ %s", [*lhs_params, wildcard.person_name_regex(self.rhs)]
+        lhs, params = compiler.compile(self.lhs)
+        return f"rtrim(split_part({lhs}, '=', {self.group + 1}), '^')", params
+
+    def as_sql(self, compiler, connection):
+        return self.as_postgresql(compiler, connection)
+
+
+class AlphabeticGroup(PersonNameGroup):
+    lookup_name, group = "pn_group0", 0
+
+
+class IdeographicGroup(PersonNameGroup):
+    lookup_name, group = "pn_group1", 1
+
+
+class PhoneticGroup(PersonNameGroup):
+    lookup_name, group = "pn_group2", 2
 
 
 for _field in (CharField, TextField):
-    for _lookup in (DicomWildcard, DicomIWildcard, DicomPool, DicomPersonName):
+    for _lookup in (DicomWildcard, DicomIWildcard, DicomPool, AlphabeticGroup, IdeographicGroup, PhoneticGroup):
         _field.register_lookup(_lookup)
 
 

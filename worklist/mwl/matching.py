@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from worklist.mwl import lookups  # noqa: F401  (registers the dicom_* lookups)
 from worklist.mwl.values import EMPTY_VALUE, Range, has_wildcard, is_universal, split_uids
+from worklist.mwl.wildcard import person_name_query
 from worklist.names import search_key
 
 
@@ -40,10 +41,10 @@ def empty_value_match(field: str, *, nullable: bool = False) -> Q:
     return q
 
 
-def wildcard_match(field: str, pattern: str, *, ignore_case: bool = False) -> Q:
-    q = Q(**{f"{field}__{'dicom_iwildcard' if ignore_case else 'dicom_wildcard'}": pattern})
+def wildcard_match(field: str, pattern: str) -> Q:
+    q = Q(**{f"{field}__dicom_wildcard": pattern})
     prefix = literal_prefix(pattern)
-    if prefix and not ignore_case:
+    if prefix:
         q &= Q(**{f"{field}__startswith": prefix})
     return q
 
@@ -63,22 +64,16 @@ def uid_list_match(field: str, text: str) -> Q:
     return Q(**{field: uids[0]}) if len(uids) == 1 else Q(**{f"{field}__in": uids})
 
 
-def text_match(field: str, text: str, *, ignore_case: bool = False) -> Q | None:
-    """Single value or wildcard on a text column; a backslash list matches any of its values."""
+def text_match(field: str, text: str) -> Q | None:
+    """Single value or wildcard on a text column, case-sensitive (PS3.4 C.2.2.2.1, C.2.2.2.4); a backslash
+    list matches any of its values."""
     if is_universal(text):
         return universal_match(text)
     if text == EMPTY_VALUE:
         return empty_value_match(field)
     values = [v for v in text.split("\\") if v != ""]
-    qs = []
-    for value in values:
-        if has_wildcard(value):
-            qs.append(wildcard_match(field, value, ignore_case=ignore_case))
-        elif ignore_case:
-            qs.append(Q(**{f"{field}__iexact": value}))
-        else:
-            qs.append(single_value_match(field, value))
-    return any_of(qs)
+    return any_of([wildcard_match(field, value) if has_wildcard(value) else single_value_match(field, value)
+                   for value in values])
 
 
 def multi_valued_match(field: str, text: str) -> Q | None:
@@ -102,22 +97,35 @@ def multi_valued_match(field: str, text: str) -> Q | None:
     return any_of(qs)
 
 
-def person_name_match(search_field: str, text: str) -> Q | None:
-    """Case- and accent-insensitive PN matching on a shadow column holding `search_key(name)`."""
+def person_name_match(field: str, text: str, *, search_column: bool = True) -> Q | None:
+    """PN matching per component group (wildcard.person_name_query), each group compared exactly or, with
+    wildcards, by the database's GLOB/LIKE; case-insensitive, the broker's choice (PS3.4 C.2.2.2.1).
+
+    On a shadow column holding `search_key(name)` it is accent-insensitive too and a group-0 prefix uses the
+    index; on a plain name column (`search_column=False`) groups are compared case-insensitively only."""
     if is_universal(text):
         return None
     if text == EMPTY_VALUE:
-        return empty_value_match(search_field)
+        return empty_value_match(field)
     qs = []
     for name in (v for v in text.split("\\") if v != ""):
-        key = search_key(name)
-        if has_wildcard(key):
-            q = Q(**{f"{search_field}__dicom_wildcard": key})  # wildcards span components ("DOE*")
-        else:
-            # Per component group, trailing empty components ignored (wildcard.person_name_match).
-            q = Q(**{f"{search_field}__dicom_pn": key})
-        prefix = literal_prefix(key)
-        if prefix:
-            q &= Q(**{f"{search_field}__startswith": prefix.split("=")[0]})
+        asked = person_name_query(search_key(name) if search_column else name)
+        if not asked:
+            return None  # "*=*", "^=": every group free, universal
+        q = Q()
+        for index, alternatives in asked:
+            column = f"{field}__pn_group{index}"
+            if search_column:
+                prefix = literal_prefix(alternatives[0])
+                if index == 0 and prefix:
+                    q &= Q(**{f"{field}__startswith": prefix})  # the key starts with group 0: index use
+                if index == 0 and has_wildcard(alternatives[0]):
+                    # Implied by the group's match, and a plain GLOB/LIKE on the column: most rows fail here,
+                    # before the group function runs.
+                    q &= Q(**{f"{field}__dicom_wildcard": alternatives[0] + "*"})
+                q &= any_of([Q(**{f"{column}__dicom_wildcard" if has_wildcard(p) else column: p})
+                             for p in alternatives])
+            else:
+                q &= any_of([Q(**{f"{column}__dicom_iwildcard": p}) for p in alternatives])
         qs.append(q)
     return any_of(qs)

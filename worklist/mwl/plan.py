@@ -144,10 +144,10 @@ def _add_key(plan: Plan, key: Key | None, elem, *, prefix: str) -> None:
 def _match(key: Key, text: str, name: str) -> Q | None:
     if key.match == "text":
         return matching.text_match(key.path, text)
-    if key.match == "text_ci":
-        return matching.text_match(key.path, text, ignore_case=True)
     if key.match == "pn":
         return matching.person_name_match(key.path, text)
+    if key.match == "pn_plain":
+        return matching.person_name_match(key.path, text, search_column=False)
     if key.match == "multi":
         return matching.multi_valued_match(key.path, text)
     if key.match == "uid":
@@ -240,5 +240,6 @@ def _add_status(plan: Plan, asked: str | None, sps_seen: bool) -> None:
                                            f"orders not {'/'.join(ImagingOrder.HIDDEN_STATUSES)}",
                                            ~Q(**{ORDER + "status__in": ImagingOrder.HIDDEN_STATUSES}), default=True))
         return
-    values = [v.strip().upper() for v in asked.split("\\") if v.strip()]
+    # CS: case-sensitive (PS3.4 C.2.2.2.1), leading and trailing spaces not significant (PS3.5 Table 6.2-1).
+    values = [v.strip() for v in asked.split("\\") if v.strip()]
     plan.constraints.append(Constraint(name, label, asked, Q(status__in=values)))

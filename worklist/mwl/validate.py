@@ -1,6 +1,7 @@
 """Checks on every value of a C-FIND identifier before it reaches a key: one value where one is allowed,
 no NUL byte, not only empty values, not more values than BROKER_MWL_MAX_VALUES_PER_KEY, no value longer
-than its VR allows (PS3.5 Table 6.2-1; the database's own matching has limits of its own on pattern size).
+than its VR allows (PS3.5 Table 6.2-1; the database's own matching has limits of its own on pattern size),
+no person name of more than three component groups (PS3.5 6.2.1.2).
 
 Each problem is an InvalidIdentifier naming the attribute (the handler answers 0xA900 with it as
 the Offending Element). Pure: reads the identifier only.
@@ -51,6 +52,9 @@ def _check_value(elem, name: str, keyword: str, key, max_values: int) -> None:
     limit = MAX_VALUE_LENGTH.get(elem.VR, MAX_OTHER_VALUE)
     if longest > limit:
         raise InvalidIdentifier(name, f"{keyword}: a value of {longest} characters, at most {limit} ({elem.VR})")
+    if elem.VR == "PN" and any(value.count("=") > 2 for value in values):
+        # Alphabetic, ideographic, phonetic (PS3.5 6.2.1.2): a fourth group cannot be matched against anything.
+        raise InvalidIdentifier(name, f"{keyword}: more than 3 component groups")
     if len(values) == 1:
         return
     if not any(v.strip() for v in values):

@@ -72,32 +72,48 @@ def pool_match(pattern: str, stored: str | None) -> bool:
     return any(glob_match(pattern, one) for one in stored.split("\\"))
 
 
-def person_name_groups(query_key: str) -> list[str]:
-    """A PN query's search key as the component groups it constrains, trailing empty ones dropped,
-    each group without its trailing empty components ("DOE^JOHN^^=" → ["DOE^JOHN"])."""
+PN_GROUPS = ("alphabetic", "ideographic", "phonetic")  # the component groups of PS3.5 6.2.1.2
+
+
+def person_name_group(stored_key: str | None, index: int) -> str | None:
+    """Component group `index` of a stored PN search key, trailing component delimiters removed
+    ("DOE^JOHN^^=ドウ" → "DOE^JOHN" for 0, "ドウ" for 1, "" for 2). PostgreSQL computes the same with
+    rtrim(split_part(key, '=', index + 1), '^')."""
+    if stored_key is None:
+        return None
+    groups = stored_key.split("=")
+    return groups[index].rstrip("^") if index < len(groups) else ""
+
+
+def person_name_query(query_key: str) -> list[tuple[int, list[str]]]:
+    """What a PN query key asks of each component group (PS3.5 6.2, PS3.4 C.2.2.2.1/C.2.2.2.4).
+
+    [(group index, alternatives)]: the group matches when it equals (or, with wildcards, matches) one of
+    the alternatives. Trailing component delimiters do not count ("DOE^JOHN^^" asks "DOE^JOHN"), nor do
+    trailing empty groups ("DOE^JOHN=="). An empty group, or one of only "*", leaves that group free, so
+    "=山田^太郎" asks the ideographic group only. "DOE^*" also matches a stored "DOE" with no given name.
+    """
     groups = query_key.split("=")
-    while len(groups) > 1 and groups[-1].strip("^") == "":
-        groups.pop()
-    return [group.rstrip("^") for group in groups]
+    if len(groups) > len(PN_GROUPS):  # a fourth group cannot match anything stored: keep it in the third
+        groups = groups[:2] + ["=".join(groups[2:])]
+    asked = []
+    for index, group in enumerate(groups):
+        group = group.rstrip("^")
+        if not group.strip("*"):
+            continue
+        base = group
+        while base.endswith("^*"):
+            base = base[:-2].rstrip("^")
+        asked.append((index, [group] if base == group or not base else [base, base + "^*"]))
+    return asked
 
 
 def person_name_match(query_key: str, stored_key: str | None) -> bool:
-    """PN matching without wildcards, per component group (trailing empty components ignored).
-
-    "DOE^JOHN" matches "DOE^JOHN", "DOE^JOHN^^^" and "DOE^JOHN=ドウ^ジョン"; groups the query
-    leaves out are not constrained.
-    """
+    """`person_name_query` evaluated in Python (the table tests hold the SQL to this)."""
     if stored_key is None:
         return False
-    wanted = person_name_groups(query_key)
-    stored = stored_key.split("=")
-    if len(stored) < len(wanted):
-        return False
-    return all(stored[i].rstrip("^") == group for i, group in enumerate(wanted))
-
-
-def person_name_regex(query_key: str) -> str:
-    """The same rule as a PostgreSQL regex (`~`): literals and `\\^*` only, nothing to backtrack over."""
-    parts = ["".join("\\" + ch if not ch.isalnum() else ch for ch in group) + r"\^*"
-             for group in person_name_groups(query_key)]
-    return "^" + "=".join(parts) + "(=.*)?$"
+    for index, alternatives in person_name_query(query_key):
+        group = person_name_group(stored_key, index)
+        if not any(glob_match(p, group) if "*" in p or "?" in p else p == group for p in alternatives):
+            return False
+    return True

@@ -16,7 +16,7 @@ from broker.dicom.identifier_check import IdentifierEncodingError, check_encodin
 from broker.dicom.mwl_answers import encoder_for
 from broker.dicom.query_log import QueryLogEntry
 from worklist.mwl.budget import QueryTooExpensive
-from worklist.mwl.charset import is_known, parse_character_set
+from worklist.mwl.charset import response_charset
 from worklist.mwl.query import load_page, run_query
 from worklist.mwl.response import build_response
 from worklist.mwl.values import InvalidIdentifier
@@ -69,15 +69,14 @@ def failure_status(exc: Exception) -> Dataset:
     return status
 
 
-def response_character_set(remote) -> list[str]:
-    configured = (remote.character_set if remote is not None and remote.character_set else
-                  settings.BROKER_MWL_DEFAULT_CHARSET)
-    charsets = parse_character_set(configured)
-    if not is_known(charsets):
-        log.warning("unknown character set %r for %s; answering in %s", configured,
-                    remote.ae_title if remote else "?", settings.BROKER_MWL_DEFAULT_CHARSET)
-        charsets = parse_character_set(settings.BROKER_MWL_DEFAULT_CHARSET)
-    return charsets
+def response_character_set(remote, identifier: Dataset) -> list[str]:
+    """The calling AE's configured set, else the query's own, else BROKER_MWL_DEFAULT_CHARSET (worklist.mwl.charset)."""
+    chosen = response_charset(remote.character_set if remote is not None else "",
+                              identifier.get("SpecificCharacterSet"), settings.BROKER_MWL_DEFAULT_CHARSET)
+    if chosen.refused:
+        log.warning("unknown character set %r for %s; answering in %s", chosen.refused,
+                    remote.ae_title if remote else "?", "\\".join(chosen.charsets))
+    return chosen.charsets
 
 
 def _check_bytes(event) -> None:
@@ -135,7 +134,7 @@ def handle_find(event):
             raise ServiceNotAllowed(f"AE {calling_ae} may not query the worklist")
         result = db_work.run(run_query, identifier, calling_ae=calling_ae, scope=registry.worklist_scope(event.assoc))
         entry.set_scope(result.scope, result.hidden)
-        charsets = response_character_set(registry.remote_ae_of(event.assoc))
+        charsets = response_character_set(registry.remote_ae_of(event.assoc), identifier)
         pending = PENDING_UNSUPPORTED_KEYS if result.plan.unsupported else PENDING
         respond = _responder(identifier, charsets, event.context.transfer_syntax)
         pacer = pacing.Pacer(max_bytes=settings.BROKER_MWL_MAX_QUEUED_BYTES)
