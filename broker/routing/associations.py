@@ -5,6 +5,7 @@ from django.conf import settings
 from pydicom.uid import UID
 from pynetdicom import AE, evt
 
+from broker.core import identity
 from broker.core.dicom_net import version
 from broker.core.dicom_net.association import keep_responses_for_the_sender, tcp_socket
 from broker.routing import tls
@@ -20,7 +21,7 @@ class PermanentDeliveryError(DeliveryError):
 
 
 def application_entity() -> AE:
-    ae = AE(ae_title=settings.BROKER_AE_TITLE)
+    ae = identity.application_entity(settings.BROKER_AE_TITLE)
     ae.acse_timeout = settings.BROKER_ROUTING_TIMEOUT
     ae.dimse_timeout = settings.BROKER_ROUTING_TIMEOUT
     ae.network_timeout = settings.BROKER_ROUTING_TIMEOUT
