@@ -10,13 +10,14 @@ The class UID is `<BROKER_UID_ROOT>.1.<VERSION>`: arc 1 under the site's root ho
 (the generated Study Instance UIDs use the root directly with a long random suffix, so they cannot collide).
 """
 from django.conf import settings
-from pydicom.uid import UID
+from pydicom.uid import RE_VALID_UID
 from pynetdicom import AE
 
 VERSION = "1.0.0"  # the broker's version: digits and dots only (it is part of a UID)
 IMPLEMENTATION_VERSION_NAME = f"BROKER_{VERSION}"
 IMPLEMENTATION_ARC = "1"
 MAX_VERSION_NAME_LENGTH = 16  # SH, PS3.7 D.3.3.2
+MAX_UID_LENGTH = 64  # PS3.5 9.1
 assert len(IMPLEMENTATION_VERSION_NAME) <= MAX_VERSION_NAME_LENGTH
 
 
@@ -27,12 +28,12 @@ class InvalidImplementationUID(ValueError):
 def implementation_class_uid(root: str | None = None) -> str:
     """The Implementation Class UID under `root` (BROKER_UID_ROOT by default, with or without its trailing dot)."""
     root = (settings.BROKER_UID_ROOT if root is None else root).strip().rstrip(".")
-    uid = UID(f"{root}.{IMPLEMENTATION_ARC}.{VERSION}")
-    if not uid.is_valid:
+    uid = f"{root}.{IMPLEMENTATION_ARC}.{VERSION}"
+    if len(uid) > MAX_UID_LENGTH or not RE_VALID_UID.match(uid):
         raise InvalidImplementationUID(
-            f"BROKER_UID_ROOT {root!r} gives the Implementation Class UID {str(uid)!r}, which is not a valid UID "
-            "(digits and dots, no leading zeros, at most 64 characters): use your organisation's UID root")
-    return str(uid)
+            f"BROKER_UID_ROOT {root!r} gives the Implementation Class UID {uid!r}, which is not a valid UID "
+            f"(digits and dots, no leading zeros, at most {MAX_UID_LENGTH} characters): use your organisation's UID root")
+    return uid
 
 
 def application_entity(ae_title: str) -> AE:

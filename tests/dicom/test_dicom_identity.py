@@ -94,10 +94,11 @@ def test_it_introduces_itself_to_echoscu(port, dcmtk):
     result = subprocess.run(["echoscu", "-d", "-aet", "CT01", "-aec", "BROKER", "127.0.0.1", str(port)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    output = result.stdout + result.stderr
-    their_uid = re.search(r"Their Implementation Class UID:\s+(\S+)", output)
-    their_name = re.search(r"Their Implementation Version Name:\s+(\S+)", output)
-    assert (their_uid and their_uid.group(1), their_name and their_name.group(1)) == broker_identity(), output
+    # The A-ASSOCIATE-AC as echoscu dumps it ("Their" = the broker's values).
+    accept = (result.stdout + result.stderr).split("BEGIN A-ASSOCIATE-AC", 1)[-1]
+    their_uid = re.search(r"Their Implementation Class UID:[ \t]+(\S+)", accept)
+    their_name = re.search(r"Their Implementation Version Name:[ \t]+(\S+)", accept)
+    assert (their_uid and their_uid.group(1), their_name and their_name.group(1)) == broker_identity(), accept
 
 
 @pytest.mark.dcmtk

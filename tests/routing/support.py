@@ -140,6 +140,13 @@ def storescu(port: int, paths, *, calling: str = "MODALITY1", called: str = "BRO
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
+def dcmsend(port: int, paths, *, calling: str = "MODALITY1", called: str = "BROKER", extra=()) -> subprocess.CompletedProcess:
+    """DCMTK's dcmsend as the modality: unlike storescu (3.6.7 skips a file whose SOP class it does not know as
+    "unknown storage SOP class"), it sends private classes with --no-uid-checks."""
+    argv = ["dcmsend", "-aet", calling, "-aec", called, "--no-uid-checks", *extra, "127.0.0.1", str(port), *map(str, paths)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
 def assert_delivered_identically(scp, paths) -> dict:
     """Every sent file arrived once at `scp` with the same pixel data; returns what it received."""
     received = scp.received()

@@ -2,16 +2,9 @@
 class, and a clear job error from a destination that does not know it; once per sender engine."""
 import pytest
 
-from broker.routing import delivery
-from broker.routing.models import Destination, RoutingJob, RoutingRule
-from tests.routing.support import (
-    GE_PRIVATE,
-    StoreSCP,
-    body_bytes,
-    make_private_instance,
-    receive_and_complete,
-    sop_instance_uid,
-)
+from broker.routing import delivery, services
+from broker.routing.models import Destination, RoutingJob, RoutingRule, Study
+from tests.routing.support import GE_PRIVATE, StoreSCP, body_bytes, dcmsend, make_private_instance, sop_instance_uid
 
 pytestmark = [pytest.mark.dcmtk, pytest.mark.usefixtures("sender")]  # every test once per engine
 
@@ -22,11 +15,18 @@ def route_everything_to(scp: StoreSCP) -> Destination:
     return destination
 
 
+def receive_and_complete(port: int, path) -> Study:
+    """The scanner sends its private instance (dcmsend: storescu skips unknown classes), staff mark the study complete."""
+    result = dcmsend(port, [path])
+    assert result.returncode == 0, result.stderr
+    return services.mark_study_complete(Study.objects.get().id)
+
+
 def test_it_routes_a_private_sop_class_byte_for_byte(broker_listener, tmp_path):
     scp = StoreSCP(tmp_path / "pacs", options=("-pm", "+xi")).start()  # promiscuous: any SOP class
     route_everything_to(scp)
     path = make_private_instance(tmp_path / "ge.dcm")
-    study = receive_and_complete(broker_listener, [path], extra=("-R", "-xi"))
+    study = receive_and_complete(broker_listener, path)
     job = RoutingJob.objects.get(study=study)
 
     assert delivery.run_job(job.id) == RoutingJob.State.DONE
@@ -42,7 +42,7 @@ def test_it_says_in_words_that_the_destination_refused_the_private_sop_class(bro
     scp = StoreSCP(tmp_path / "pacs").start()  # the standard's storage classes only
     route_everything_to(scp)
     path = make_private_instance(tmp_path / "ge.dcm")
-    study = receive_and_complete(broker_listener, [path], extra=("-R", "-xi"))
+    study = receive_and_complete(broker_listener, path)
     job = RoutingJob.objects.get(study=study)
 
     assert delivery.run_job(job.id) == RoutingJob.State.GAVE_UP
