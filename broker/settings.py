@@ -155,6 +155,9 @@ if BROKER_SQLITE_SYNCHRONOUS not in {"NORMAL", "FULL"}:
     raise ConfigurationError(f"BROKER_SQLITE_SYNCHRONOUS={BROKER_SQLITE_SYNCHRONOUS!r}: use NORMAL or FULL")
 # A received file still in storage/.incoming after this many minutes belongs to a killed C-STORE: deleted.
 BROKER_STORAGE_PART_MAX_AGE_MINUTES = env_float("BROKER_STORAGE_PART_MAX_AGE_MINUTES", 60.0)
+# C-STORE of SOP classes the listener does not list (private ones, newer standard ones), stored and routed as they
+# came; false: only the storage classes pynetdicom knows (docs/routing.md).
+BROKER_STORAGE_ACCEPT_UNKNOWN = env_bool("BROKER_STORAGE_ACCEPT_UNKNOWN", True)
 
 _sqlite_path = DATA_DIR / "broker.sqlite3"
 DATABASES = {

@@ -5,6 +5,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+from pynetdicom.sop_class import Verification
+
+from broker.core import identity
 
 
 class Unhealthy(Exception):
@@ -54,12 +57,9 @@ def _tcp_connect(port: int, what: str) -> None:
 
 
 def check_dicom_listener() -> None:
-    from pynetdicom import AE
-    from pynetdicom.sop_class import Verification
-
     port = settings.BROKER_DICOM_PORT
     _tcp_connect(port, "DICOM listener")
-    ae = AE(ae_title=settings.BROKER_HEALTH_CALLING_AE)
+    ae = identity.application_entity(settings.BROKER_HEALTH_CALLING_AE)
     ae.add_requested_context(Verification)
     timeout = settings.BROKER_HEALTH_TIMEOUT
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = timeout

@@ -18,6 +18,7 @@ from django.conf import settings
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.transport import AssociationServer
 
+from broker.core import identity
 from broker.core.dicom_net import options, peer_faults, transport_limits, version
 from broker.core.dicom_net.association import tcp_socket
 from broker.core.dicom_net.find_response import install_find_response_shortcut
@@ -39,7 +40,7 @@ def tune_pynetdicom() -> None:
 
 
 def build_ae() -> AE:
-    ae = AE(ae_title=settings.BROKER_AE_TITLE)
+    ae = identity.application_entity(settings.BROKER_AE_TITLE)
     # pynetdicom counts every open connection (even one that never sends a request) against this; the broker
     # counts admitted associations itself (registry) and caps connections at accept (BrokerAssociationServer).
     ae.maximum_associations = settings.BROKER_DICOM_MAX_CONNECTIONS

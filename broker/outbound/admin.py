@@ -3,7 +3,6 @@ from django.contrib import admin
 
 from broker.core.admin import (
     TLS_FIELDSET,
-    PeerTLSForm,
     PermissionActionsMixin,
     ReadOnlyAdmin,
     dicom_html,
@@ -11,19 +10,8 @@ from broker.core.admin import (
     run_for_each,
 )
 from broker.outbound import services
+from broker.outbound.forms import MppsDestinationForm, RisEndpointForm
 from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, RisNotification
-
-
-class RisEndpointForm(PeerTLSForm):
-    class Meta:
-        model = RisEndpoint
-        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
-
-
-class MppsDestinationForm(PeerTLSForm):
-    class Meta:
-        model = MppsDestination
-        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
 
 
 @admin.register(RisEndpoint)

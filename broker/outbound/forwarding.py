@@ -1,9 +1,9 @@
 """MPPS forwarding (IHE PPS Manager): one N-CREATE / N-SET row sent to one downstream MPPS SCP."""
 from django.conf import settings
 from pydicom import Dataset
-from pynetdicom import AE
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
+from broker.core import identity
 from broker.core.work_queue import Outcome
 from broker.outbound import tls
 from broker.outbound.models import MPPS_FORWARDS, MppsForward
@@ -12,7 +12,7 @@ from broker.outbound.models import MPPS_FORWARDS, MppsForward
 def send(forward: MppsForward) -> tuple[int | None, str, int | None]:
     """One association, one DIMSE request; returns (status or None when no answer came, comment, error ID)."""
     destination = forward.destination
-    ae = AE(ae_title=settings.BROKER_AE_TITLE)
+    ae = identity.application_entity(settings.BROKER_AE_TITLE)
     ae.add_requested_context(ModalityPerformedProcedureStep)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT
     # Also bounds the TLS handshake: a peer that accepts and never answers would hold the worker otherwise.

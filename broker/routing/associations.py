@@ -5,6 +5,7 @@ from django.conf import settings
 from pydicom.uid import UID
 from pynetdicom import AE, evt
 
+from broker.core import identity
 from broker.core.dicom_net import version
 from broker.core.dicom_net.association import keep_responses_for_the_sender, tcp_socket
 from broker.routing import tls
@@ -19,8 +20,16 @@ class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (nothing acceptable can be offered): the job waits for an operator."""
 
 
+def sop_class_words(uid: str) -> str:
+    """A SOP class as staff read it: its name, or the UID said to be private / not in the standard."""
+    name = UID(uid).name
+    if name != uid:
+        return name
+    return f"{uid} (private, not in the DICOM standard)" if UID(uid).is_private else f"{uid} (not a standard SOP class)"
+
+
 def application_entity() -> AE:
-    ae = AE(ae_title=settings.BROKER_AE_TITLE)
+    ae = identity.application_entity(settings.BROKER_AE_TITLE)
     ae.acse_timeout = settings.BROKER_ROUTING_TIMEOUT
     ae.dimse_timeout = settings.BROKER_ROUTING_TIMEOUT
     ae.network_timeout = settings.BROKER_ROUTING_TIMEOUT
@@ -76,7 +85,7 @@ def associate(ae: AE, destination: Destination):
     answer = assoc.acceptor.primitive
     if answer is not None and answer.result == 0x00:
         # Associated, but the peer accepted none of our contexts (pynetdicom then aborts).
-        classes = sorted({UID(cx.abstract_syntax).name for cx in ae.requested_contexts})
+        classes = sorted({sop_class_words(cx.abstract_syntax) for cx in ae.requested_contexts})
         raise PermanentDeliveryError(f"the destination accepted no context for SOP class {', '.join(classes)}")
     # pynetdicom reports a refused connection as an abort too: a plain TCP connect tells which it was.
     raise DeliveryError(unreachable(destination))

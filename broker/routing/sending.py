@@ -14,7 +14,13 @@ from pydicom import dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from broker.core.dicom_net.options import send_stored_files_as_they_are
-from broker.routing.associations import DeliveryError, PermanentDeliveryError, application_entity, associate
+from broker.routing.associations import (
+    DeliveryError,
+    PermanentDeliveryError,
+    application_entity,
+    associate,
+    sop_class_words,
+)
 from broker.routing.models import DeliveredInstance, RoutingJob, StoredInstance
 from broker.routing.rules import apply_attribute_changes
 from broker.routing.storage import instance_path
@@ -150,7 +156,7 @@ def payload_for(instance: StoredInstance, accepted: set, changes: dict):
         return apply_attribute_changes(dcmread(path), changes), str(stored)
     target = next((ts for ts in FALLBACK_SYNTAXES if (instance.sop_class_uid, ts) in accepted), None)
     if target is None:
-        raise CannotConvert(f"the destination accepted no context for SOP class {UID(instance.sop_class_uid).name}")
+        raise CannotConvert(f"the destination accepted no context for SOP class {sop_class_words(instance.sop_class_uid)}")
     return apply_attribute_changes(convert(path, stored, target), changes), str(target)
 
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from pydicom.uid import UID
 
 from broker.routing import dcmsend
-from broker.routing.associations import DeliveryError, PermanentDeliveryError, unreachable, where
+from broker.routing.associations import DeliveryError, PermanentDeliveryError, sop_class_words, unreachable, where
 from broker.routing.models import DeliveredInstance, RoutingJob
 from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances
 from broker.routing.storage import instance_path
@@ -108,4 +108,4 @@ def _no_context_reason(result: dcmsend.InstanceResult) -> str:
     if original.is_encapsulated and result.network_syntax in ("", result.original_syntax):
         # dcmsend offers an uncompressed context too when it can decompress (lossless only).
         return f"the destination refused {original.name} and it cannot be decompressed here"
-    return f"the destination accepted no context for SOP class {UID(result.sop_class_uid).name}"
+    return f"the destination accepted no context for SOP class {sop_class_words(result.sop_class_uid)}"

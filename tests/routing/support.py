@@ -75,6 +75,20 @@ def make_image(path: Path, *, study_uid: str, series_uid: str, sop_class=CTImage
     return path
 
 
+GE_PRIVATE = "1.2.840.113619.4.3"  # a private storage SOP class (GE), unknown to the standard and to DCMTK
+
+
+def make_private_instance(path: Path, *, study_uid: str = "1.2.3.40", syntax=ImplicitVRLittleEndian) -> Path:
+    """An instance of GE's private class with a private block, as such a scanner sends it."""
+    make_image(path, study_uid=study_uid, series_uid=f"{study_uid}.1", sop_class=GE_PRIVATE, syntax=syntax)
+    ds = dcmread(path)
+    block = ds.private_block(0x0009, "GEMS_IDEN_01", create=True)
+    block.add_new(0x10, "LO", "RAW DATA 7")
+    block.add_new(0x11, "OB", b"\x01\x02\x03\x04")
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
 def make_jpeg_baseline(path: Path, **fields) -> Path:
     """An 8-bit image compressed to JPEG baseline by DCMTK's dcmcjpeg (pydicom here has no JPEG encoder)."""
     source = make_image(path.with_suffix(".raw.dcm"), bits=8, **fields)
@@ -123,6 +137,13 @@ def body_bytes(path: Path) -> bytes:
 def storescu(port: int, paths, *, calling: str = "MODALITY1", called: str = "BROKER", extra=()) -> subprocess.CompletedProcess:
     # -xs etc. would propose other syntaxes; by default storescu proposes each file's own syntax too.
     argv = ["storescu", "-aet", calling, "-aec", called, *extra, "127.0.0.1", str(port), *map(str, paths)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def dcmsend(port: int, paths, *, calling: str = "MODALITY1", called: str = "BROKER", extra=()) -> subprocess.CompletedProcess:
+    """DCMTK's dcmsend as the modality: unlike storescu (3.6.7 skips a file whose SOP class it does not know as
+    "unknown storage SOP class"), it sends private classes with --no-uid-checks."""
+    argv = ["dcmsend", "-aet", calling, "-aec", called, "--no-uid-checks", *extra, "127.0.0.1", str(port), *map(str, paths)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 

@@ -2,15 +2,22 @@
 
 The handler decodes only what the index needs, hands the encoded bytes as received to the
 storage module, and maps its exceptions to a failure status through one table.
+
+The AE lists the storage SOP classes pynetdicom knows. With BROKER_STORAGE_ACCEPT_UNKNOWN (the default) an
+association also accepts, in the same transfer syntaxes, every other abstract syntax the peer proposes that
+`accepts_as_storage` allows: storage classes of a newer standard and private or unknown ones. A SOP class
+the standard defines for another service (C-MOVE, Print, Storage Commitment) is never taken for storage.
 """
 import logging
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import DatabaseError, DataError, close_old_connections
 from pydicom import Dataset
 from pydicom import uid as pydicom_uid
 from pynetdicom import AllStoragePresentationContexts, evt
 
+from broker.core.dicom_net.contexts import declare_added_as_storage, support_proposed_storage
 from broker.dicom import registry
 from broker.dicom.error_comment import error_comment
 from broker.routing.storage import (
@@ -22,6 +29,7 @@ from broker.routing.storage import (
     record_refusal,
     store_instance,
 )
+from worklist.uids import is_valid_uid
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,33 @@ STORAGE_TRANSFER_SYNTAXES = [
 
 # All storage SOP classes pynetdicom knows (170); the AE accepts any number, the 128 limit is per proposal.
 SUPPORTED_CONTEXTS = [(cx.abstract_syntax, STORAGE_TRANSFER_SYNTAXES) for cx in AllStoragePresentationContexts]
+
+# Standard SOP classes whose name says "Storage" but that are not stored with C-STORE.
+_NOT_STORED = ("Commitment", "Management", "Media Storage Directory")
+
+
+def accepts_as_storage(uid: str) -> bool:
+    """Whether a proposed abstract syntax the AE does not list may be accepted for C-STORE: a valid UID that is
+    a storage SOP class of the standard (pydicom's dictionary) or that the standard does not define at all
+    (private, or newer than pydicom). Every other standard UID (a service's SOP class, a transfer syntax, a
+    well-known instance) is not a storage class."""
+    if not is_valid_uid(uid):
+        return False
+    known = pydicom_uid.UID(uid)
+    if not known.type:  # not in the standard as pydicom knows it
+        return True
+    return known.type == "SOP Class" and "Storage" in known.name and not any(word in known.name for word in _NOT_STORED)
+
+
+def accept_unlisted_storage(event) -> None:
+    """EVT_REQUESTED (after the registry's checks): with BROKER_STORAGE_ACCEPT_UNKNOWN, the storage classes the
+    peer proposes that the AE does not list are supported for this association."""
+    if not settings.BROKER_STORAGE_ACCEPT_UNKNOWN:
+        return
+    added = support_proposed_storage(event.assoc, STORAGE_TRANSFER_SYNTAXES, accepts_as_storage)
+    if added:
+        log.debug("association from %s: also accepting storage SOP classes %s", registry.calling_ae_title(event.assoc),
+                 ", ".join(added))
 
 
 # Exception → (status, comment prefix); the first matching row wins. Never success.
@@ -113,4 +148,5 @@ def _received_bytes(request):
 
 
 def handlers():
-    return [(evt.EVT_C_STORE, handle_store)]
+    return [(evt.EVT_REQUESTED, accept_unlisted_storage), (evt.EVT_SOP_COMMON, declare_added_as_storage),
+            (evt.EVT_C_STORE, handle_store)]
