@@ -14,12 +14,13 @@ import time
 from celery import signature
 from django.conf import settings
 from django.db import close_old_connections
-from pynetdicom import AE, build_role
+from pynetdicom import build_role
 from pynetdicom.sop_class import StorageCommitmentPushModel
 
 from broker.commitment import services
 from broker.commitment.models import COMMITMENT_REPORTS, StorageCommitment
 from broker.commitment.request import WELL_KNOWN_INSTANCE
+from broker.core import identity
 from broker.core.dicom_net.association import is_connected, keep_responses_for_the_sender, release_requested
 from broker.core.work_queue import Outcome
 from broker.dicom import db_work
@@ -195,7 +196,7 @@ def modality_address(calling_ae: str) -> tuple[str, str, int]:
 
 def send_on_new_association(row: StorageCommitment) -> tuple[str, dict]:
     ae_title, host, port = modality_address(row.calling_ae)
-    ae = AE(ae_title=settings.BROKER_AE_TITLE)
+    ae = identity.application_entity(settings.BROKER_AE_TITLE)
     ae.add_requested_context(StorageCommitmentPushModel)
     timeout = settings.BROKER_COMMITMENT_DICOM_TIMEOUT
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = timeout
