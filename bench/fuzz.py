@@ -910,9 +910,13 @@ def main(argv=None) -> int:
                         time_share=args.time_share,
                         database_url=args.database_url, command=command,
                         progress=lambda line: print(line, flush=True))
-    # SIGTERM (a timeout, an operator's kill) ends the run through its `finally`, which stops the listeners; by
-    # default Python would die at once and leave rundicom and runhl7 serving.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # SIGTERM (a timeout, an operator's kill): stop the listeners and leave at once. By default Python dies and
+    # leaves rundicom and runhl7 serving; a SystemExit would first wait for the batch's queued cases.
+    def terminate(signum, frame):
+        campaign.listeners.stop()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         result = campaign.run()
     finally:
