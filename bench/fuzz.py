@@ -254,17 +254,16 @@ def raw_dataset(raw: bytes, **elements):
 
 
 class DicomSession:
-    """One association per pool thread, reused from case to case until the listener ends it or it has been idle
-    for IDLE_SECONDS.
+    """A new association for every case (the one before it released).
 
-    pynetdicom's network_timeout (an idle timer restarted only when a PDU arrives) is left off: set to the case
-    deadline, it expired on an association that had idled ~5 s between batches just after the next request was
-    sent; the SCU then aborted its own association and its C-FIND waited out the DIMSE timeout, which the campaign
-    counted as a hang of the listener (6 in the run of 5d11c23, each an instant refusal in the listener's log).
-    Re-associating after a pause keeps the listener's own idle timeout (BROKER_DICOM_NETWORK_TIMEOUT, 60 s) out
-    of the measurement the same way."""
-
-    IDLE_SECONDS = 20.0
+    Reusing one association per pool thread from case to case made about one case in 300 a "hang": a small
+    C-FIND or C-STORE whose answer the listener's own log shows it sent within 2-30 ms, while py-spy showed
+    both processes idle and the client waiting out its DIMSE timeout. With a new association per case, 1,000
+    such cases gave none, and DCMTK's findscu sending 300 queries on each of 4 associations at once (1,200 in
+    5 s) gave none either: the stall is in pynetdicom's requestor reusing an association after these answers,
+    not in the listener. pynetdicom's network_timeout (an idle timer restarted only when a PDU arrives) stays
+    off for the same reason: set to the case deadline it aborted the client's own idle associations.
+    """
 
     def __init__(self, port: int, timeout: float):
         from pynetdicom import AE
@@ -273,7 +272,6 @@ class DicomSession:
         self.ae = AE(ae_title="FUZZ")
         self.ae.acse_timeout = self.ae.dimse_timeout = timeout
         self.ae.network_timeout = None
-        self.last_used = 0.0
         self.ae.add_requested_context(MWL, [IMPLICIT])
         self.ae.add_requested_context(MPPS, [IMPLICIT])
         self.ae.add_requested_context(VERIFICATION, [IMPLICIT])
@@ -283,20 +281,16 @@ class DicomSession:
         self.assoc = None
 
     def association(self):
-        if self.assoc is not None and time.monotonic() - self.last_used > self.IDLE_SECONDS:
-            if self.assoc.is_established:
-                self.assoc.release()
+        if self.assoc is not None and self.assoc.is_established:
+            self.assoc.release()
+        self.assoc = self.ae.associate("127.0.0.1", self.port, ae_title="BROKER")
+        # pynetdicom's reactor polls every 1 ms when idle: with a few associations open that is the
+        # campaign's main CPU cost on a 2-core machine shared with the listeners. 5 ms is plenty here.
+        self.assoc.dul._run_loop_delay = 0.005
+        if not self.assoc.is_established:
+            outcome = "association rejected" if self.assoc.is_rejected else "association aborted"
             self.assoc = None
-        self.last_used = time.monotonic()
-        if self.assoc is None or not self.assoc.is_established:
-            self.assoc = self.ae.associate("127.0.0.1", self.port, ae_title="BROKER")
-            # pynetdicom's reactor polls every 1 ms when idle: with a few associations open that is the
-            # campaign's main CPU cost on a 2-core machine shared with the listeners. 5 ms is plenty here.
-            self.assoc.dul._run_loop_delay = 0.005
-            if not self.assoc.is_established:
-                outcome = "association rejected" if self.assoc.is_rejected else "association aborted"
-                self.assoc = None
-                raise AssociationFailed(outcome)
+            raise AssociationFailed(outcome)
         return self.assoc
 
     def ended(self, started: float) -> str:
