@@ -26,16 +26,20 @@ def check_ae_title(title: str) -> str:
     return title
 
 
-class RisEndpointForm(PeerTLSForm):
-    class Meta:
-        model = RisEndpoint
-        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
+class PeerAddressForm(PeerTLSForm):
+    """The checks every outbound peer's address gets: a port that exists, a host without stray spaces."""
 
     def clean_port(self):
         return check_port(self.cleaned_data.get("port"))
 
     def clean_host(self):
         return (self.cleaned_data.get("host") or "").strip()
+
+
+class RisEndpointForm(PeerAddressForm):
+    class Meta:
+        model = RisEndpoint
+        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
 
     def clean_timeout_seconds(self):
         timeout = self.cleaned_data.get("timeout_seconds")
@@ -44,16 +48,10 @@ class RisEndpointForm(PeerTLSForm):
         return timeout
 
 
-class MppsDestinationForm(PeerTLSForm):
+class MppsDestinationForm(PeerAddressForm):
     class Meta:
         model = MppsDestination
         fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
-
-    def clean_port(self):
-        return check_port(self.cleaned_data.get("port"))
-
-    def clean_host(self):
-        return (self.cleaned_data.get("host") or "").strip()
 
     def clean_ae_title(self):
         return check_ae_title(self.cleaned_data.get("ae_title"))
