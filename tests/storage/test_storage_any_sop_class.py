@@ -136,11 +136,15 @@ def test_it_tells_dcmsend_no_context_for_a_private_class_when_unknown_classes_ar
 def test_it_refuses_services_it_does_not_offer_whatever_the_setting(broker_listener, settings, accept_unknown):
     settings.BROKER_STORAGE_ACCEPT_UNKNOWN = accept_unknown
     refused = [StudyRootQueryRetrieveInformationModelMove, PatientRootQueryRetrieveInformationModelMove,
-               BasicGrayscalePrintManagementMeta, StorageCommitmentPushModel]
+               BasicGrayscalePrintManagementMeta]
+    # Storage Commitment is a service of its own now (broker/dicom/services/commitment.py): accepted as such,
+    # never as a storage class.
     assoc = associate(broker_listener, (Verification, ImplicitVRLittleEndian),
+                      (StorageCommitmentPushModel, ImplicitVRLittleEndian),
                       *[(uid, ImplicitVRLittleEndian) for uid in refused])
     try:
-        assert results(assoc) == {Verification: 0, **{uid: ABSTRACT_SYNTAX_NOT_SUPPORTED for uid in refused}}
+        assert results(assoc) == {Verification: 0, StorageCommitmentPushModel: 0,
+                                  **{uid: ABSTRACT_SYNTAX_NOT_SUPPORTED for uid in refused}}
         assert assoc.send_c_echo().Status == 0x0000
     finally:
         assoc.release()
