@@ -202,3 +202,26 @@ def test_it_checks_the_identifier_bytes(raw, comment):
     with pytest.raises(IdentifierEncodingError) as raised:
         check_encoding(raw, implicit=True, little=True)
     assert raised.value.comment == comment
+
+
+@pytest.mark.parametrize("value, comment", [
+    ("1..2", "StudyInstanceUID: '1..2' has an empty component (two dots in a row, or a leading or trailing dot)"),
+    ("00.1", "StudyInstanceUID: '00.1' has a component with a leading zero"),
+    ("1.2.a.4", "StudyInstanceUID: '1.2.a.4' has characters other than digits and dots"),
+    ("1.2.*", "StudyInstanceUID: '1.2.*' has characters other than digits and dots"),
+    ("7", "StudyInstanceUID: '7' has a single component (a UID has at least two)"),
+    (["1.2.3", "1.02"], "StudyInstanceUID: '1.02' has a component with a leading zero"),
+], ids=["double-dot", "leading-zero", "letter", "wildcard", "one-component", "second-of-a-list"])
+def test_it_refuses_a_uid_key_that_is_not_a_uid(port, value, comment):
+    from broker.dicom.error_comment import error_comment
+
+    status, status_ds = refused(find(port, identifier({"StudyInstanceUID": value})))
+    # The wire carries the first 64 characters (LO); staff's row the whole sentence.
+    assert (status, status_ds.ErrorComment, offending(status_ds)) == (0xA900, error_comment(comment), [0x0020000D])
+    assert staff_row(0xA900).error_comment == comment
+
+
+@pytest.mark.parametrize("value", ["", "*", "1.2.840.10008.1.1", "0.0"])
+def test_it_takes_a_uid_key_that_is_a_uid_or_universal(port, value):
+    status, _ = refused(find(port, identifier({"StudyInstanceUID": value})))
+    assert status == 0x0000

@@ -1,13 +1,15 @@
 """Checks on every value of a C-FIND identifier before it reaches a key: one value where one is allowed,
 no NUL byte, not only empty values, not more values than BROKER_MWL_MAX_VALUES_PER_KEY, no value longer
 than its VR allows (PS3.5 Table 6.2-1; the database's own matching has limits of its own on pattern size),
-no person name of more than three component groups (PS3.5 6.2.1.2).
+no person name of more than three component groups (PS3.5 6.2.1.2), every UID a UID (PS3.5 9.1: a value
+that is not one could match nothing, and the modality learns more from a refusal than from "no match").
 
 Each problem is an InvalidIdentifier naming the attribute (the handler answers 0xA900 with it as
 the Offending Element). Pure: reads the identifier only.
 """
 from worklist.mwl.keys import SPS_KEYS, TOP_KEYS
-from worklist.mwl.values import InvalidIdentifier, as_text
+from worklist.mwl.values import InvalidIdentifier, as_text, is_universal
+from worklist.uids import uid_problem
 
 # Matching types whose keys take one value (a date, a time or a range of them: PS3.4 C.2.2.2.5).
 SINGLE_VALUED_MATCHES = {"date", "start_date", "start_time"}
@@ -52,6 +54,11 @@ def _check_value(elem, name: str, keyword: str, key, max_values: int) -> None:
     limit = MAX_VALUE_LENGTH.get(elem.VR, MAX_OTHER_VALUE)
     if longest > limit:
         raise InvalidIdentifier(name, f"{keyword}: a value of {longest} characters, at most {limit} ({elem.VR})")
+    if elem.VR == "UI":
+        for value in values:
+            uid = value.rstrip(" \x00")  # trailing padding; a leading space is not a UID
+            if uid and not is_universal(uid) and (problem := uid_problem(uid)) is not None:
+                raise InvalidIdentifier(name, f"{keyword}: {uid[:24]!r} {problem}")
     if elem.VR == "PN" and any(value.count("=") > 2 for value in values):
         # Alphabetic, ideographic, phonetic (PS3.5 6.2.1.2): a fourth group cannot be matched against anything.
         raise InvalidIdentifier(name, f"{keyword}: more than 3 component groups")
