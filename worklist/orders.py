@@ -9,14 +9,14 @@ from django.db import IntegrityError
 from django.db.models import Q
 from pydicom.uid import generate_uid
 
-from worklist import order_writes, stations
+from worklist import new_order_reads, order_writes, stations
 from worklist.hl7map.errors import DuplicateKey, Location, UnknownKey
 from worklist.hl7map.fields import OrderFields, OrderMessage, ProcedureFields, StepFields
 from worklist.hl7map.orders import ORDER_CONTROL, ORDER_STATUS
 from worklist.models import ImagingOrder, RequestedProcedure, ScheduledProcedureStep
 from worklist.names import search_key
 from worklist.order_writes import NewOrder, NewProcedure
-from worklist.patients import demographic_changes, find_patient, upsert_patient
+from worklist.patients import demographic_changes, upsert_patient
 
 Step = ScheduledProcedureStep.Status
 OPEN_STEP = ("SCHEDULED", "ARRIVED", "READY")
@@ -110,8 +110,9 @@ def place_new_orders(message: OrderMessage, also: list = ()) -> bool:
     if not order_writes.one_statement_enabled() or \
             any(ORDER_CONTROL[f.order_control] != "new" for f in message.orders):
         return False
-    check_new_order_keys(message)  # a taken key: DuplicateKey here, before the statement
-    patient = find_patient(message.patient)
+    patient, key_may_be_taken = new_order_reads.patient_and_key_check(message)  # one round trip
+    if key_may_be_taken:
+        check_new_order_keys(message)  # a taken key: DuplicateKey here, before the statement
     if patient is None or patient.merged_into_id or demographic_changes(patient, message.patient):
         return False
     new_orders = [new_order(patient, message, fields) for fields in message.orders]

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from broker.core.hl7v2 import charsets
-from broker.hl7 import outcomes, parser, senders
+from broker.hl7 import lookups, outcomes, parser, senders
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
 from worklist import orders, patients
@@ -98,12 +98,10 @@ def content_for_key(raw: bytes, header: parser.Header) -> bytes:
     return sep.join(fields) + body[end:]
 
 
-def _reused_control_id(header: parser.Header, key: str) -> HL7Message | None:
-    """The accepted message that had this sender and control ID with other content, if any."""
-    return (HL7Message.objects.filter(sending_application=_text(header.sending_application)[:200],
-                                      sending_facility=_text(header.sending_facility)[:200],
-                                      control_id=_text(header.control_id)[:200], accepted_key__isnull=False)
-            .exclude(accepted_key=key).only("pk").order_by("pk").first())
+def _reused_control_id(header: parser.Header, key: str) -> int | None:
+    """The id of the accepted message that had this sender and control ID with other content, if any."""
+    return lookups.reused_control_id(_text(header.sending_application)[:200], _text(header.sending_facility)[:200],
+                                     _text(header.control_id)[:200], key)
 
 
 def receive(raw: bytes, peer: str = "", *, check_sender: bool = True) -> Receipt:
@@ -138,11 +136,11 @@ def receive(raw: bytes, peer: str = "", *, check_sender: bool = True) -> Receipt
         row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
         reused = _reused_control_id(header, key)
         if reused is not None:
-            row.reuses_control_id_of = reused
-            row.error_text = (f"control ID reused: message #{reused.pk} from the same sender had MSH-10 "
+            row.reuses_control_id_of_id = reused
+            row.error_text = (f"control ID reused: message #{reused} from the same sender had MSH-10 "
                               f"{_text(header.control_id)!r} with other content; processed as a new message")
             log.warning("control ID %s from %s|%s reused with other content (earlier message #%s); processed as new",
-                        header.control_id, header.sending_application, header.sending_facility, reused.pk)
+                        header.control_id, header.sending_application, header.sending_facility, reused)
         row.processing_ms = (time.perf_counter() - started) * 1000
         # New orders on PostgreSQL: one statement, one round trip, its own commit. Everything else (and what
         # that statement leaves to it) in a transaction here.

@@ -43,6 +43,12 @@ def _feed() -> list[bytes]:
     feed.append(orm(placer="DPL0", accession="DACC99", patient=known[1]))  # placer taken by another patient
     feed.append(orm(control="XO", placer="DPL1", accession="DACC1", patient=known[1], rp_id="DRPX",
                     zds="1.2.826.0.1.3680043.10.1455.9.3"))  # a procedure added to an order
+    feed.append(orm(placer="DPL40", accession="DACC0", patient=known[2]))  # accession of another patient's order
+    feed.append(orm(placer="DPL41", accession="DACC1", patient=known[1]))  # the same patient's accession: no conflict
+    feed.append(omi(placer="DPL42", accession="DACC42", patient=known[2], ipcs=[
+        ("DRP9", "1.2.826.0.1.3680043.10.1455.9.2", "DSPS9", "MR", "MR01")]))  # a Study Instance UID taken
+    feed.append(orm(placer="DPL43", accession="DACC43", patient=known[3], control_id="DREUSE"))
+    feed.append(orm(placer="DPL44", accession="DACC44", patient=known[3], control_id="DREUSE"))  # control ID reused
     feed.append(adt("A40", patient=known[0], mrg="DP2^^^HOSP"))
     feed.append(orm(placer="DPL30", accession="DACC30", patient=known[2]))  # the merged patient: AE 204
     feed.append(orm(placer="DPL31", accession="DACC31", patient=known[0]))
@@ -125,9 +131,11 @@ def test_it_writes_the_same_rows_through_both_paths(settings):
     _wipe()
     fast_acks, fast_rows, fast_queries = _send_feed("statement", settings)
     assert fast_acks == orm_acks
-    assert orm_acks.count("AE") == 2 and orm_acks.count("AR") == 0  # the taken placer number and the merged patient
+    # The taken placer number, accession and Study Instance UID, and the merged patient.
+    assert orm_acks.count("AE") == 4 and orm_acks.count("AR") == 0
     assert _differences(orm_rows, fast_rows) == []  # every row of every table, all columns but ids and timestamps
-    assert [len(orm_rows[t]) for t in ("ImagingOrder", "ScheduledProcedureStep")] == [18, 21]
+    assert [len(orm_rows[t]) for t in ("ImagingOrder", "ScheduledProcedureStep")] == [21, 24]
+    assert sum("control ID reused" in row["error_text"] for row in orm_rows["HL7Message"]) == 1
     # The fast path ran: its statements go past Django's cursor, so the pass that used it shows fewer queries.
     assert fast_queries < orm_queries
 
