@@ -194,8 +194,6 @@ def side_by_side(base_tree: Path, rounds: int, count: int, pg_database: str) -> 
         (f"this branch ({head_rev}): fast path for a known patient, ORM otherwise", BASE_DIR, {}),
         (f"this branch ({head_rev}): ORM only (`BROKER_HL7_ORDER_WRITES=orm`)", BASE_DIR,
          {"BROKER_HL7_ORDER_WRITES": "orm"}),
-        (f"this branch ({head_rev}): ORM only, server-side binding + prepare_threshold 5", BASE_DIR,
-         {"BROKER_HL7_ORDER_WRITES": "orm", "DATABASE_SERVER_SIDE_BINDING": "1"}),
     ]
     load_at_start = os.getloadavg()[0]
     run = f"{int(time.time()) % 100000:05d}"
@@ -213,17 +211,20 @@ def side_by_side(base_tree: Path, rounds: int, count: int, pg_database: str) -> 
             drive(port, [order_message(f"{run}W{n}", m, run) for m in range(500)], 1)  # warm-up: the 500 patients exist
         ratios = {label: [] for label, *_ in listeners}
         rates = {label: [] for label, *_ in listeners}
+        cpu_ms = {label: [] for label, *_ in listeners}
         ceilings = []
         for r in range(rounds):
             order = listeners if r % 2 == 0 else listeners[::-1]  # alternate who goes first
             ceiling = postgres_commit_rate(1000, listeners[0][1], table=f"commit_floor_{r}")
             ceilings.append(ceiling)
-            for label, _, _proc, port in order:
+            for label, _, proc, port in order:
+                cpu_before = cpu_seconds(proc.pid)
                 rate, _ = drive(port, [order_message(f"{run}R{r}", m, run) for m in range(count)], 1)
+                cpu_ms[label].append((cpu_seconds(proc.pid) - cpu_before) / count * 1000)
                 rates[label].append(rate)
                 ratios[label].append(rate / ceiling)
                 print(f"round {r + 1}: {label}: {rate:,.0f}/s = {rate / ceiling:.3f}× of {ceiling:,.0f}/s  "
-                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+                      f"CPU {cpu_ms[label][-1]:.2f} ms/message  load {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         for _, _, proc, _ in listeners:
             stop_process(proc)
@@ -231,19 +232,21 @@ def side_by_side(base_tree: Path, rounds: int, count: int, pg_database: str) -> 
             for _, database, _, _ in listeners:
                 conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     rows = "\n".join(f"| {label} | {statistics.median(rates[label]):,.0f} | **{statistics.median(ratios[label]):.3f}×** | "
-                     f"{min(ratios[label]):.3f}–{max(ratios[label]):.3f}× |" for label, *_ in listeners)
+                     f"{min(ratios[label]):.3f}–{max(ratios[label]):.3f}× | {statistics.median(cpu_ms[label]):.2f} |"
+                     for label, *_ in listeners)
     markdown = f"""### Side by side with the previous main (`--side-by-side`)
 
 PostgreSQL, one connection, the same ORM^O01 new orders as above (500 patients, created by a warm-up of 500 messages, so each
 measured message's patient exists and the message leaves it unchanged), {count:,} messages per variant per round,
-{rounds} rounds; the four listeners (each its own scratch database, all started before the first round)
+{rounds} rounds; the {len(listeners)} listeners (each its own scratch database, all started before the first round)
 are driven in turn, the order reversed every other round, and each round first measures PostgreSQL's own
 single-connection durable INSERT+COMMIT ceiling (median {statistics.median(ceilings):,.0f}/s, range
 {min(ceilings):,.0f}–{max(ceilings):,.0f}/s). Ratio = messages/s ÷ that round's ceiling. Load average
-{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on 2 cores shared with other work.
+{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on 2 cores shared with other work. The last
+column is the listener process's own CPU time per message (median over the rounds), which that load inflates least.
 
-| listener | messages/s (median) | median ratio to the commit ceiling | range over the rounds |
-| --- | ---: | ---: | ---: |
+| listener | messages/s (median) | median ratio to the commit ceiling | range over the rounds | listener CPU ms/message |
+| --- | ---: | ---: | ---: | ---: |
 {rows}
 
 Target: at least 0.15× of the ceiling on one connection."""

@@ -11,7 +11,7 @@ Two ways, one set of rows (built by worklist.orders from the mapped message, rul
   a chain of CTEs), outside any transaction, so on PostgreSQL it is its own durable commit. It decides
   nothing: the caller has applied every rule (patient found, not merged, nothing to update, keys free).
 
-`tests/test_worklist_order_writes.py` sends the same feed through both ways and compares every row.
+`tests/hl7/test_worklist_order_writes.py` sends the same feed through both ways and compares every row.
 """
 from contextlib import nullcontext
 from dataclasses import dataclass, field
