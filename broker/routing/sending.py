@@ -62,14 +62,23 @@ def context_batches(instances: list[StoredInstance]):
 
 
 def send_pending(job: RoutingJob) -> None:
-    instances = list(pending_instances(job))
-    changes = (job.rule.attribute_changes if job.rule_id else None) or {}
     failures, permanent = [], []
+    send_instances(job, list(pending_instances(job)), failures, permanent)
+    raise_for(failures, permanent)
+
+
+def send_instances(job: RoutingJob, instances: list[StoredInstance], failures: list, permanent: list) -> None:
+    """Send `instances`, each confirmation committed as it comes; refusals are added to the two lists."""
+    changes = (job.rule.attribute_changes if job.rule_id else None) or {}
     confirmations = Confirmations(job)
     try:
         _send_batches(job, instances, changes, confirmations, failures, permanent)
     finally:
         confirmations.flush()
+
+
+def raise_for(failures: list, permanent: list) -> None:
+    """The job's error for what the destination refused (retried) or what can never be sent (given up)."""
     if failures:
         raise DeliveryError(f"{len(failures)} instances refused, first: {failures[0]}")
     if permanent:

@@ -1,25 +1,37 @@
 """C-STORE of a job's pending instances with DCMTK's dcmsend (the fast sender), in batches.
 
 Same guarantees as the pynetdicom sender (`sending`): only instances the destination has not confirmed
-are sent, each in its stored transfer syntax (dcmsend proposes the file's own syntax and converts only
-when the destination refuses it: uncompressed syntaxes between each other, lossless compression
-decompressed; lossy never), each confirmation is recorded, and failures raise the same errors, so
+are sent, each in its stored transfer syntax, each confirmation is recorded, and failures raise the same errors, so
 `delivery` retries and gives up alike. A batch is one dcmsend run (BROKER_ROUTING_DCMSEND_BATCH instances,
 at most 1 GB). Confirmations are committed one by one as the responses arrive (read from dcmsend's log), so a
 killed worker re-sends only the in-flight window; the report at the end of the run is authoritative (it adds any confirmation the log did not show and corrects the syntax).
 """
 from django.conf import settings
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, RLELossless
 
 from broker.routing import dcmsend
-from broker.routing.associations import DeliveryError, PermanentDeliveryError, sop_class_words, unreachable, where
+from broker.routing.associations import DeliveryError, sop_class_words, unreachable, where
 from broker.routing.models import DeliveredInstance, RoutingJob
-from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances
+from broker.routing.sending import SUCCESS_STATUSES, Confirmations, pending_instances, raise_for, send_instances
 from broker.routing.storage import instance_path
 
 # Should the live log not show confirmations (another DCMTK version's wording), the report at the end of a run
 # is the job's heartbeat: bound a run's bytes too, so it ends within BROKER_ROUTING_STALE_SECONDS.
 BATCH_MAX_BYTES = 1024 * 1024 * 1024
+
+# dcmsend proposes one context per file with the file's syntax and every syntax it can convert to (an uncompressed
+# file: Explicit VR Little Endian, Big Endian, Implicit; a lossless compressed one: its own, then those three) and
+# lets the destination choose. Orthanc chooses Explicit VR Little Endian, so an Implicit VR file arrived re-encoded
+# (a private element's VR turned into UN) and an RLE file decompressed. So dcmsend sends an Explicit VR Little
+# Endian file (proposed in its own syntax first) and the compressed files the pynetdicom sender could not decompress
+# for a destination that wants them uncompressed (JPEG, JPEG-LS, JPEG 2000: lossless ones dcmsend decompresses when
+# the destination chooses so, lossy ones it proposes in their own syntax only). Every other file (Implicit VR, Big
+# Endian, deflated, RLE) goes through the pynetdicom sender, which proposes the stored syntax and each fallback in
+# contexts of their own and sends the stored bytes wherever the destination accepts them
+# (tests/routing/test_routing_any_sop_class.py, against Orthanc).
+def through_dcmsend(instance) -> bool:
+    syntax = UID(instance.transfer_syntax_uid)
+    return syntax == ExplicitVRLittleEndian or (syntax.is_encapsulated and syntax != RLELossless)
 
 
 def batches(instances: list, count: int, max_bytes: int = BATCH_MAX_BYTES):
@@ -38,12 +50,12 @@ def batches(instances: list, count: int, max_bytes: int = BATCH_MAX_BYTES):
 def send_pending(job: RoutingJob) -> None:
     instances = list(pending_instances(job))
     failures, permanent = [], []
-    for batch in batches(instances, max(settings.BROKER_ROUTING_DCMSEND_BATCH, 1)):
+    for batch in batches([i for i in instances if through_dcmsend(i)], max(settings.BROKER_ROUTING_DCMSEND_BATCH, 1)):
         _send_batch(job, batch, failures, permanent)
-    if failures:
-        raise DeliveryError(f"{len(failures)} instances refused, first: {failures[0]}")
-    if permanent:
-        raise PermanentDeliveryError(f"{len(permanent)} instances cannot be sent, first: {permanent[0]}")
+    others = [i for i in instances if not through_dcmsend(i)]
+    if others:
+        send_instances(job, others, failures, permanent)
+    raise_for(failures, permanent)
 
 
 def _send_batch(job: RoutingJob, batch, failures: list, permanent: list) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures of the routing tests: a clean Redis db, real Celery workers, a private restartable Redis."""
+"""Fixtures of the routing tests: a clean Redis db, real Celery workers, a private restartable Redis, Orthanc."""
 import shutil
 from datetime import timedelta
 from types import SimpleNamespace
@@ -11,7 +11,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from broker.routing.models import Destination, RoutingJob, StoredInstance, Study
 from broker.routing.signals import study_completed
-from tests.routing.support import CeleryWorker, RedisServer
+from tests.routing.support import CeleryWorker, Orthanc, RedisServer
 from tests.services import missing
 
 
@@ -46,6 +46,16 @@ def private_redis(tmp_path):
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def orthanc(tmp_path):
+    """Debian's Orthanc as the destination PACS, started for the test and stopped after it."""
+    if shutil.which("Orthanc") is None:
+        missing("Orthanc is not installed (apt-get install orthanc)")
+    pacs = Orthanc(tmp_path / "orthanc").start()
+    yield pacs
+    pacs.stop()
 
 
 @pytest.fixture

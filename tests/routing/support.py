@@ -1,9 +1,11 @@
 """Actors for the storage and routing tests (plain code; the fixtures built on them are in the conftest files): DICOM
 files made in code, DCMTK storescu/storescp peers, a real Celery worker, a private Redis."""
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +213,62 @@ class StoreSCP:
                 except Exception:
                     pass  # still being written
         return by_uid
+
+
+class Orthanc:
+    """Debian's Orthanc as an independent PACS on loopback: its own DICOM and HTTP ports, storage in a directory.
+
+    `UnknownSopClassAccepted` lets it store classes it does not know (a private one), as a PACS configured for a
+    vendor's private objects does; the REST API on loopback (no remote access) gives back what it stored."""
+
+    running: set = set()
+
+    @classmethod
+    def stop_all(cls):
+        for orthanc in list(cls.running):
+            orthanc.stop()
+
+    def __init__(self, directory: Path, *, ae_title: str = "ORTHANC", accept_unknown: bool = True):
+        self.directory, self.ae_title = directory, ae_title
+        self.port, self.http_port = free_port(), free_port()
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config = directory / "orthanc.json"
+        self.config.write_text(json.dumps({
+            "Name": "test-pacs", "DicomAet": ae_title, "DicomPort": self.port, "HttpPort": self.http_port,
+            "StorageDirectory": str(directory / "storage"), "IndexDirectory": str(directory / "index"),
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
+            "UnknownSopClassAccepted": accept_unknown, "DicomAlwaysAllowStore": True, "Plugins": [],
+            "HttpServerEnabled": True, "DicomServerEnabled": True, "ConcurrentJobs": 1,
+        }))
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(["Orthanc", str(self.config)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, cwd=self.directory)
+        wait_until(lambda: (port_open("127.0.0.1", self.port) and port_open("127.0.0.1", self.http_port))
+                   or self.process.poll() is not None, 30, message="Orthanc")
+        assert self.process.poll() is None, self.process.stderr.read().decode()[-2000:]
+        Orthanc.running.add(self)
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+        self.process = None
+        Orthanc.running.discard(self)
+
+    def _get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as reply:
+            return reply.read()
+
+    def stored(self) -> dict[str, bytes]:
+        """SOP Instance UID → the file Orthanc stored for it, as its REST API gives it back."""
+        found = {}
+        for instance in json.loads(self._get("/instances")):
+            tags = json.loads(self._get(f"/instances/{instance}/simplified-tags"))
+            found[tags["SOPInstanceUID"]] = self._get(f"/instances/{instance}/file")
+        return found
 
 
 def point_celery_at(url: str) -> str:
