@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "broker.outbound",
     "broker.routing",
     "broker.commitment",
+    "broker.availability",
     "broker.dashboard",
     "broker",
 ]
@@ -275,6 +276,10 @@ BROKER_OUTBOUND_SWEEP_SECONDS = env_float("BROKER_OUTBOUND_SWEEP_SECONDS", 60.0)
 BROKER_OUTBOUND_STUCK_SECONDS = env_float("BROKER_OUTBOUND_STUCK_SECONDS", 300.0)
 BROKER_OUTBOUND_PENDING_GRACE_SECONDS = env_float("BROKER_OUTBOUND_PENDING_GRACE_SECONDS", 30.0)
 BROKER_OUTBOUND_DICOM_TIMEOUT = env_float("BROKER_OUTBOUND_DICOM_TIMEOUT", 30.0)
+# Instance Availability Notifications (PS3.4 Annex R) use the outbound retry, sweep and timeout settings above.
+# The Retrieve AE Title an IAN names for a complete study (empty: BROKER_AE_TITLE, which holds the files); an IAN
+# sent once the study is routed names the destinations' AE titles.
+BROKER_IAN_RETRIEVE_AE_TITLE = env_str("BROKER_IAN_RETRIEVE_AE_TITLE", "")
 
 # --- Dashboard ---
 # Log-in everywhere: views that must stay open (login, /healthz, /metrics) say so with @login_not_required.
@@ -391,6 +396,7 @@ CELERY_BEAT_SCHEDULE = {
     "routing-sweep": {"task": "broker.routing.tasks.sweep", "schedule": BROKER_ROUTING_SWEEP_SECONDS},
     "routing-retention": {"task": "broker.routing.tasks.delete_expired_files", "schedule": BROKER_HOUSEKEEPING_SECONDS},
     "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
+    "availability-sweep": {"task": "availability.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
     "commitment-sweep": {"task": "broker.dicom.tasks.sweep_commitments", "schedule": BROKER_COMMITMENT_SWEEP_SECONDS},
 }
 
