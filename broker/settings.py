@@ -98,6 +98,9 @@ BROKER_MWL_MAX_QUEUED_BYTES = env_int("BROKER_MWL_MAX_QUEUED_BYTES", 256 * 1024)
 # all (as before), none, or own-station (only steps scheduled on a station AE title equal to its own).
 BROKER_MWL_UNKNOWN_AE_SCOPE = env_choice("BROKER_MWL_UNKNOWN_AE_SCOPE", "all", ("all", "none", "own-station"))
 BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
+# A storage commitment with every instance committed completes their study (unless an MPPS of it is still in
+# progress): the modality has said it is done sending them, so waiting for the quiet time only delays routing.
+BROKER_STUDY_COMPLETE_ON_COMMITMENT = env_bool("BROKER_STUDY_COMPLETE_ON_COMMITMENT", True)
 BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
 
