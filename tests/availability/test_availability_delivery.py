@@ -197,3 +197,50 @@ def test_the_operator_retries_and_gives_up(db, ian_scp):
 
 def test_the_scu_context_is_in_the_named_table():
     assert [abstract for abstract, _ in sending.SCU_CONTEXTS] == [INSTANCE_AVAILABILITY]
+
+
+def test_it_notifies_a_tls_subscriber_over_tls(broker_listener, tmp_path, ca):
+    from broker.core.tls import server_context
+
+    cert, key = ca.issue("risian", subject_alt_name="IP:127.0.0.1")
+    client_cert, client_key = ca.issue("BROKER", client=True)
+    with running(IanScp(ssl_context=server_context(str(cert), str(key), str(ca.certificate)))) as scp:
+        subscriber(scp.port, use_tls=True, tls_ca_file=str(ca.certificate), tls_cert_file=str(client_cert),
+                   tls_key_file=str(client_key))
+        paths = send_study(broker_listener, tmp_path / "s")
+        complete_quietly()
+        assert sending.deliver(AvailabilityNotification.objects.get().pk).sent
+        (_, ds), = scp.received
+    assert references(ds) == expected_references(paths, "BROKER")
+
+
+def test_a_plain_subscriber_row_does_not_reach_a_tls_only_scp(broker_listener, tmp_path, ca):
+    from broker.core.tls import server_context
+
+    cert, key = ca.issue("risian", subject_alt_name="IP:127.0.0.1")
+    with running(IanScp(ssl_context=server_context(str(cert), str(key)))) as scp:
+        subscriber(scp.port)
+        send_study(broker_listener, tmp_path / "s")
+        complete_quietly()
+        row = AvailabilityNotification.objects.get()
+        assert not sending.deliver(row.pk).sent
+        assert scp.received == []
+    row.refresh_from_db()
+    assert row.state == WorkState.FAILED and "not established" in row.last_error
+
+
+def test_a_study_completed_by_storage_commitment_is_notified(broker_listener, tmp_path, ian_scp, settings):
+    from tests.commitment.support import Modality, action_information
+
+    settings.BROKER_COMMITMENT_SAME_ASSOCIATION_HOLD_SECONDS = 0
+    subscriber(ian_scp.port)
+    paths = send_study(broker_listener, tmp_path / "s")
+    references_sent = [(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+                       for ds in (dcmread(p, stop_before_pixels=True) for p in paths)]
+    modality = Modality(broker_listener)
+    modality.request(action_information(references_sent), wait_for_report=20)
+
+    assert Study.objects.get().completion_reason == Study.CompletionReason.COMMITMENT
+    assert sending.deliver(AvailabilityNotification.objects.get(event="COMPLETE").pk).sent
+    (_, ds), = ian_scp.received
+    assert references(ds) == expected_references(paths, settings.BROKER_AE_TITLE)
