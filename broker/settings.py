@@ -98,6 +98,9 @@ BROKER_MWL_MAX_QUEUED_BYTES = env_int("BROKER_MWL_MAX_QUEUED_BYTES", 256 * 1024)
 # all (as before), none, or own-station (only steps scheduled on a station AE title equal to its own).
 BROKER_MWL_UNKNOWN_AE_SCOPE = env_choice("BROKER_MWL_UNKNOWN_AE_SCOPE", "all", ("all", "none", "own-station"))
 BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
+# A storage commitment with every instance committed completes their study (unless an MPPS of it is still in
+# progress): the modality has said it is done sending them, so waiting for the quiet time only delays routing.
+BROKER_STUDY_COMPLETE_ON_COMMITMENT = env_bool("BROKER_STUDY_COMPLETE_ON_COMMITMENT", True)
 BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
 
@@ -115,6 +118,7 @@ INSTALLED_APPS = [
     "broker.outbound",
     "broker.routing",
     "broker.commitment",
+    "broker.availability",
     "broker.dashboard",
     "broker",
 ]
@@ -275,6 +279,10 @@ BROKER_OUTBOUND_SWEEP_SECONDS = env_float("BROKER_OUTBOUND_SWEEP_SECONDS", 60.0)
 BROKER_OUTBOUND_STUCK_SECONDS = env_float("BROKER_OUTBOUND_STUCK_SECONDS", 300.0)
 BROKER_OUTBOUND_PENDING_GRACE_SECONDS = env_float("BROKER_OUTBOUND_PENDING_GRACE_SECONDS", 30.0)
 BROKER_OUTBOUND_DICOM_TIMEOUT = env_float("BROKER_OUTBOUND_DICOM_TIMEOUT", 30.0)
+# Instance Availability Notifications (PS3.4 Annex R) use the outbound retry, sweep and timeout settings above.
+# The Retrieve AE Title an IAN names for a complete study (empty: BROKER_AE_TITLE, which holds the files); an IAN
+# sent once the study is routed names the destinations' AE titles.
+BROKER_IAN_RETRIEVE_AE_TITLE = env_str("BROKER_IAN_RETRIEVE_AE_TITLE", "")
 
 # --- Dashboard ---
 # Log-in everywhere: views that must stay open (login, /healthz, /metrics) say so with @login_not_required.
@@ -391,6 +399,7 @@ CELERY_BEAT_SCHEDULE = {
     "routing-sweep": {"task": "broker.routing.tasks.sweep", "schedule": BROKER_ROUTING_SWEEP_SECONDS},
     "routing-retention": {"task": "broker.routing.tasks.delete_expired_files", "schedule": BROKER_HOUSEKEEPING_SECONDS},
     "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
+    "availability-sweep": {"task": "availability.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
     "commitment-sweep": {"task": "broker.dicom.tasks.sweep_commitments", "schedule": BROKER_COMMITMENT_SWEEP_SECONDS},
 }
 

@@ -15,6 +15,7 @@ from broker.commitment import decision
 from broker.commitment.models import COMMITMENT_REPORTS, RefusedCommitmentRequest, StorageCommitment
 from broker.commitment.request import CommitmentRequest
 from broker.core.work_queue import WorkState
+from broker.routing.completion import complete_by_commitment
 from broker.routing.storage import stored_classes
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,24 @@ def decide(row: StorageCommitment) -> StorageCommitment:
     fields = {"decided_at": timezone.now(), "event_type": outcome.event_type,
               "committed": [list(c) for c in outcome.committed], "failed": [list(f) for f in outcome.failed]}
     # Only while the row is still ours: a sweep may have handed it to another worker meanwhile.
-    COMMITMENT_REPORTS.still_ours(row).filter(decided_at__isnull=True).update(**fields)
+    decided_now = COMMITMENT_REPORTS.still_ours(row).filter(decided_at__isnull=True).update(**fields)
     row.refresh_from_db()
     log.info("storage commitment %s from %s decided: %s", row.transaction_uid, row.calling_ae,
              decision.summary(row.committed, row.failed))
+    if decided_now:
+        try:
+            complete_committed_studies(row)
+        except Exception:  # the report must still go; the quiet time completes the study instead
+            log.exception("storage commitment %s: completing its studies failed", row.transaction_uid)
     return row
+
+
+def complete_committed_studies(row: StorageCommitment) -> int:
+    """Every instance committed: the modality is done with them, so their studies may be complete for routing
+    (BROKER_STUDY_COMPLETE_ON_COMMITMENT). A report with failures, or a duplicate request, completes nothing."""
+    if not settings.BROKER_STUDY_COMPLETE_ON_COMMITMENT or row.event_type != 1 or row.duplicate_of_id is not None:
+        return 0
+    return complete_by_commitment(instance for _, instance in row.committed)
 
 
 def event_information(row: StorageCommitment):

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from broker.availability import services as availability
 from broker.hl7 import intake
 from broker.hl7.models import HL7Message
 from broker.outbound import services as outbound
@@ -62,6 +63,8 @@ retry_notification = _simple_action("dashboard.manage_outbound", "retry RIS noti
 give_up_notification = _simple_action("dashboard.manage_outbound", "give up RIS notification", outbound.give_up_notification, "dashboard:outbound")
 retry_forward = _simple_action("dashboard.manage_outbound", "retry MPPS forward", outbound.retry_forward, "dashboard:outbound")
 give_up_forward = _simple_action("dashboard.manage_outbound", "give up MPPS forward", outbound.give_up_forward, "dashboard:outbound")
+retry_availability = _simple_action("dashboard.manage_outbound", "retry IAN", availability.retry, "dashboard:outbound")
+give_up_availability = _simple_action("dashboard.manage_outbound", "give up IAN", availability.give_up, "dashboard:outbound")
 
 
 @require_POST

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Count, Q, Sum
 
+from broker.availability.models import AvailabilityNotification
 from broker.dashboard import problems
 from broker.dashboard.internal_errors import LOGGER_LABELS, PROCESS_KINDS, logger_label
 from broker.dashboard.models import InternalError
@@ -121,8 +122,11 @@ def studies() -> Family:
 def outbound() -> list[Family]:
     notifications = Family("broker_ris_notifications", "gauge", "HL7 status messages to the RIS, by delivery state.")
     forwards = Family("broker_mpps_forwards", "gauge", "MPPS messages forwarded to other systems, by delivery state.")
+    availability = Family("broker_instance_availability_notifications", "gauge",
+                          "Instance availability notifications (IAN) to subscribers, by delivery state.")
     return [_count_by(RisNotification, "state", notifications, "state", DeliveryState.values),
-            _count_by(MppsForward, "state", forwards, "state", DeliveryState.values)]
+            _count_by(MppsForward, "state", forwards, "state", DeliveryState.values),
+            _count_by(AvailabilityNotification, "state", availability, "state", DeliveryState.values)]
 
 
 def queue_depth() -> Family:
@@ -133,6 +137,7 @@ def queue_depth() -> Family:
     open_delivery = ["PENDING", "RUNNING", "FAILED"]
     family.add(RisNotification.objects.filter(state__in=open_delivery).count(), queue="ris_notifications")
     family.add(MppsForward.objects.filter(state__in=open_delivery).count(), queue="mpps_forwards")
+    family.add(AvailabilityNotification.objects.filter(state__in=open_delivery).count(), queue="availability_notifications")
     waiting_tasks = task_broker_depth()
     if waiting_tasks is not None:
         family.add(waiting_tasks, queue="task_broker")

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from broker.availability.models import AvailabilityNotification
 from broker.commitment.models import RefusedCommitmentRequest, StorageCommitment
 from broker.dashboard.models import InternalError
 from broker.hl7.models import HL7Message
@@ -60,9 +61,12 @@ def failing_destinations():
 
 
 def stuck_outbound():
-    """RIS notifications and MPPS forwards given up: the RIS or the MPPS peer never confirmed them."""
+    """RIS notifications, MPPS forwards and IANs given up: the RIS, the MPPS peer or the IAN subscriber never
+    confirmed them."""
     return (RisNotification.objects.filter(state=DeliveryState.GAVE_UP).select_related("endpoint", "order").order_by("-created_at"),
-            MppsForward.objects.filter(state=DeliveryState.GAVE_UP).select_related("destination").order_by("-created_at"))
+            MppsForward.objects.filter(state=DeliveryState.GAVE_UP).select_related("destination").order_by("-created_at"),
+            AvailabilityNotification.objects.filter(state=DeliveryState.GAVE_UP).select_related("subscriber", "study")
+            .order_by("-created_at"))
 
 
 def link_candidates(performed: PerformedProcedureStep, limit: int = 30):

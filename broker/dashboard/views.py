@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from broker.availability.models import AvailabilityNotification
 from broker.commitment.models import StorageCommitment
 from broker.core import readable
 from broker.dashboard import problems, timeline
@@ -185,10 +186,14 @@ def outbound_queue(request):
                 .select_related("destination", "performed_step").order_by("-created_at", "-pk"))
     notification_counts = dict(RisNotification.objects.values_list("state").annotate(n=Count("pk")).order_by())
     forward_counts = dict(MppsForward.objects.values_list("state").annotate(n=Count("pk")).order_by())
+    availability = (AvailabilityNotification.objects.filter(state__in=states)
+                    .select_related("subscriber", "study").order_by("-created_at", "-pk"))
+    availability_counts = dict(AvailabilityNotification.objects.values_list("state").annotate(n=Count("pk")).order_by())
     return _page(request, "dashboard/outbound.html", {
         "notifications": paginate(request, notifications), "forwards": paginate(request, forwards, 50, "fpage"),
-        "state": state, "states": [(value, label, notification_counts.get(value, 0), forward_counts.get(value, 0))
-                                   for value, label in DeliveryState.choices],
+        "availability": paginate(request, availability, 50, "ipage"),
+        "state": state, "states": [(value, label, notification_counts.get(value, 0), forward_counts.get(value, 0),
+                                    availability_counts.get(value, 0)) for value, label in DeliveryState.choices],
     }, refresh=True)
 
 
@@ -249,7 +254,7 @@ def mpps_detail(request, pk: int):
 
 @can_view
 def problem_list(request):
-    rejected_ris, rejected_forwards = problems.stuck_outbound()
+    rejected_ris, rejected_forwards, rejected_availability = problems.stuck_outbound()
     sections = {
         "unscheduled": problems.unscheduled_mpps(),
         "stale_mpps": problems.stale_mpps(),
@@ -263,6 +268,7 @@ def problem_list(request):
         "given_up_commitments": problems.given_up_commitments(),
         "ris": rejected_ris,
         "forwards": rejected_forwards,
+        "availability": rejected_availability,
         "internal_errors": problems.internal_errors(),
     }
     shown = {name: list(queryset[:25]) for name, queryset in sections.items()}

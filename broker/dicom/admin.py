@@ -3,14 +3,24 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from broker.core.admin import ReadOnlyAdmin, dicom_html
+from broker.core.admin import PeerTLSForm, ReadOnlyAdmin, dicom_html
 from broker.dicom.models import RemoteAE, WorklistQuery
 from worklist.mwl.scope import Scope
 
 
+class RemoteAEForm(PeerTLSForm):
+    class Meta:
+        model = RemoteAE
+        fields = "__all__"  # noqa: DJ007  the admin chooses what is shown
+
+    def clean_host(self):
+        return (self.cleaned_data.get("host") or "").strip()
+
+
 @admin.register(RemoteAE)
 class RemoteAEAdmin(admin.ModelAdmin):
-    list_display = ("ae_title", "host", "port", "character_set", "allowed_services", "worklist_scope", "auto_registered",
+    form = RemoteAEForm
+    list_display = ("ae_title", "host", "port", "use_tls", "character_set", "allowed_services", "worklist_scope", "auto_registered",
                     "last_seen", "refused_count", "last_refused_at", "description")
     list_filter = ("auto_registered", "character_set")
     search_fields = ("ae_title", "host", "description")

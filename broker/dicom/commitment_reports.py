@@ -26,6 +26,7 @@ from broker.core.work_queue import Outcome
 from broker.dicom import db_work
 from broker.dicom.error_comment import error_comment
 from broker.dicom.models import RemoteAE
+from broker.outbound import tls
 
 log = logging.getLogger(__name__)
 
@@ -185,17 +186,20 @@ class NoAddress(Exception):
     """The modality has no registered host and port to report to."""
 
 
-def modality_address(calling_ae: str) -> tuple[str, str, int]:
-    """(AE title, host, port) of the modality's RemoteAE row; NoAddress names what staff must fill in."""
+def modality_address(calling_ae: str) -> RemoteAE:
+    """The modality's RemoteAE row (AE title, host, port, TLS); NoAddress names what staff must fill in."""
     remote = RemoteAE.objects.filter(ae_title=calling_ae).first()
     if remote is None or not remote.host or not remote.port:
         raise NoAddress(f"remote AE {calling_ae} has no registered host and port: set them in the admin so the "
                         "broker can report storage commitment on a new association")
-    return remote.ae_title, remote.host, remote.port
+    return remote
 
 
 def send_on_new_association(row: StorageCommitment) -> tuple[str, dict]:
-    ae_title, host, port = modality_address(row.calling_ae)
+    remote = modality_address(row.calling_ae)
+    ae_title, host, port = remote.ae_title, remote.host, remote.port
+    # TLS when the registry says so, with the client context of every outbound peer (broker.core.tls).
+    context = tls.client_context(remote, "remote AE", "the modality")
     ae = identity.application_entity(settings.BROKER_AE_TITLE)
     ae.add_requested_context(StorageCommitmentPushModel)
     timeout = settings.BROKER_COMMITMENT_DICOM_TIMEOUT
@@ -203,8 +207,11 @@ def send_on_new_association(row: StorageCommitment) -> tuple[str, dict]:
     # The broker (SCP of the SOP class) asks for the SCP role: SCU role 0, SCP role 1.
     role = build_role(StorageCommitmentPushModel, scu_role=False, scp_role=True)
     where = f"{ae_title}@{host}:{port}"
-    assoc = ae.associate(host, port, ae_title=ae_title, ext_neg=[role])
+    assoc = ae.associate(host, port, ae_title=ae_title, ext_neg=[role],
+                         tls_args=(context, host) if context else None)
     if not assoc.is_established:
+        if reason := tls.failed(context, where):
+            return f"{reason} (storage commitment report)", {}
         return f"association with {where} for the storage commitment report not established", {}
     try:
         accepted = [cx for cx in assoc.accepted_contexts if cx.abstract_syntax == StorageCommitmentPushModel]
@@ -226,7 +233,7 @@ def attempt(row: StorageCommitment) -> tuple[str, dict]:
     row = services.decide(row)
     try:
         error, fields = send_on_new_association(row)
-    except NoAddress as exc:
+    except (NoAddress, tls.PeerTLSConfigurationError) as exc:  # retried: staff fix the registry
         error, fields = str(exc), {}
     if not error:
         fields["last_error"] = ""

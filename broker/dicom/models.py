@@ -1,8 +1,12 @@
 """Remote application entities seen or configured, and the log of worklist queries."""
 from django.db import models
 
+from broker.outbound.models import PeerTLS
 
-class RemoteAE(models.Model):
+
+class RemoteAE(PeerTLS):
+    """A remote AE: what it may do here, and its address (with TLS when use_tls) for what the broker sends it."""
+
     ae_title = models.CharField(max_length=16, unique=True)
     host = models.CharField(max_length=255, blank=True, default="")
     port = models.PositiveIntegerField(null=True, blank=True)
@@ -35,6 +39,10 @@ class RemoteAE(models.Model):
         verbose_name_plural = "remote AEs"
 
     def __str__(self):
+        return self.ae_title
+
+    @property
+    def name(self) -> str:  # how TLS configuration errors name a peer (broker.outbound.tls)
         return self.ae_title
 
 

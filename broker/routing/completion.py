@@ -4,6 +4,8 @@ Complete by MPPS: every performed procedure step of the study is final (COMPLETE
 DISCONTINUED) and every instance their Performed Series Sequences reference has arrived.
 Complete by quiet time: no instance for BROKER_STUDY_QUIET_SECONDS (studies without MPPS,
 with MPPS still in progress, or with referenced instances that never came — those are flagged).
+Complete by storage commitment (BROKER_STUDY_COMPLETE_ON_COMMITMENT): the modality asked the broker to
+commit instances of the study and every one was committed, and no MPPS of the study is still in progress.
 """
 import logging
 from datetime import timedelta
@@ -14,7 +16,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from broker.routing import jobs
-from broker.routing.models import Study
+from broker.routing.models import StoredInstance, Study
 from broker.routing.signals import study_completed
 from mpps.models import PerformedSeries
 
@@ -106,6 +108,42 @@ def complete_quiet_studies(now=None) -> int:
                 continue
             missing = referenced_instance_uids(study.performed_steps()) - received_instance_uids(study)
             complete(study, Study.CompletionReason.QUIET_TIME, missing_instances=len(missing))
+            done += 1
+    return done
+
+
+COMMITTED_UIDS_PER_QUERY = 500  # a commitment may list thousands of instances; SQLite caps a query's parameters
+
+
+def studies_of(sop_instance_uids) -> set[int]:
+    uids = list(sop_instance_uids)
+    found: set[int] = set()
+    for start in range(0, len(uids), COMMITTED_UIDS_PER_QUERY):
+        chunk = uids[start:start + COMMITTED_UIDS_PER_QUERY]
+        found.update(StoredInstance.objects.filter(sop_instance_uid__in=chunk).values_list("study_id", flat=True))
+    return found
+
+
+def complete_by_commitment(sop_instance_uids) -> int:
+    """The modality had every instance it listed committed: it has finished sending them, so their studies are
+    complete, unless an MPPS of the study is still in progress (a modality committing series by series, or
+    still scanning). Returns how many studies completed."""
+    done = 0
+    for study_id in sorted(studies_of(sop_instance_uids)):
+        with transaction.atomic():
+            study = Study.objects.select_for_update().get(pk=study_id)
+            if study.state != Study.State.RECEIVING:
+                continue
+            steps = list(study.performed_steps())
+            if any(not step.is_final for step in steps):
+                log.info("study %s: every instance committed, but an MPPS is still in progress; not complete yet",
+                         study.study_instance_uid)
+                continue
+            if complete_by_mpps_if_ready(study):
+                done += 1
+                continue
+            missing = referenced_instance_uids(steps) - received_instance_uids(study)
+            complete(study, Study.CompletionReason.COMMITMENT, missing_instances=len(missing))
             done += 1
     return done
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from broker.routing import jobs, moving, senders, sending
 from broker.routing.associations import DeliveryError, PermanentDeliveryError
 from broker.routing.models import ROUTING_JOBS, Destination, RoutingJob, RoutingRule, StoredInstance, Study
+from broker.routing.signals import study_routed
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def run_job(job_id: int) -> str:
 def _finish(job: RoutingJob) -> bool:
     """DONE if nothing is pending; checked under the study lock so a late instance cannot slip between."""
     with transaction.atomic():
-        Study.objects.select_for_update().get(pk=job.study_id)
+        study = Study.objects.select_for_update().get(pk=job.study_id)
         if job.action == RoutingRule.Action.SEND and sending.pending_instances(job).exists():
             return False
         fields = {"last_error": "", "updated_at": timezone.now()}
@@ -74,6 +75,8 @@ def _finish(job: RoutingJob) -> bool:
         if not ROUTING_JOBS.finish(job, **fields):
             log.warning("routing job %s was released by the sweep while it ran; its late result is dropped", job.pk)
             return True
+        if not study.routing_jobs.exclude(state=RoutingJob.State.DONE).exists():
+            study_routed.send(sender=Study, study=study)  # the last destination confirmed: routed to all
     log.info("routing job %s done: %s to %s", job.pk, job.study, job.destination.name)
     return True
 

@@ -15,6 +15,7 @@ class Study(models.Model):
         MPPS = "MPPS", "All MPPS final and all referenced instances received"
         QUIET_TIME = "QUIET", "Quiet time elapsed since the last instance"
         OPERATOR = "OPERATOR", "Marked complete by staff"
+        COMMITMENT = "COMMIT", "Storage commitment: every instance the modality listed committed"
 
     study_instance_uid = models.CharField(max_length=64, unique=True)
     patient_id = models.CharField(max_length=64, blank=True, default="")

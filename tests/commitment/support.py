@@ -84,8 +84,9 @@ class ModalityListener:
     """The modality's own SCP on 127.0.0.1: it accepts the broker's association for reports (the SCP role the
     broker proposes for the Storage Commitment Push Model) and records each N-EVENT-REPORT."""
 
-    def __init__(self, ae_title: str = "MODALITY1", answer: int = 0x0000):
+    def __init__(self, ae_title: str = "MODALITY1", answer: int = 0x0000, ssl_context=None):
         self.ae_title = ae_title
+        self.ssl_context = ssl_context  # a server context: this listener speaks TLS only
         self.port = free_port()
         self.answer = answer
         self.reports: list[Report] = []
@@ -103,7 +104,7 @@ class ModalityListener:
     def start(self):
         ae = AE(ae_title=self.ae_title)
         ae.add_supported_context(StorageCommitmentPushModel, scu_role=False, scp_role=True)
-        self.server = ae.start_server(("127.0.0.1", self.port), block=False,
+        self.server = ae.start_server(("127.0.0.1", self.port), block=False, ssl_context=self.ssl_context,
                                       evt_handlers=[(evt.EVT_N_EVENT_REPORT, self._record)])
         return self
 
