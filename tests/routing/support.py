@@ -221,42 +221,43 @@ class Orthanc:
     `UnknownSopClassAccepted` lets it store classes it does not know (a private one), as a PACS configured for a
     vendor's private objects does; the REST API on loopback (no remote access) gives back what it stored."""
 
-    running: set = set()
-
-    @classmethod
-    def stop_all(cls):
-        for orthanc in list(cls.running):
-            orthanc.stop()
-
     def __init__(self, directory: Path, *, ae_title: str = "ORTHANC", accept_unknown: bool = True):
-        self.directory, self.ae_title = directory, ae_title
-        self.port, self.http_port = free_port(), free_port()
+        self.directory, self.ae_title, self.accept_unknown = directory, ae_title, accept_unknown
         directory.mkdir(parents=True, exist_ok=True)
         self.config = directory / "orthanc.json"
-        self.config.write_text(json.dumps({
-            "Name": "test-pacs", "DicomAet": ae_title, "DicomPort": self.port, "HttpPort": self.http_port,
-            "StorageDirectory": str(directory / "storage"), "IndexDirectory": str(directory / "index"),
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
-            "UnknownSopClassAccepted": accept_unknown, "DicomAlwaysAllowStore": True, "Plugins": [],
-            "HttpServerEnabled": True, "DicomServerEnabled": True, "ConcurrentJobs": 1,
-        }))
         self.process = None
 
+    def _configure(self) -> None:
+        self.port = free_port()
+        self.http_port = free_port()
+        while self.http_port == self.port:
+            self.http_port = free_port()
+        self.config.write_text(json.dumps({
+            "Name": "test-pacs", "DicomAet": self.ae_title, "DicomPort": self.port, "HttpPort": self.http_port,
+            "StorageDirectory": str(self.directory / "storage"), "IndexDirectory": str(self.directory / "index"),
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
+            "UnknownSopClassAccepted": self.accept_unknown, "DicomAlwaysAllowStore": True, "Plugins": [],
+            "HttpServerEnabled": True, "DicomServerEnabled": True, "ConcurrentJobs": 1,
+        }))
+
     def start(self):
-        self.process = subprocess.Popen(["Orthanc", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, cwd=self.directory)
-        wait_until(lambda: (port_open("127.0.0.1", self.port) and port_open("127.0.0.1", self.http_port))
-                   or self.process.poll() is not None, 30, message="Orthanc")
-        assert self.process.poll() is None, self.process.stderr.read().decode()[-2000:]
-        Orthanc.running.add(self)
-        return self
+        errors = ""
+        for _ in range(3):  # a free port can be taken by another process before Orthanc binds it: new ports
+            self._configure()
+            self.process = subprocess.Popen(["Orthanc", str(self.config)], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE, cwd=self.directory)
+            wait_until(lambda: (port_open("127.0.0.1", self.port) and port_open("127.0.0.1", self.http_port))
+                       or self.process.poll() is not None, 60, message="Orthanc")
+            if self.process.poll() is None:
+                return self
+            errors = self.process.stderr.read().decode()[-2000:]
+        raise AssertionError(f"Orthanc did not start: {errors}")
 
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(30)
         self.process = None
-        Orthanc.running.discard(self)
 
     def _get(self, path: str) -> bytes:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as reply:
