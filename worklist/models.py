@@ -182,6 +182,16 @@ class ScheduledProcedureStep(models.Model):
         """The scheduled wall-clock time in the department's zone; None when only a date is known."""
         return None if self.start is None or self.start_date_only else timezone.localtime(self.start).time()
 
+    def start_text(self, part: str = "datetime") -> str:
+        """The start as staff read it: `2026-12-04 08:30`, or `2026-12-04` when the RIS sent only a date (no time is
+        made up for it); `part="time"`: `08:30` or `date only`. `—` without a start."""
+        if self.start is None:
+            return "—"
+        local = timezone.localtime(self.start)
+        if part == "time":
+            return "date only" if self.start_date_only else f"{local:%H:%M}"
+        return f"{local:%Y-%m-%d}" if self.start_date_only else f"{local:%Y-%m-%d %H:%M}"
+
 
 class StationAssignmentRule(models.Model):
     """Site configuration: which station(s) get a step when the order names none.

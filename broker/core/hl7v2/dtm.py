@@ -81,6 +81,11 @@ def parse_dtm(text: str, zone: tzinfo) -> DTM | None:
     return DTM(_fixed(wall, zone), precision, offset_sent=False, ambiguous=_repeated(wall, zone))
 
 
+def is_dtm(text: str) -> bool:
+    """In the DTM form (digits and offset where they belong); whether the date exists is parse_dtm's to say."""
+    return _DTM.match(text.strip()) is not None
+
+
 def format_dtm(value: datetime | date, zone: tzinfo | None) -> str:
     """A datetime as wall-clock time in `zone` with its UTC offset, to the second (`20260329030000+0200`);
     a date (a `date`, not a datetime; `zone` unused) as `YYYYMMDD`. A naive datetime is refused: its zone
