@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from broker.core.hl7v2.mllp import MLLPClient
 from broker.hl7.models import HL7Message
-from tests.hl7.support import error_code, msa, omi, orm, segments_of
+from tests.hl7.support import error_code, msa, msh, omi, orm, pid, seg, segments_of
 from worklist.hl7map import errors, values
 from worklist.hl7map.errors import Location
 from worklist.models import ScheduledProcedureStep
@@ -69,22 +69,49 @@ def steps_of(accession: str):
     return ScheduledProcedureStep.objects.filter(requested_procedure__order__accession_number=accession)
 
 
-@pytest.mark.parametrize("message, location, where", [
-    (lambda: omi(accession="GAP1", start="20260329023000", control_id="GAP-OMI"), "TQ1^1^7", "TQ1-7"),
-    (lambda: orm(accession="GAP1", start="20260329023000", control_id="GAP-ORM"), "ORC^1^7^1^4", "ORC-7.4"),
-])
-def test_it_refuses_an_order_in_the_spring_gap_with_an_err_naming_the_field(listener, message, location, where):
-    raw = message()
-    ack = send_one(listener, raw)
+def test_it_refuses_an_omi_in_the_spring_gap_with_an_err_naming_tq1_7(listener):
+    ack = send_one(listener, omi(accession="GAP1", start="20260329023000", control_id="GAP-OMI"))
     assert msa(ack)[0] == "AE" and error_code(ack) == "102"
+    err = segments_of(ack)["ERR"]  # v2.5.1: ERR-2 location, ERR-3 code, ERR-4 severity, ERR-8 what to do
+    assert (err[2], err[3].split("^")[0], err[4]) == ("TQ1^1^7", "102", "E")
+    assert "does not exist in Europe/Berlin" in err[8] and "20260329023000+0100" in err[8] and "resend" in err[8]
+    assert_refused("GAP1", msa(ack)[1], "TQ1-7")
+
+
+GAP = "20260329023000"
+
+
+def orm_starting(orc_7="", obr_27="", obr_36="", version="2.3.1") -> bytes:
+    """An ORM^O01 NW whose start is in the fields given (TQ in ORC-7 / OBR-27, DTM in OBR-36)."""
+    obr = {1: "1", 2: "PL-GAP", 4: "CTHEAD^CT head^99LOCAL", 18: "GAP1", 24: "CT", 27: obr_27, 36: obr_36}
+    segments = [msh("ORM^O01", version=version), pid(), seg("PV1", {1: "1", 2: "O"}),
+                seg("ORC", {1: "NW", 2: "PL-GAP", 5: "SC", 7: orc_7}), seg("OBR", obr)]
+    return ("\r".join(segments) + "\r").encode()
+
+
+@pytest.mark.parametrize("fields, err_1, where", [
+    ({"orc_7": f"^^^{GAP}^^R", "obr_27": f"^^^{GAP}^^R"}, "ORC^1^7", "ORC-7.4"),
+    ({"obr_27": f"^^^{GAP}^^R"}, "OBR^1^27", "OBR-27.4"),
+    ({"obr_36": GAP}, "OBR^1^36", "OBR-36"),
+])
+def test_it_refuses_a_v231_order_in_the_spring_gap_naming_the_field(listener, fields, err_1, where):
+    ack = send_one(listener, orm_starting(**fields))
+    assert msa(ack)[0] == "AE" and error_code(ack) == "102"
+    assert segments_of(ack)["ERR"][1].startswith(err_1 + "^102")  # v2.3.1: ERR-1 segment^sequence^field^code
+    assert_refused("GAP1", msa(ack)[1], where)
+
+
+def test_it_names_the_component_in_err_2_from_v25_on(listener):
+    ack = send_one(listener, orm_starting(orc_7=f"^^^{GAP}^^R", version="2.5"))
     err = segments_of(ack)["ERR"]
-    if raw.startswith(b"MSH|^~\\&|TEST_RIS|HOSP|BROKER|RADIOLOGY|20260312081502||OMI"):  # v2.5.1: ERR-2..8
-        assert (err[2], err[3].split("^")[0], err[4]) == (location, "102", "E")
-        assert "does not exist in Europe/Berlin" in err[8] and "UTC offset" in err[8]
-    else:  # v2.3.1: ERR-1 segment^sequence^field^code
-        assert err[1].startswith("ORC^1^7^102")
-    assert not steps_of("GAP1").exists()
-    row = HL7Message.objects.get(control_id=msa(ack)[1])
+    assert (msa(ack)[0], err[2], err[3].split("^")[0], err[4]) == ("AE", "ORC^1^7^1^4", "102", "E")
+    assert_refused("GAP1", msa(ack)[1], "ORC-7.4")
+
+
+def assert_refused(accession: str, control_id: str, where: str) -> None:
+    """Nothing applied, and the row staff see says why and where."""
+    assert not steps_of(accession).exists()
+    row = HL7Message.objects.get(control_id=control_id)
     assert (row.outcome, row.error_code, row.error_location) == ("AE", "102", where)
     assert "does not exist in Europe/Berlin" in row.error_text
 
