@@ -55,7 +55,7 @@ class RequestedProcedureInline(ReadOnlyInline):
 
 class StepInline(ReadOnlyInline):
     model = ScheduledProcedureStep
-    fields = ("sps_id", "modality", "station_ae_title", "start", "status")
+    fields = ("sps_id", "modality", "station_ae_title", "start", "start_date_only", "status")
 
 
 @admin.register(Patient)
@@ -95,7 +95,7 @@ class RequestedProcedureAdmin(NoAddOrDeleteAdmin):
 @admin.register(ScheduledProcedureStep)
 class ScheduledProcedureStepAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
     name_search_field = "requested_procedure__order__patient__name_search"
-    list_display = ("sps_id", "start", "modality", "station_ae_title", "description", "patient_name", "accession", "status")
+    list_display = ("sps_id", "scheduled", "modality", "station_ae_title", "description", "patient_name", "accession", "status")
     list_filter = ("status", cached_values_filter("modality", "modality"),
                    cached_values_filter("station_ae_title", "station"), "start")
     search_fields = ("=sps_id", "=requested_procedure__order__accession_number",
@@ -103,6 +103,10 @@ class ScheduledProcedureStepAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
     list_select_related = ("requested_procedure__order__patient",)
     # Status follows MPPS and the RIS's order control; identifiers are what modalities already received.
     readonly_fields = ("requested_procedure", "sps_id", "status", "created_at", "updated_at")
+
+    @admin.display(description="start", ordering="start")
+    def scheduled(self, step):
+        return step.start_text()  # the date alone when the RIS sent no time
 
     @admin.display(description="patient", ordering="requested_procedure__order__patient__name")
     def patient_name(self, step):

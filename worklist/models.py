@@ -1,6 +1,7 @@
 """Worklist entities: Patient → ImagingOrder → RequestedProcedure → ScheduledProcedureStep."""
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from worklist.names import search_key
 
@@ -142,6 +143,9 @@ class ScheduledProcedureStep(models.Model):
     station_name = models.CharField(max_length=200, blank=True, default="")
     location = models.CharField(max_length=16, blank=True, default="")
     start = models.DateTimeField(null=True, blank=True)
+    # The RIS sent a date without a time (TQ1-7 `20261204`): `start` is the start of that day in the department's
+    # zone, kept for ordering and date matching only; no time is shown or sent for it.
+    start_date_only = models.BooleanField(default=False)
     performing_physician_name = models.CharField(max_length=200, blank=True, default="")
     performing_physician_search = models.CharField(max_length=200, blank=True, default="", editable=False)
     description = models.CharField(max_length=64, blank=True, default="")
@@ -167,6 +171,26 @@ class ScheduledProcedureStep(models.Model):
     def save(self, *args, **kwargs):
         self.performing_physician_search = search_key(self.performing_physician_name)
         super().save(*args, **kwargs)
+
+    @property
+    def start_date(self):
+        """The scheduled date in the department's zone (None without a start)."""
+        return timezone.localtime(self.start).date() if self.start else None
+
+    @property
+    def start_time(self):
+        """The scheduled wall-clock time in the department's zone; None when only a date is known."""
+        return None if self.start is None or self.start_date_only else timezone.localtime(self.start).time()
+
+    def start_text(self, part: str = "datetime") -> str:
+        """The start as staff read it: `2026-12-04 08:30`, or `2026-12-04` when the RIS sent only a date (no time is
+        made up for it); `part="time"`: `08:30` or `date only`. `—` without a start."""
+        if self.start is None:
+            return "—"
+        local = timezone.localtime(self.start)
+        if part == "time":
+            return "date only" if self.start_date_only else f"{local:%H:%M}"
+        return f"{local:%Y-%m-%d}" if self.start_date_only else f"{local:%Y-%m-%d %H:%M}"
 
 
 class StationAssignmentRule(models.Model):

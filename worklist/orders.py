@@ -262,7 +262,8 @@ def _default_id(base: str, n: int) -> str:
 def _fill_step(step, fields: StepFields, rp: RequestedProcedure, order: ImagingOrder, default_id: str = "") -> None:
     step.sps_id = fields.sps_id or step.sps_id or default_id
     step.modality = fields.modality or step.modality
-    step.start = fields.start or step.start
+    if fields.start is not None:
+        step.start, step.start_date_only = fields.start, fields.start_date_only
     step.performing_physician_name = fields.performing_physician_name or step.performing_physician_name
     step.performing_physician_search = search_key(step.performing_physician_name)  # bulk_create skips save()
     step.description = fields.description or step.description

@@ -151,7 +151,7 @@ def _events(order, hl7_messages, steps, queries, performed_steps, studies, jobs,
                             + (f": {message.error_text}" if message.error_text else ""),
                             reverse("dashboard:hl7_detail", args=[message.pk]), _OUTCOME_TONE.get(message.outcome, "info")))
     for step in steps:
-        when = timezone.localtime(step.start).strftime("%Y-%m-%d %H:%M") if step.start else "no time"
+        when = step.start_text() if step.start else "no time"
         events.append(Event(step.created_at, "step", f"Step {step.sps_id} scheduled",
                             f"{step.modality} on {step.station_ae_title or 'any station'} for {when}; now {step.get_status_display()}"))
     for query in queries:

@@ -9,11 +9,10 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from broker.core.hl7v2 import charsets
 from broker.hl7 import lookups, outcomes, parser, senders
@@ -21,7 +20,7 @@ from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.models import HL7Message
 from worklist import orders, patients
 from worklist.hl7map import adt
-from worklist.hl7map.errors import BadValue, Location, MappingError, RequiredFieldMissing
+from worklist.hl7map.errors import BadValue, Location, MappingError, MappingWarning, RequiredFieldMissing
 from worklist.hl7map.orders import map_order_message
 
 log = logging.getLogger("broker.hl7.intake")
@@ -67,11 +66,6 @@ HANDLERS = {
     ("ADT", "A40"): Handler(lambda m, tz, issuer: adt.map_patient_merge(m, issuer), _apply_merge),
 }
 MESSAGE_CODES = {code for code, _ in HANDLERS}
-
-
-@lru_cache(maxsize=4)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def dedupe_key(header: parser.Header, raw: bytes) -> str | None:
@@ -130,15 +124,24 @@ def receive(raw: bytes, peer: str = "", *, check_sender: bool = True) -> Receipt
         _check_no_nul(text, header)
         message = parser.Message(text, header)
         handler = HANDLERS[(header.message_code, header.trigger_event)]
-        mapped = handler.map(message, _zone(settings.BROKER_TIME_ZONE), settings.BROKER_HL7_PATIENT_ID_ISSUER)
-        ack_text = build_ack(header, "AA")
+        # The department's zone (Django's TIME_ZONE, from BROKER_TIME_ZONE) reads times sent without an offset.
+        mapped = handler.map(message, timezone.get_default_timezone(), settings.BROKER_HL7_PATIENT_ID_ISSUER)
+        warnings = getattr(mapped, "warnings", ())
+        ack_text = build_ack(header, "AA", warnings=tuple(_ack_warning(w) for w in warnings))
         row = _row(raw, peer, header, message)
         row.outcome, row.ack, row.accepted_key = HL7Message.Outcome.ACCEPTED, ack_text, key
+        if warnings:
+            row.error_text = "\n".join(f"warning: {w.message}" for w in warnings)
+            row.error_location = str(warnings[0].location)[:32]
+            for warning in warnings:
+                log.warning("%s %s from %s accepted with a warning at %s: %s", header.message_type,
+                            header.control_id, peer, warning.location, warning.message)
         reused = _reused_control_id(header, key)
         if reused is not None:
             row.reuses_control_id_of_id = reused
-            row.error_text = (f"control ID reused: message #{reused} from the same sender had MSH-10 "
-                              f"{_text(header.control_id)!r} with other content; processed as a new message")
+            reuse = (f"control ID reused: message #{reused} from the same sender had MSH-10 "
+                     f"{_text(header.control_id)!r} with other content; processed as a new message")
+            row.error_text = f"{row.error_text}\n{reuse}" if row.error_text else reuse
             log.warning("control ID %s from %s|%s reused with other content (earlier message #%s); processed as new",
                         header.control_id, header.sending_application, header.sending_facility, reused)
         row.processing_ms = (time.perf_counter() - started) * 1000
@@ -162,6 +165,12 @@ def receive(raw: bytes, peer: str = "", *, check_sender: bool = True) -> Receipt
         return _refuse(raw, peer, header, exc, started)
     log.debug("accepted %s %s from %s in %.1f ms", header.message_type, header.control_id, peer, row.processing_ms)
     return Receipt(encode_ack(ack_text, charsets.ack_codec(header.charset)), row)
+
+
+def _ack_warning(warning: MappingWarning) -> AckError:
+    """ERR-3 0 (message accepted) with ERR-4 W: applied as the text says; ERR-2 where the value was."""
+    where = warning.location
+    return AckError("0", warning.message, where.segment, where.sequence, where.field, where.component, severity="W")
 
 
 def _check_supported(header: parser.Header) -> None:

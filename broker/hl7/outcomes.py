@@ -60,6 +60,7 @@ ACK_CODES: list[tuple[type[BaseException], str, str]] = [
     (UnknownSender, "AR", "207"),
     (mapping.SegmentSequenceError, "AR", "100"),
     (mapping.RequiredFieldMissing, "AE", "101"),
+    (mapping.NonexistentTime, "AE", "102"),  # a start in the spring DST gap: a data error the RIS must correct
     (mapping.BadValue, "AE", "102"),
     (mapping.UnknownCode, "AE", "103"),
     (mapping.ValueTooLong, "AE", "104"),

@@ -2,9 +2,12 @@
 
 Pure: model instances in (read only, nothing queried), message text out. ORM^O01 v2.3.1 for RISes that speak
 v2.3/2.4, OMI^O23 v2.5.1 for those that sent v2.5+ orders; RisEndpoint.message_format may force either.
+Every time is written by broker.core.hl7v2.dtm.format_dtm: the department's wall-clock time with its UTC offset.
 """
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+
+from broker.core.hl7v2.dtm import format_dtm
 
 ORM, OMI = "ORM", "OMI"
 
@@ -51,14 +54,18 @@ class Sender:
     receiving_facility: str = ""
 
 
-def ts(moment: datetime) -> str:
-    return moment.strftime("%Y%m%d%H%M%S")
+def scheduled_start(steps, zone: tzinfo) -> str:
+    """The first step's start as DTM: date and time with the offset, or the date alone when only that is known."""
+    step = next((s for s in steps if s.start), None)
+    if step is None:
+        return ""
+    return format_dtm(step.start.astimezone(zone).date() if step.start_date_only else step.start, zone)
 
 
-def _msh(kind: str, sender: Sender, control_id: str, now: datetime, unicode: bool) -> str:
+def _msh(kind: str, sender: Sender, control_id: str, now: str, unicode: bool) -> str:
     message_type, version = ("OMI^O23^OMI_O23", "2.5.1") if kind == OMI else ("ORM^O01", "2.3.1")
     fields = {2: "^~\\&", 3: escape(sender.application), 4: escape(sender.facility),
-              5: escape(sender.receiving_application), 6: escape(sender.receiving_facility), 7: ts(now),
+              5: escape(sender.receiving_application), 6: escape(sender.receiving_facility), 7: now,
               9: message_type, 10: escape(control_id), 11: "P", 12: version}
     if unicode:
         fields[18] = "UNICODE UTF-8"
@@ -68,7 +75,7 @@ def _msh(kind: str, sender: Sender, control_id: str, now: datetime, unicode: boo
 
 def _pid(patient) -> str:
     identifier = components(patient.patient_id, "", "", patient.issuer_of_patient_id)
-    birth = patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
+    birth = format_dtm(patient.birth_date, None) if patient.birth_date else ""
     return segment("PID", {1: "1", 3: identifier, 5: xpn(patient.name), 7: birth, 8: escape(patient.sex or "U")})
 
 
@@ -77,35 +84,40 @@ def _order_numbers(order) -> tuple[str, str]:
             components(order.filler_order_number, order.filler_issuer))
 
 
-def build(kind: str, *, order, procedures, order_status: str, sender: Sender, control_id: str, now: datetime) -> str:
-    """The whole message, segments joined by CR. `procedures`: [(RequestedProcedure, [ScheduledProcedureStep])]."""
+def build(kind: str, *, order, procedures, order_status: str, sender: Sender, control_id: str, now: datetime,
+          zone: tzinfo) -> str:
+    """The whole message, segments joined by CR. `procedures`: [(RequestedProcedure, [ScheduledProcedureStep])];
+    `zone` is the department's (Django's TIME_ZONE), in which every time is written."""
     placer, filler = _order_numbers(order)
+    stamp = format_dtm(now, zone)  # MSH-7, ORC-9 (transaction time), OBR-22 (status change time)
     segments = [None, _pid(order.patient), segment("PV1", {1: "1", 2: "U"})]
     for index, (procedure, steps) in enumerate(procedures, start=1):
-        segments.append(segment("ORC", {1: "SC", 2: placer, 3: filler, 5: order_status, 9: ts(now)}))
         service = components(procedure.code_value, procedure.code_meaning or procedure.description,
                              procedure.code_scheme)
         modality = steps[0].modality if steps else ""
-        if kind == OMI:
-            start = next((s.start for s in steps if s.start), None)
-            segments.append(segment("TQ1", {1: "1", 7: ts(start) if start else ""}))
-            segments.append(segment("OBR", {1: str(index), 2: placer, 3: filler, 4: service, 22: ts(now),
+        start = scheduled_start(steps, zone)
+        if kind == OMI:  # v2.5.1: the start is TQ1-7 (ORC-7 and OBR-27 are kept for backward compatibility only)
+            segments.append(segment("ORC", {1: "SC", 2: placer, 3: filler, 5: order_status, 9: stamp}))
+            segments.append(segment("TQ1", {1: "1", 7: start}))
+            segments.append(segment("OBR", {1: str(index), 2: placer, 3: filler, 4: service, 22: stamp,
                                             24: escape(modality)}))
             for step in steps or [None]:
                 segments.append(segment("IPC", {
                     1: escape(order.accession_number), 2: escape(procedure.requested_procedure_id),
                     3: escape(procedure.study_instance_uid), 4: escape(step.sps_id if step else ""),
                     5: escape(step.modality if step else "")}))
-        else:
+        else:  # v2.3.1: the start is TQ component 4 of ORC-7, repeated in OBR-27
+            timing = f"^^^{start}" if start else ""
+            segments.append(segment("ORC", {1: "SC", 2: placer, 3: filler, 5: order_status, 7: timing, 9: stamp}))
             segments.append(segment("OBR", {1: str(index), 2: placer, 3: filler, 4: service,
                                             18: escape(order.accession_number),
                                             19: escape(procedure.requested_procedure_id),
-                                            20: escape(steps[0].sps_id if steps else ""), 22: ts(now),
-                                            24: escape(modality)}))
+                                            20: escape(steps[0].sps_id if steps else ""), 22: stamp,
+                                            24: escape(modality), 27: timing}))
             segments.append(segment("ZDS", {1: components(procedure.study_instance_uid, sender.application,
                                                           "Application", "DICOM")}))
     body = "\r".join(segments[1:])
-    segments[0] = _msh(kind, sender, control_id, now, unicode=not body.isascii())
+    segments[0] = _msh(kind, sender, control_id, stamp, unicode=not body.isascii())
     return "\r".join(segments)
 
 

@@ -64,7 +64,8 @@ def queue_notifications(order, performed_step=None) -> list[RisNotification]:
                                    endpoint.receiving_facility or order.sending_facility)
         kind = hl7_status.message_kind(endpoint.message_format, order.hl7_version)
         message = hl7_status.build(kind, order=order, procedures=_procedures_of(order), order_status=event,
-                                   sender=sender, control_id=control_id, now=timezone.localtime())
+                                   sender=sender, control_id=control_id, now=timezone.now(),
+                                   zone=timezone.get_default_timezone())
         notification = RisNotification.objects.create(endpoint=endpoint, order=order, performed_step=performed_step,
                                                       event=event, message=message, control_id=control_id)
         enqueue_on_commit(tasks.notify_ris, notification.pk)

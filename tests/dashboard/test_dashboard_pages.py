@@ -304,3 +304,15 @@ def test_it_shows_a_latin1_message_in_its_own_character_set(client, viewer):
     message = make_hl7_message("AA", raw=raw.encode("latin-1"), charset="8859/1")
     html = client.get(reverse("dashboard:hl7_detail", args=[message.pk])).content.decode()
     assert "GÄRTNER^SÖREN" in html
+
+
+def test_it_shows_a_date_only_start_as_the_date_alone(client, viewer):
+    day = timezone.localdate() + timedelta(days=1)
+    start = timezone.make_aware(timezone.datetime(day.year, day.month, day.day))
+    order, step = scheduled_order(station="CT09", start=start)
+    step.start_date_only = True
+    step.save()
+    worklist = client.get("/", {"date": day.isoformat()}).content.decode()
+    assert '<td class="time">date only</td>' in worklist and '<td class="time">00:00</td>' not in worklist
+    html = client.get(reverse("dashboard:order_detail", args=[order.pk])).content.decode()
+    assert f'<td class="time">{day:%Y-%m-%d}</td>' in html and f"{day:%Y-%m-%d} 00:00" not in html

@@ -127,3 +127,21 @@ def test_it_builds_acks_that_hl7apy_validates_strictly(version, code, error):
     assert (ack.msa.msa_1.value, ack.msa.msa_2.value) == (code, "CTRL1")
     if error is not None:
         assert error.code in ack.err.to_er7()
+
+
+@pytest.mark.parametrize("version, err_segments", [("2.3.1", 0), ("2.4", 0), ("2.5", 1), ("2.5.1", 1)])
+def test_it_builds_an_aa_with_a_warning_that_hl7apy_validates_strictly(version, err_segments):
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+
+    header = parser.read_header(HEADER.replace("2.3.1", version).encode())
+    warning = AckError("0", "Scheduled start 20261025023000 (TQ1-7) read as its first occurrence", "TQ1", 1, 7,
+                       severity="W")
+    text = build_ack(header, "AA", warnings=(warning,))
+    ack = parse_message(text, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+    ack.validate()
+    assert (ack.msa.msa_1.value, ack.msa.msa_3.value) == ("AA", warning.text)
+    errs = [line for line in text.split("\r") if line.startswith("ERR")]
+    assert len(errs) == err_segments  # v2.3.1/2.4 ERR has no severity: the warning stays in MSA-3
+    if err_segments:
+        assert errs[0].split("|")[2:5] == ["TQ1^1^7", "0^Message accepted^HL70357", "W"]

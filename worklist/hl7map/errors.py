@@ -35,6 +35,18 @@ class BadValue(MappingError):
     """A date, number or identifier that is not in its data type's form."""
 
 
+class NonexistentTime(BadValue):
+    """A wall-clock time without an offset that the department's zone skips (the spring DST gap)."""
+
+
+@dataclass(frozen=True)
+class MappingWarning:
+    """What the mapping assumed and the sender should know (an ambiguous time read as its first occurrence)."""
+
+    message: str
+    location: Location = Location()
+
+
 class UnknownCode(MappingError):
     """A coded value not in its table (order control, order status, sex...)."""
 

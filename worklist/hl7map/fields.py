@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from worklist.hl7map.errors import Location
+from worklist.hl7map.errors import Location, MappingWarning
 
 
 @dataclass
@@ -39,6 +39,7 @@ class StepFields:
     station_name: str = ""
     location: str = ""
     start: datetime | None = None
+    start_date_only: bool = False  # the RIS sent a date without a time; `start` is the start of that day
     performing_physician_name: str = ""
     description: str = ""
     protocol_codes: list = field(default_factory=list)
@@ -88,6 +89,7 @@ class OrderMessage:
     sending_application: str = ""
     sending_facility: str = ""
     hl7_version: str = ""
+    warnings: list[MappingWarning] = field(default_factory=list)  # applied all the same; said in the ACK (W)
 
 
 @dataclass

@@ -1,8 +1,14 @@
 """ORM^O01 (v2.3.1/v2.4: ORC+OBR[+ZDS]) and OMI^O23 (v2.5.1: ORC+TQ1+OBR+IPC...) → order values."""
-from zoneinfo import ZoneInfo
+from datetime import tzinfo
 
 from worklist.hl7map import values
-from worklist.hl7map.errors import Location, RequiredFieldMissing, SegmentSequenceError, UnknownCode
+from worklist.hl7map.errors import (
+    Location,
+    MappingWarning,
+    RequiredFieldMissing,
+    SegmentSequenceError,
+    UnknownCode,
+)
 from worklist.hl7map.fields import OrderFields, OrderMessage, ProcedureFields, StepFields
 from worklist.hl7map.patient import map_patient, map_visit
 
@@ -30,14 +36,15 @@ ORDER_STATUS = {
 _GROUP_SEGMENTS = {"TQ1", "TQ2", "OBR", "NTE", "ZDS", "IPC", "OBX", "CTI", "BLG", "DG1", "RQD"}
 
 
-def map_order_message(message, tz: ZoneInfo, preferred_issuer: str = "") -> OrderMessage:
+def map_order_message(message, tz: tzinfo, preferred_issuer: str = "") -> OrderMessage:
     header = message.header
     groups = _order_groups(message)
     if not groups:
         raise SegmentSequenceError("the message has no ORC segment", Location("ORC"))
     orders: list[OrderFields] = []
+    warnings: list[MappingWarning] = []
     for group in groups:
-        order = _map_group(group, tz)
+        order = _map_group(group, tz, warnings)
         same = next((o for o in orders if _same_order(o, order)), None)
         if same is None:
             orders.append(order)
@@ -50,6 +57,7 @@ def map_order_message(message, tz: ZoneInfo, preferred_issuer: str = "") -> Orde
         sending_application=values.dicom_text(message.first("MSH").get(3)),
         sending_facility=values.dicom_text(message.first("MSH").get(4)),
         hl7_version=header.version[:8],
+        warnings=warnings,
     )
 
 
@@ -70,7 +78,7 @@ def _same_order(a: OrderFields, b: OrderFields) -> bool:
     return key_a == key_b
 
 
-def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
+def _map_group(group: list, tz: tzinfo, warnings: list[MappingWarning]) -> OrderFields:
     orc = group[0]
     seq = orc.sequence
     by_name: dict[str, list] = {}
@@ -114,7 +122,7 @@ def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
     )
 
     if tq1 is not None:
-        start = values.parse_ts(tq1.get(7), tz, Location("TQ1", tq1.sequence, 7))
+        start = values.parse_start(tq1.get(7), tz, Location("TQ1", tq1.sequence, 7))
         priority_code = tq1.get(9)
     else:
         start_raw, where = orc.get(7, 4), Location("ORC", seq, 7, 4)
@@ -122,9 +130,11 @@ def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
             start_raw, where = obr.get(27, 4), Location("OBR", obr.sequence, 27, 4)
         if not start_raw:
             start_raw, where = obr.get(36), Location("OBR", obr.sequence, 36)  # scheduled date/time
-        start = values.parse_ts(start_raw, tz, where)
+        start = values.parse_start(start_raw, tz, where)
         priority_code = orc.get(7, 6) or obr.get(27, 6) or obr.get(5)
     order.priority = values.priority(priority_code)
+    if start is not None and start.warning is not None:
+        warnings.append(start.warning)
 
     service = obr.components(4)
     service += [""] * (6 - len(service))
@@ -159,7 +169,8 @@ def _map_group(group: list, tz: ZoneInfo) -> OrderFields:
 
     def step(sps_id: str, modality: str) -> StepFields:
         return StepFields(
-            sps_id=sps_id, modality=modality, start=start, performing_physician_name=performing,
+            sps_id=sps_id, modality=modality, start=start.moment if start else None,
+            start_date_only=start.date_only if start else False, performing_physician_name=performing,
             description=values.dicom_text(service[4] or service[1]), protocol_codes=list(protocol),
         )
 

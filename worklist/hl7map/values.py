@@ -1,42 +1,63 @@
 """HL7 data types → Python values: TS/DTM, DT, XPN/XCN names, coded values, length limits."""
 import re
-from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 
-from worklist.hl7map.errors import BadValue, Location, ValueTooLong
+from broker.core.hl7v2 import dtm
+from worklist.hl7map.errors import BadValue, Location, MappingWarning, NonexistentTime, ValueTooLong
 from worklist.uids import MAX_UID_LENGTH, uid_problem
 
-_TS = re.compile(
-    r"^(?P<y>\d{4})(?P<mo>\d{2})?(?P<d>\d{2})?(?P<h>\d{2})?(?P<mi>\d{2})?(?P<s>\d{2})?"
-    r"(?:\.(?P<f>\d{1,4}))?(?P<tz>[+-]\d{4})?$"
-)
+
+@dataclass(frozen=True)
+class Start:
+    """A scheduled start as the RIS sent it: the instant, whether only its date is known, and a warning when
+    the wall-clock time was ambiguous."""
+
+    moment: datetime
+    date_only: bool = False
+    warning: MappingWarning | None = None
 
 
-def parse_ts(value: str, tz: ZoneInfo, location: Location) -> datetime | None:
+def parse_ts(value: str, tz: tzinfo, location: Location) -> datetime | None:
     """HL7 TS/DTM → aware datetime. A value without an offset is wall-clock time in `tz`."""
-    value = value.strip()
-    if not value:
+    parsed = _dtm(value, tz, location)
+    return parsed.moment if parsed else None
+
+
+def parse_start(value: str, tz: tzinfo, location: Location) -> Start | None:
+    """A scheduled start (TQ1-7, ORC-7.4, OBR-27.4, OBR-36): a date alone stays a date; a time the zone skips is
+    refused (NonexistentTime), one it repeats is read as the first occurrence with a warning."""
+    parsed = _dtm(value, tz, location)
+    if parsed is None:
         return None
-    match = _TS.match(value)
-    if not match:
-        raise BadValue(f"{value!r} in {location} is not an HL7 date/time (YYYYMMDDHHMMSS[+ZZZZ])", location)
-    g = match.groupdict()
+    if parsed.date_only:
+        if parsed.precision != dtm.DAY:
+            raise BadValue(f"{value.strip()!r} in {location} names no day; a scheduled start needs at least "
+                           f"YYYYMMDD", location)
+        return Start(parsed.moment, date_only=True)
+    warning = None
+    if parsed.ambiguous:
+        other = parsed.moment.replace(tzinfo=None).replace(tzinfo=tz, fold=1)
+        warning = MappingWarning(
+            f"Scheduled start {value.strip()} ({location}) read as its first occurrence, "
+            f"{dtm.format_dtm(parsed.moment, tz)}: it happens twice in {tz} (the clocks go back that night). Send "
+            f"it with its UTC offset ({dtm.format_dtm(other, tz)} for the second one) if that is not what was meant",
+            location)
+    return Start(parsed.moment, warning=warning)
+
+
+def _dtm(value: str, tz: tzinfo, location: Location) -> dtm.DTM | None:
     try:
-        fraction = g["f"] or ""
-        naive = datetime(
-            int(g["y"]), int(g["mo"] or 1), int(g["d"] or 1), int(g["h"] or 0), int(g["mi"] or 0),
-            int(g["s"] or 0), int(fraction.ljust(6, "0")) if fraction else 0,
-        )
-    except ValueError as exc:
-        raise BadValue(f"{value!r} in {location} is not a valid date/time: {exc}", location) from exc
-    if g["tz"]:
-        sign = 1 if g["tz"][0] == "+" else -1
-        hours, minutes = int(g["tz"][1:3]), int(g["tz"][3:5])
-        if hours > 14 or minutes > 59:
-            raise BadValue(f"{value!r} in {location} has an impossible UTC offset", location)
-        return naive.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
-    # fold=0: an ambiguous wall-clock time in the autumn DST switch is read as the first occurrence.
-    return naive.replace(tzinfo=tz)
+        return dtm.parse_dtm(value, tz)
+    except dtm.NotDTM as exc:
+        raise BadValue(f"{exc} in {location}", location) from exc
+    except dtm.NonexistentLocalTime as exc:
+        before, after = exc.offsets
+        raise NonexistentTime(
+            f"Scheduled start {value.strip()} ({location}) does not exist in {tz}: the clocks go forward over it "
+            f"on {exc.wall:%Y-%m-%d} (UTC{before} to UTC{after}). Correct the time in the RIS, or send it with "
+            f"its UTC offset ({value.strip()}{before} or {value.strip()}{after}), and resend the order",
+            location) from exc
 
 
 def parse_date(value: str, location: Location) -> date | None:
@@ -45,7 +66,7 @@ def parse_date(value: str, location: Location) -> date | None:
     if not value:
         return None
     digits = value[:8]
-    if not re.fullmatch(r"\d{8}", digits) or (len(value) > 8 and not _TS.match(value)):
+    if not re.fullmatch(r"\d{8}", digits) or (len(value) > 8 and not dtm.is_dtm(value)):
         raise BadValue(f"{value!r} in {location} is not an HL7 date (YYYYMMDD)", location)
     try:
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))

@@ -41,7 +41,10 @@ def _step_value(keyword: str, step: ScheduledProcedureStep) -> str:
     """What the step holds for the key, as staff would compare it with the query."""
     name = keyword.rsplit(">", 1)[-1]
     if name == "ScheduledProcedureStepStartDate":
-        return f"{timezone.localtime(step.start):%Y%m%d %H%M%S}" if step.start else ""
+        if step.start is None:
+            return ""
+        local = timezone.localtime(step.start)
+        return f"{local:%Y%m%d} (date only)" if step.start_date_only else f"{local:%Y%m%d %H%M%S}"
     if name.endswith("status") and "__" in name:
         return step.requested_procedure.order.status
     key = SPS_KEYS.get(name) or TOP_KEYS.get(name)

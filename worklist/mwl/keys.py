@@ -41,6 +41,17 @@ def _local_start(step):
     return timezone.localtime(step.start) if step.start else None
 
 
+# Start Time is return key type 1 (PS3.4 Table K.6-1): a step the RIS scheduled for a date alone must still
+# carry a time. It gets the start of that day, which is also what its start is matched as; no other time is made up.
+DATE_ONLY_START_TIME = "000000"
+
+
+def _start_time(step) -> str:
+    if step.start is None:
+        return ""
+    return DATE_ONLY_START_TIME if step.start_date_only else _local_start(step).strftime("%H%M%S")
+
+
 def _da(value) -> str:
     return value.strftime("%Y%m%d") if value else ""
 
@@ -131,7 +142,7 @@ SPS_KEYS = {k.keyword: k for k in [
     Key("ScheduledProcedureStepStartDate", "Scheduled Procedure Step Start Date",
         lambda s: _da(_local_start(s)), "start", "start_date"),
     Key("ScheduledProcedureStepStartTime", "Scheduled Procedure Step Start Time",
-        lambda s: _local_start(s).strftime("%H%M%S") if s.start else "", "start", "start_time"),
+        _start_time, "start", "start_time"),
     Key("Modality", "Modality", lambda s: s.modality, "modality", "text", fallback=lambda s: "OT"),
     Key("ScheduledPerformingPhysicianName", "Scheduled Performing Physician's Name",
         lambda s: s.performing_physician_name, "performing_physician_search", "pn"),

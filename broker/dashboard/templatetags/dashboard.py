@@ -53,3 +53,10 @@ def pn(value):
     if len(parts) >= 2:
         return f"{parts[0]}, {' '.join(parts[1:])}"
     return first_group
+
+
+
+@register.filter
+def scheduled_start(step, part="datetime"):
+    """A step's start in the department's zone; the date alone for a date-only start (ScheduledProcedureStep.start_text)."""
+    return step.start_text(part)
