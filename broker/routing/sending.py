@@ -39,7 +39,7 @@ STORAGE_SCU = ScuRole(
     transfer_syntaxes=(ExplicitVRLittleEndian, ImplicitVRLittleEndian),
     transfer_syntaxes_note="the instance's stored transfer syntax first (sent byte for byte), then these "
                            "(converted losslessly only when the destination accepted only them); "
-                           "with BROKER_ROUTING_SENDER=dcmtk or auto and dcmsend installed, dcmsend proposes "
+                           "with `BROKER_ROUTING_SENDER` dcmtk, or auto with dcmsend installed, dcmsend proposes "
                            "the file's own syntax and converts only when the destination refuses it",
     timeout_setting="BROKER_ROUTING_TIMEOUT",
     peers="routing destinations (admin, `manage.py destinations`)",
