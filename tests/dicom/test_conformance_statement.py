@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES
+from pydicom import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+from pynetdicom.pdu_primitives import AsynchronousOperationsWindowNegotiation
 from pynetdicom.sop_class import (
     BasicGrayscalePrintManagementMeta,
+    ModalityPerformedProcedureStep,
     PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelFind,
     Verification,
@@ -24,6 +28,9 @@ from broker.conformance.statement import build
 from broker.core.dicom_roles import ScuRole
 from broker.dicom import listener as dicom_listener
 from broker.dicom import roles
+from broker.outbound import forwarding, services
+from broker.outbound.models import MppsDestination
+from mpps.models import PerformedProcedureStep
 from tests.dicom.conformance_support import (
     listed_scp_contexts,
     markdown,
@@ -231,6 +238,50 @@ def test_its_scu_table_lists_what_each_role_proposes():
         proposed = {(str(cx.abstract_syntax), role.name): [str(ts) for ts in cx.transfer_syntax]
                     for cx in ae.requested_contexts}
         assert proposed == {key: value for key, value in stated.items() if key[1] == role.name}
+
+
+def test_an_scu_proposes_on_a_real_association_what_the_statement_lists(db):
+    """The MPPS forwarder, through its own code path, to a peer that records the proposal."""
+    proposals = []
+
+    def record(event):
+        proposals.extend((str(cx.abstract_syntax), [str(ts) for ts in cx.transfer_syntax])
+                         for cx in event.assoc.requestor.primitive.presentation_context_definition_list)
+
+    peer = AE(ae_title="PEER")
+    peer.add_supported_context(ModalityPerformedProcedureStep)
+    server = peer.start_server(("127.0.0.1", 0), block=False, evt_handlers=[
+        (evt.EVT_REQUESTED, record), (evt.EVT_N_CREATE, lambda event: (0x0000, event.attribute_list))])
+    try:
+        MppsDestination.objects.create(name="DOSE", ae_title="PEER", host="127.0.0.1", port=server.server_address[1])
+        step = PerformedProcedureStep.objects.create(sop_instance_uid=generate_uid(), calling_ae="CT01")
+        attributes = Dataset()
+        attributes.PerformedProcedureStepStatus = "IN PROGRESS"
+        forward, = services.queue_forwards(step, "N-CREATE", attributes.to_json_dict())
+        assert forwarding.deliver(forward.pk).sent
+    finally:
+        server.shutdown()
+
+    statement = markdown()
+    row = next(row for row in table_after(statement, "As SCU (association requestor):")
+               if row[4] == forwarding.MPPS_FORWARD_SCU.name)
+    assert proposals == [(uid(row[1]), transfer_syntax_lists(statement)[row[3]])]
+
+
+def test_it_leaves_an_asynchronous_operations_window_unanswered_as_it_states(port):
+    window = AsynchronousOperationsWindowNegotiation()
+    window.maximum_number_operations_invoked = window.maximum_number_operations_performed = 5
+    ae = AE(ae_title="CONFORMANCE")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", port, ae_title=django_settings.BROKER_AE_TITLE, ext_neg=[window])
+    try:
+        answered = [item for item in assoc.acceptor.primitive.user_information
+                    if isinstance(item, AsynchronousOperationsWindowNegotiation)]
+    finally:
+        assoc.release()
+
+    assert answered == []
+    assert "An Asynchronous Operations Window proposal is not answered" in section(markdown(), "Asynchronous Nature")
 
 
 class Tables(HTMLParser):
