@@ -26,6 +26,7 @@ from pynetdicom.sop_class import (
 
 from broker.conformance.statement import build
 from broker.core.dicom_roles import ScuRole
+from broker.core.tls import client_context
 from broker.dicom import listener as dicom_listener
 from broker.dicom import roles
 from broker.outbound import forwarding, services
@@ -40,6 +41,7 @@ from tests.dicom.conformance_support import (
     uid,
     unknown_storage_row,
 )
+from tests.services import free_port
 from worklist.mwl.keys import MATCHING_TYPES, SPS_KEYS, TOP_KEYS
 
 MAX_CONTEXTS = 128
@@ -191,6 +193,37 @@ def test_it_describes_tls_only_when_configured(settings):
     interfaces = section(with_tls, "IPv4 and IPv6 Support")
     assert "| DICOM over TLS | 2762 | TLS 1.2 or later | `BROKER_DICOM_TLS_PORT` |" in interfaces
     assert "| DICOM | " not in interfaces
+
+
+def test_it_states_the_tls_port_a_real_tls_listener_serves(transactional_db, storage_dir, memory_celery, settings, ca):
+    broker_cert, broker_key = ca.issue("broker", subject_alt_name="DNS:localhost,IP:127.0.0.1")
+    modality_cert, modality_key = ca.issue("modality", client=True)
+    settings.BROKER_TLS_CERT, settings.BROKER_TLS_KEY = str(broker_cert), str(broker_key)
+    settings.BROKER_TLS_CA = str(ca.certificate)
+    settings.BROKER_DICOM_TLS_PORT = free_port()
+    listeners = dicom_listener.start_listeners("127.0.0.1", 0)
+    try:
+        ae = AE(ae_title="CT01")
+        ae.add_requested_context(Verification)
+        context = client_context(str(ca.certificate), str(modality_cert), str(modality_key))
+        assoc = ae.associate("127.0.0.1", settings.BROKER_DICOM_TLS_PORT, ae_title=settings.BROKER_AE_TITLE,
+                             tls_args=(context, "localhost"))
+        assert assoc.is_established
+        try:
+            assert assoc.send_c_echo().Status == 0x0000
+            version = assoc.dul.socket.socket.version()
+        finally:
+            assoc.release()
+    finally:
+        listeners.shutdown()
+
+    statement = markdown()
+    assert version in ("TLSv1.2", "TLSv1.3")
+    assert (f"| DICOM over TLS | {settings.BROKER_DICOM_TLS_PORT} | TLS 1.2 or later | `BROKER_DICOM_TLS_PORT` |"
+            in section(statement, "IPv4 and IPv6 Support"))
+    assert (f"DICOM over TLS on port {settings.BROKER_DICOM_TLS_PORT} (PS3.15 Annex B, Basic TLS Secure Transport "
+            "Connection Profile, TLS 1.2 or later): clients must present a certificate signed by `BROKER_TLS_CA` "
+            "(mutual TLS); the plain port is open too.") in section(statement, "Security Profiles")
 
 
 def test_its_mwl_key_table_is_the_matchers_table():
