@@ -108,7 +108,8 @@ def association_policies() -> Section:
             Table(["Parameter", "Value", "Setting"], [
                 ["Maximum PDU size received (listener)", f"{pdu} bytes" if pdu else "unlimited",
                  "`BROKER_DICOM_MAX_PDU`"],
-                ["Maximum PDU size received (associations the broker opens)", "unlimited", ""],
+                ["Maximum PDU size received (associations the broker opens)",
+                 "per SCU role, see Association Initiation Policy", ""],
                 ["Maximum PDU size sent", "the peer's maximum", ""],
             ]),
         ]),
@@ -156,6 +157,7 @@ def initiation_policy() -> Section:
         rows.append(["Transfer syntaxes proposed", syntaxes])
         rows.append(["SCP/SCU Role Selection", "proposed: SCU role 0, SCP role 1" if role.scp_role else
                      "not proposed (SCU by default)"])
+        rows.append(["Maximum PDU size received", f"{role.maximum_pdu} bytes" if role.maximum_pdu else "unlimited"])
         if role.timeout_setting:
             value = getattr(settings, role.timeout_setting)
             rows.append(["Timeouts (connect, TLS handshake, ACSE, DIMSE, network)",

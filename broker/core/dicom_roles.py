@@ -11,6 +11,7 @@ from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, build_role
 
 # What pynetdicom proposes for a context named without transfer syntaxes: the uncompressed ones.
 UNCOMPRESSED_SYNTAXES = tuple(str(uid) for uid in DEFAULT_TRANSFER_SYNTAXES)
+DEFAULT_MAX_PDU = 16382  # pynetdicom's default maximum PDU length received; 0 = unlimited
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,12 @@ class ScuRole:
     scp_role: bool = False  # SCP/SCU Role Selection (PS3.7 D.3.3.4): the broker asks for the SCP role only
     timeout_setting: str = ""  # the setting that bounds connect, ACSE, DIMSE and network waits
     peers: str = ""  # where the peers are configured
+    maximum_pdu: int = DEFAULT_MAX_PDU  # the maximum PDU length the broker receives on these associations
 
     def request_on(self, ae: AE) -> list:
-        """Add this role's requested contexts to `ae`; returns the role selection items for `associate()`."""
+        """Set this role's maximum PDU and requested contexts on `ae`; returns the role selection items for
+        `associate()`."""
+        ae.maximum_pdu_size = self.maximum_pdu
         for sop_class in self.sop_classes:
             ae.add_requested_context(sop_class, list(self.transfer_syntaxes))
         return self.role_selection()

@@ -4,7 +4,13 @@ from pydicom import Dataset
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
 from broker.core.dicom_roles import UNCOMPRESSED_SYNTAXES, ScuRole
-from broker.routing.associations import DeliveryError, PermanentDeliveryError, application_entity, associate
+from broker.routing.associations import (
+    ROUTING_MAX_PDU,
+    DeliveryError,
+    PermanentDeliveryError,
+    application_entity,
+    associate,
+)
 from broker.routing.models import RoutingJob
 
 MOVE_DESTINATION_UNKNOWN = 0xA801
@@ -16,6 +22,7 @@ MOVE_SCU = ScuRole(
     transfer_syntaxes=UNCOMPRESSED_SYNTAXES,
     timeout_setting="BROKER_ROUTING_TIMEOUT",
     peers="routing destinations marked as move sources (admin)",
+    maximum_pdu=ROUTING_MAX_PDU,
 )
 
 

@@ -16,6 +16,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from broker.core.dicom_net.options import send_stored_files_as_they_are
 from broker.core.dicom_roles import ScuRole
 from broker.routing.associations import (
+    ROUTING_MAX_PDU,
     DeliveryError,
     PermanentDeliveryError,
     application_entity,
@@ -43,6 +44,7 @@ STORAGE_SCU = ScuRole(
                            "the file's own syntax and converts only when the destination refuses it",
     timeout_setting="BROKER_ROUTING_TIMEOUT",
     peers="routing destinations (admin, `manage.py destinations`)",
+    maximum_pdu=ROUTING_MAX_PDU,
 )
 FALLBACK_SYNTAXES = STORAGE_SCU.transfer_syntaxes
 SUCCESS_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}  # warnings: the destination kept it

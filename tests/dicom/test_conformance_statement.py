@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
@@ -275,9 +275,10 @@ def test_its_scu_table_lists_what_each_role_proposes():
 
 def test_an_scu_proposes_on_a_real_association_what_the_statement_lists(db):
     """The MPPS forwarder, through its own code path, to a peer that records the proposal."""
-    proposals = []
+    proposals, maximum_pdu = [], []
 
     def record(event):
+        maximum_pdu.append(event.assoc.requestor.maximum_length)
         proposals.extend((str(cx.abstract_syntax), [str(ts) for ts in cx.transfer_syntax])
                          for cx in event.assoc.requestor.primitive.presentation_context_definition_list)
 
@@ -299,6 +300,8 @@ def test_an_scu_proposes_on_a_real_association_what_the_statement_lists(db):
     row = next(row for row in table_after(statement, "As SCU (association requestor):")
                if row[4] == forwarding.MPPS_FORWARD_SCU.name)
     assert proposals == [(uid(row[1]), transfer_syntax_lists(statement)[row[3]])]
+    assert (f"| Maximum PDU size received | {maximum_pdu[0]} bytes |"
+            in section(statement, forwarding.MPPS_FORWARD_SCU.name))
 
 
 def test_it_leaves_an_asynchronous_operations_window_unanswered_as_it_states(port):
@@ -379,6 +382,12 @@ def test_the_command_writes_to_stdout_by_default():
 
     assert out.getvalue() == markdown()
     assert out.getvalue().startswith("# DICOM Conformance Statement")
+
+
+def test_the_command_names_the_file_it_cannot_write(tmp_path):
+    target = tmp_path / "missing-folder" / "statement.md"
+    with pytest.raises(CommandError, match=f"cannot write {target}: No such file or directory"):
+        call_command("conformance-statement", "--output", str(target))
 
 
 def test_docs_conformance_md_is_the_statement_of_the_default_configuration(tmp_path):
