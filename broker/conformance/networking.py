@@ -164,7 +164,7 @@ def initiation_policy() -> Section:
                          f"{value:g} s (`{role.timeout_setting}`)"])
         if role.peers:
             rows.append(["Peers", role.peers])
-        rows.append(["TLS", "per peer, when its configuration asks for it (PS3.15 Annex B)"])
+        rows.append(["TLS (PS3.15 Annex B)", role.tls or "not used"])
         sections.append(Section(role.name, [Table(["Item", "Value"], rows)]))
     return Section("Association Initiation Policy", [
         Paragraph("The broker opens an association only for queued work, with the calling AE title "

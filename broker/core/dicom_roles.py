@@ -26,6 +26,7 @@ class ScuRole:
     timeout_setting: str = ""  # the setting that bounds connect, ACSE, DIMSE and network waits
     peers: str = ""  # where the peers are configured
     maximum_pdu: int = DEFAULT_MAX_PDU  # the maximum PDU length the broker receives on these associations
+    tls: str = ""  # when the association uses TLS (PS3.15 Annex B); empty: never, plain TCP
 
     def request_on(self, ae: AE) -> list:
         """Set this role's maximum PDU and requested contexts on `ae`; returns the role selection items for

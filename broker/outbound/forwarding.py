@@ -17,6 +17,7 @@ MPPS_FORWARD_SCU = ScuRole(
     transfer_syntaxes=UNCOMPRESSED_SYNTAXES,
     timeout_setting="BROKER_OUTBOUND_DICOM_TIMEOUT",
     peers="MPPS destinations (admin, `manage.py mppsdestinations`)",
+    tls="per MPPS destination, when its TLS settings ask for it (`use_tls`)",
 )
 
 

@@ -23,6 +23,7 @@ MOVE_SCU = ScuRole(
     timeout_setting="BROKER_ROUTING_TIMEOUT",
     peers="routing destinations marked as move sources (admin)",
     maximum_pdu=ROUTING_MAX_PDU,
+    tls="per move source, when its TLS settings ask for it (`use_tls`)",
 )
 
 

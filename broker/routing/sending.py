@@ -45,6 +45,7 @@ STORAGE_SCU = ScuRole(
     timeout_setting="BROKER_ROUTING_TIMEOUT",
     peers="routing destinations (admin, `manage.py destinations`)",
     maximum_pdu=ROUTING_MAX_PDU,
+    tls="per destination, when its TLS settings ask for it (`use_tls`)",
 )
 FALLBACK_SYNTAXES = STORAGE_SCU.transfer_syntaxes
 SUCCESS_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}  # warnings: the destination kept it
