@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/broker
 PYTEST_ARGS ?=
 
-.PHONY: install run lint test test-fast test-sqlite test-postgres system-deps bench fuzz clean
+.PHONY: install run lint test test-fast test-sqlite test-postgres system-deps bench fuzz conformance-doc clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench: install
 FUZZ_ARGS ?=
 fuzz: install
 	env -u DATABASE_URL $(BIN)/python bench/fuzz.py --report docs/robustness.md $(FUZZ_ARGS)
+
+# docs/conformance.md: the DICOM Conformance Statement of the default configuration (no BROKER_* variables set).
+conformance-doc: install
+	env -i PATH="$$PATH" HOME="$$HOME" $(BIN)/python manage.py conformance-statement --output docs/conformance.md
 
 clean:
 	rm -rf $(VENV) var

@@ -6,11 +6,21 @@ from pynetdicom.sop_class import InstanceAvailabilityNotification
 
 from broker.availability.models import IAN_NOTIFICATIONS, AvailabilityNotification
 from broker.core import identity
+from broker.core.dicom_roles import ScuRole
 from broker.core.work_queue import Outcome
 from broker.outbound import tls
 
-# The presentation contexts the broker proposes as IAN SCU: (abstract syntax, transfer syntaxes).
-SCU_CONTEXTS = [(InstanceAvailabilityNotification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]
+IAN_SCU = ScuRole(
+    name="Instance Availability Notification SCU (IAN)",
+    purpose="Tells each enabled IAN subscriber (a RIS, a reporting system) with an N-CREATE that a study is "
+            "complete, and again when it reached all its destinations, as each subscriber's trigger says; durably "
+            "queued and retried.",
+    sop_classes=(InstanceAvailabilityNotification,),
+    transfer_syntaxes=(ExplicitVRLittleEndian, ImplicitVRLittleEndian),
+    timeout_setting="BROKER_OUTBOUND_DICOM_TIMEOUT",
+    peers="IAN subscribers (admin, `manage.py iansubscribers`)",
+    tls="per IAN subscriber, when its TLS settings ask for it (`use_tls`)",
+)
 
 DUPLICATE_SOP_INSTANCE = 0x0111
 
@@ -19,8 +29,7 @@ def send(row: AvailabilityNotification) -> tuple[int | None, str]:
     """(status or None when no answer came, comment or what went wrong)."""
     subscriber = row.subscriber
     ae = identity.application_entity(settings.BROKER_AE_TITLE)
-    for abstract_syntax, transfer_syntaxes in SCU_CONTEXTS:
-        ae.add_requested_context(abstract_syntax, transfer_syntaxes)
+    IAN_SCU.request_on(ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT
     ae.connection_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT  # also bounds the TLS handshake
     context = tls.client_context(subscriber, "IAN subscriber", "the IAN subscriber")

@@ -33,4 +33,5 @@ urlpatterns = [
     path("mpps/<int:pk>/", views.mpps_detail, name="mpps_detail"),
     path("mpps/<int:pk>/link", actions.link_mpps, name="mpps_link"),
     path("problems/", views.problem_list, name="problems"),
+    path("conformance/", views.conformance_statement, name="conformance"),
 ]

@@ -7,9 +7,12 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from broker.availability.models import AvailabilityNotification
 from broker.commitment.models import StorageCommitment
+from broker.conformance import statement
+from broker.conformance.document import render_html_body
 from broker.core import readable
 from broker.dashboard import problems, timeline
 from broker.dashboard.params import PageParams
@@ -279,3 +282,13 @@ def problem_list(request):
         "shown": shown, "counts": counts, "destinations": destinations, "total": sum(counts.values()),
         "stale_hours": settings.BROKER_MPPS_STALE_HOURS,
     }, refresh=True)
+
+
+@can_view
+def conformance_statement(request):
+    """The DICOM Conformance Statement of this process's configuration (what `manage.py conformance-statement`
+    writes with the same environment)."""
+    # render_html_body escapes every text it places; the fragment is markup the broker wrote.
+    body = mark_safe(render_html_body(statement.build()))
+    return _page(request, "dashboard/conformance.html", {"statement": body})
+

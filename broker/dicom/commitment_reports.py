@@ -14,7 +14,6 @@ import time
 from celery import signature
 from django.conf import settings
 from django.db import close_old_connections
-from pynetdicom import build_role
 from pynetdicom.sop_class import StorageCommitmentPushModel
 
 from broker.commitment import services
@@ -22,6 +21,7 @@ from broker.commitment.models import COMMITMENT_REPORTS, StorageCommitment
 from broker.commitment.request import WELL_KNOWN_INSTANCE
 from broker.core import identity
 from broker.core.dicom_net.association import is_connected, keep_responses_for_the_sender, release_requested
+from broker.core.dicom_roles import UNCOMPRESSED_SYNTAXES, ScuRole
 from broker.core.work_queue import Outcome
 from broker.dicom import db_work
 from broker.dicom.error_comment import error_comment
@@ -34,6 +34,18 @@ log = logging.getLogger(__name__)
 REPORT_TASK = "broker.dicom.tasks.report_commitment"
 # How often a waiting report looks again for the instances still arriving.
 POLL_SECONDS = 0.25
+# The broker (SCP of the SOP class) asks for the SCP role on its own association: SCU role 0, SCP role 1.
+COMMITMENT_REPORT_SCU = ScuRole(
+    name="Storage Commitment Push Model, SCP role on a new association (commitment reports)",
+    purpose="Sends an N-EVENT-REPORT the modality could not take on the association of its N-ACTION, on a new "
+            "association to the modality's registered address, durably queued and retried.",
+    sop_classes=(StorageCommitmentPushModel,),
+    transfer_syntaxes=UNCOMPRESSED_SYNTAXES,
+    scp_role=True,
+    timeout_setting="BROKER_COMMITMENT_DICOM_TIMEOUT",
+    peers="the remote AE registry: the requesting modality's host and port (admin, Remote AEs)",
+    tls="per remote AE, when its registry entry's TLS settings ask for it (`use_tls`)",
+)
 
 
 def enqueue(pk: int, countdown: float | None = None) -> None:
@@ -201,13 +213,11 @@ def send_on_new_association(row: StorageCommitment) -> tuple[str, dict]:
     # TLS when the registry says so, with the client context of every outbound peer (broker.core.tls).
     context = tls.client_context(remote, "remote AE", "the modality")
     ae = identity.application_entity(settings.BROKER_AE_TITLE)
-    ae.add_requested_context(StorageCommitmentPushModel)
+    role = COMMITMENT_REPORT_SCU.request_on(ae)
     timeout = settings.BROKER_COMMITMENT_DICOM_TIMEOUT
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = timeout
-    # The broker (SCP of the SOP class) asks for the SCP role: SCU role 0, SCP role 1.
-    role = build_role(StorageCommitmentPushModel, scu_role=False, scp_role=True)
     where = f"{ae_title}@{host}:{port}"
-    assoc = ae.associate(host, port, ae_title=ae_title, ext_neg=[role],
+    assoc = ae.associate(host, port, ae_title=ae_title, ext_neg=role,
                          tls_args=(context, host) if context else None)
     if not assoc.is_established:
         if reason := tls.failed(context, where):

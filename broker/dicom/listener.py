@@ -15,7 +15,7 @@ import ssl
 from dataclasses import dataclass
 
 from django.conf import settings
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+from pynetdicom import AE, evt
 from pynetdicom.transport import AssociationServer
 
 from broker.core import identity
@@ -25,7 +25,7 @@ from broker.core.dicom_net.find_response import install_find_response_shortcut
 from broker.core.dicom_net.server import start_server
 from broker.core.tls import listener_context
 from broker.dicom import commitment_reports, db_work, registry
-from broker.dicom.services import SERVICES
+from broker.dicom.services import SERVICES, scp_contexts
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,8 @@ def build_ae() -> AE:
     ae.acse_timeout = settings.BROKER_DICOM_ACSE_TIMEOUT
     ae.dimse_timeout = settings.BROKER_DICOM_DIMSE_TIMEOUT
     ae.network_timeout = settings.BROKER_DICOM_NETWORK_TIMEOUT
-    for service in SERVICES:
-        for context in service.SUPPORTED_CONTEXTS:
-            if isinstance(context, tuple):
-                ae.add_supported_context(*context)
-            else:
-                ae.add_supported_context(context, ALL_TRANSFER_SYNTAXES)
+    for context in scp_contexts():
+        ae.add_supported_context(context.sop_class, list(context.transfer_syntaxes))
     return ae
 
 

@@ -4,16 +4,28 @@ from pydicom import Dataset
 from pynetdicom.sop_class import ModalityPerformedProcedureStep
 
 from broker.core import identity
+from broker.core.dicom_roles import UNCOMPRESSED_SYNTAXES, ScuRole
 from broker.core.work_queue import Outcome
 from broker.outbound import tls
 from broker.outbound.models import MPPS_FORWARDS, MppsForward
+
+MPPS_FORWARD_SCU = ScuRole(
+    name="Modality Performed Procedure Step SCU (MPPS forwarding)",
+    purpose="Forwards each MPPS N-CREATE and N-SET the broker accepted, unchanged, to every enabled MPPS "
+            "destination (IHE PPS Manager), durably queued and retried.",
+    sop_classes=(ModalityPerformedProcedureStep,),
+    transfer_syntaxes=UNCOMPRESSED_SYNTAXES,
+    timeout_setting="BROKER_OUTBOUND_DICOM_TIMEOUT",
+    peers="MPPS destinations (admin, `manage.py mppsdestinations`)",
+    tls="per MPPS destination, when its TLS settings ask for it (`use_tls`)",
+)
 
 
 def send(forward: MppsForward) -> tuple[int | None, str, int | None]:
     """One association, one DIMSE request; returns (status or None when no answer came, comment, error ID)."""
     destination = forward.destination
     ae = identity.application_entity(settings.BROKER_AE_TITLE)
-    ae.add_requested_context(ModalityPerformedProcedureStep)
+    MPPS_FORWARD_SCU.request_on(ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT
     # Also bounds the TLS handshake: a peer that accepts and never answers would hold the worker otherwise.
     ae.connection_timeout = settings.BROKER_OUTBOUND_DICOM_TIMEOUT

@@ -28,6 +28,9 @@ def sop_class_words(uid: str) -> str:
     return f"{uid} (private, not in the DICOM standard)" if UID(uid).is_private else f"{uid} (not a standard SOP class)"
 
 
+ROUTING_MAX_PDU = 0  # unlimited on our side; the peer's limit applies to what we send
+
+
 def application_entity() -> AE:
     ae = identity.application_entity(settings.BROKER_AE_TITLE)
     ae.acse_timeout = settings.BROKER_ROUTING_TIMEOUT
@@ -35,7 +38,7 @@ def application_entity() -> AE:
     ae.network_timeout = settings.BROKER_ROUTING_TIMEOUT
     # Also bounds the TLS handshake: without it a peer that accepts and never answers holds the worker forever.
     ae.connection_timeout = settings.BROKER_ROUTING_TIMEOUT
-    ae.maximum_pdu_size = 0  # unlimited on our side; the peer's limit applies to what we send
+    ae.maximum_pdu_size = ROUTING_MAX_PDU
     return ae
 
 

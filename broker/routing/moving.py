@@ -3,10 +3,28 @@ from django.utils import timezone
 from pydicom import Dataset
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
 
-from broker.routing.associations import DeliveryError, PermanentDeliveryError, application_entity, associate
+from broker.core.dicom_roles import UNCOMPRESSED_SYNTAXES, ScuRole
+from broker.routing.associations import (
+    ROUTING_MAX_PDU,
+    DeliveryError,
+    PermanentDeliveryError,
+    application_entity,
+    associate,
+)
 from broker.routing.models import RoutingJob
 
 MOVE_DESTINATION_UNKNOWN = 0xA801
+MOVE_SCU = ScuRole(
+    name="Study Root Query/Retrieve Move SCU (routing)",
+    purpose="Asks the archive a MOVE rule names to C-MOVE a completed study (STUDY level, Study Instance UID) "
+            "to the rule's destination.",
+    sop_classes=(StudyRootQueryRetrieveInformationModelMove,),
+    transfer_syntaxes=UNCOMPRESSED_SYNTAXES,
+    timeout_setting="BROKER_ROUTING_TIMEOUT",
+    peers="routing destinations marked as move sources (admin)",
+    maximum_pdu=ROUTING_MAX_PDU,
+    tls="per move source, when its TLS settings ask for it (`use_tls`)",
+)
 
 
 def move_study(job: RoutingJob) -> None:
@@ -14,7 +32,7 @@ def move_study(job: RoutingJob) -> None:
     if source is None:
         raise PermanentDeliveryError("the MOVE rule names no archive (move source)")
     ae = application_entity()
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    MOVE_SCU.request_on(ae)
     assoc = associate(ae, source)
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "STUDY"

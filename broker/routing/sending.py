@@ -14,7 +14,9 @@ from pydicom import dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from broker.core.dicom_net.options import send_stored_files_as_they_are
+from broker.core.dicom_roles import ScuRole
 from broker.routing.associations import (
+    ROUTING_MAX_PDU,
     DeliveryError,
     PermanentDeliveryError,
     application_entity,
@@ -29,7 +31,23 @@ from broker.routing.storage import instance_path
 send_stored_files_as_they_are()
 
 MAX_CONTEXTS = 128  # presentation context IDs are odd numbers 1..255
-FALLBACK_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+STORAGE_SCU = ScuRole(
+    name="Storage SCU (routing)",
+    purpose="Sends each completed study's instances to the routing destinations its rules name (SEND jobs), "
+            "one association per batch of at most 128 presentation contexts.",
+    sop_classes=(),
+    sop_classes_note="every SOP class the broker stored, standard, private or unknown, unchanged",
+    transfer_syntaxes=(ExplicitVRLittleEndian, ImplicitVRLittleEndian),
+    transfer_syntaxes_note="the instance's stored transfer syntax first (sent byte for byte), then these "
+                           "(converted losslessly only when the destination accepted only them); "
+                           "with `BROKER_ROUTING_SENDER` dcmtk, or auto with dcmsend installed, dcmsend proposes "
+                           "the file's own syntax and converts only when the destination refuses it",
+    timeout_setting="BROKER_ROUTING_TIMEOUT",
+    peers="routing destinations (admin, `manage.py destinations`)",
+    maximum_pdu=ROUTING_MAX_PDU,
+    tls="per destination, when its TLS settings ask for it (`use_tls`)",
+)
+FALLBACK_SYNTAXES = STORAGE_SCU.transfer_syntaxes
 SUCCESS_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}  # warnings: the destination kept it
 
 

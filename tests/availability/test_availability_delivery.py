@@ -195,8 +195,14 @@ def test_the_operator_retries_and_gives_up(db, ian_scp):
     assert not services.give_up(first.pk)  # given up already
 
 
-def test_the_scu_context_is_in_the_named_table():
-    assert [abstract for abstract, _ in sending.SCU_CONTEXTS] == [INSTANCE_AVAILABILITY]
+def test_the_conformance_statement_lists_what_the_scu_proposes():
+    from broker.conformance.document import render_markdown
+    from broker.conformance.statement import build
+
+    statement = render_markdown(build())
+    assert sending.IAN_SCU.sop_classes == (INSTANCE_AVAILABILITY,)
+    assert "Instance Availability Notification SCU (IAN)" in statement
+    assert INSTANCE_AVAILABILITY in statement
 
 
 def test_it_notifies_a_tls_subscriber_over_tls(broker_listener, tmp_path, ca):

@@ -157,4 +157,5 @@ def page_urls():
         "query_detail": lambda: reverse("dashboard:query_detail", args=[make_query().pk]),
         "mpps_detail": lambda: reverse("dashboard:mpps_detail", args=[make_performed_step().pk]),
         "problems": lambda: reverse("dashboard:problems"),
+        "conformance": lambda: reverse("dashboard:conformance"),
     }

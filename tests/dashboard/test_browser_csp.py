@@ -52,7 +52,7 @@ def test_it_loads_every_main_page_without_a_csp_violation(live_server, page, set
     make_job(sent=3, total=12)
     performed = make_performed_step()
     paths = ["/", "/orders/", f"/orders/{order.pk}/", "/hl7/", "/queries/", "/queues/routing/", "/queues/outbound/",
-             "/problems/", f"/mpps/{performed.pk}/", "/admin/", "/admin/routing/routingjob/",
+             "/problems/", f"/mpps/{performed.pk}/", "/conformance/", "/admin/", "/admin/routing/routingjob/",
              "/admin/worklist/patient/", "/admin/auth/user/add/", f"/admin/auth/user/{User.objects.get().pk}/change/"]
     for path in paths:
         response = page.goto(live_server.url + path)

@@ -14,6 +14,25 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+# The PS3.4 C.2.2.2 matching types each `match` rule offers (a key with None is a return key only); the
+# Conformance Statement lists them per key, so a rule added to `plan` without a line here fails its test.
+MATCHING_TYPES = {
+    "text": "Single Value, Wildcard, List of values; case-sensitive",
+    "pn": "Single Value, Wildcard, List of values; per component group, case- and accent-insensitive",
+    "pn_plain": "Single Value, Wildcard, List of values; per component group, case-insensitive",
+    "uid": "Single Value, List of UID",
+    "multi": "Single Value, Wildcard, List of values; a step matches when any of its values does",
+    "date": "Single Value, Range",
+    "start_date": "Single Value, Range; combined with the Start Time into one date-time range; no value: "
+                  "today's window (BROKER_MWL_DEFAULT_WINDOW_DAYS)",
+    "start_time": "Single Value, Range; combined with the Start Date",
+    "status": "Single Value, List of values; not asked: the steps still waiting, asked empty: those and the "
+              "started ones",
+    "code": "Sequence Matching: Code Value, Coding Scheme Designator, Code Meaning (Single Value, Wildcard)",
+    "json_code": "Sequence Matching: Code Value, Coding Scheme Designator, Code Meaning (Single Value, Wildcard)",
+    None: "",
+}
+
 PATIENT = "requested_procedure__order__patient__"
 ORDER = "requested_procedure__order__"
 PROCEDURE = "requested_procedure__"
