@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "broker.outbound",
     "broker.routing",
     "broker.commitment",
+    "broker.retention",
     "broker.dashboard",
     "broker",
 ]
@@ -386,12 +387,37 @@ BROKER_WEB_TIMEOUT = env_int("BROKER_WEB_TIMEOUT", 30)
 BROKER_WEB_KEEPALIVE = env_int("BROKER_WEB_KEEPALIVE", 5)
 BROKER_WEB_MAX_CONNECTIONS = env_int("BROKER_WEB_MAX_CONNECTIONS", 1000)
 
+# --- Retention of the logs (broker/retention, README "Retention") ---
+# Days each log is kept; 0 = forever. Rows still needed (open orders, unresolved problems, MPPS in progress) stay.
+def _retention_days(name: str, default: int, minimum: int) -> int:
+    days = env_int(name, default)
+    if days != 0 and days < minimum:
+        raise ConfigurationError(f"{name}={days}: give 0 (keep forever) or at least {minimum} days")
+    return days
+
+
+# The problems page lists refused HL7 messages' reused control IDs and refused MPPS of the last 7 days.
+BROKER_RETENTION_HL7_DAYS = _retention_days("BROKER_RETENTION_HL7_DAYS", 180, 7)
+BROKER_RETENTION_QUERIES_DAYS = _retention_days("BROKER_RETENTION_QUERIES_DAYS", 30, 1)
+BROKER_RETENTION_MPPS_JOURNAL_DAYS = _retention_days("BROKER_RETENTION_MPPS_JOURNAL_DAYS", 180, 7)
+BROKER_RETENTION_AUDIT_DAYS = _retention_days("BROKER_RETENTION_AUDIT_DAYS", 2190, 1)
+# Rows deleted per statement (one transaction each) and seconds one purge run may take before it stops.
+BROKER_RETENTION_BATCH = env_int("BROKER_RETENTION_BATCH", 1000)
+BROKER_RETENTION_RUN_SECONDS = env_float("BROKER_RETENTION_RUN_SECONDS", 60.0)
+BROKER_RETENTION_INTERVAL_SECONDS = env_float("BROKER_RETENTION_INTERVAL_SECONDS", 3600.0)
+if BROKER_RETENTION_BATCH < 1 or BROKER_RETENTION_RUN_SECONDS <= 0:
+    raise ConfigurationError("BROKER_RETENTION_BATCH must be 1 or more and BROKER_RETENTION_RUN_SECONDS above 0")
+# /metrics folds log rows older than this into running totals (broker/retention/tallies.py): a row's transaction
+# must have committed by then, so the totals never skip a row committed late.
+BROKER_METRICS_SETTLE_SECONDS = env_float("BROKER_METRICS_SETTLE_SECONDS", 300.0)
+
 # The worker's periodic tasks (celery beat), by task name: the settings name them, the apps own them.
 CELERY_BEAT_SCHEDULE = {
     "routing-sweep": {"task": "broker.routing.tasks.sweep", "schedule": BROKER_ROUTING_SWEEP_SECONDS},
     "routing-retention": {"task": "broker.routing.tasks.delete_expired_files", "schedule": BROKER_HOUSEKEEPING_SECONDS},
     "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
     "commitment-sweep": {"task": "broker.dicom.tasks.sweep_commitments", "schedule": BROKER_COMMITMENT_SWEEP_SECONDS},
+    "log-retention": {"task": "broker.retention.tasks.purge_expired", "schedule": BROKER_RETENTION_INTERVAL_SECONDS},
 }
 
 # --- The web side under a security policy (issue 9, web-data; docs/security/web-data.md) ---
