@@ -5,6 +5,7 @@ import sys
 from io import StringIO
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
@@ -14,6 +15,8 @@ from broker.retention.models import PurgedTotal
 from broker.retention.tasks import purge_expired
 from tests.dashboard.support import make_hl7_message, make_query
 from tests.retention.support import age
+from tests.routing.support import CeleryWorker
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -95,3 +98,20 @@ def test_the_defaults_keep_the_audit_trail_longest():
     days = [django_settings.BROKER_RETENTION_HL7_DAYS, django_settings.BROKER_RETENTION_QUERIES_DAYS,
             django_settings.BROKER_RETENTION_MPPS_JOURNAL_DAYS]
     assert django_settings.BROKER_RETENTION_AUDIT_DAYS > max(days)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_a_real_worker_with_beat_purges_expired_rows(redis_url, database_url_for_subprocess, storage_dir, tmp_path):
+    redis.Redis.from_url(redis_url).flushdb()  # our own db number: drop messages of earlier runs
+    expired = age(make_hl7_message("AA"), 31)
+    unresolved = age(make_hl7_message("AR"), 31)
+    recent = make_hl7_message("AA")
+    worker = CeleryWorker(redis_url, database_url_for_subprocess, tmp_path,
+                          {"BROKER_RETENTION_HL7_DAYS": "30", "BROKER_RETENTION_INTERVAL_SECONDS": "1"}).start()
+    try:
+        wait_until(lambda: not HL7Message.objects.filter(pk=expired.pk).exists(), 30, message="the beat's purge")
+    finally:
+        worker.stop()
+    assert set(HL7Message.objects.values_list("pk", flat=True)) == {unresolved.pk, recent.pk}
+    assert PurgedTotal.objects.get(kind="hl7").purged == 1
