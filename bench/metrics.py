@@ -169,10 +169,12 @@ def main():
         print(f"{size:>8,} rows per log: previous {row['previous']:.2f} ms, totals {row['tallied']:.2f} ms, "
               f"/metrics {row['scrape']:.2f} ms")
     small, large = results[0], results[-1]
+    load = os.getloadavg()[0]
     lines = [
         f"HL7 message log and worklist query log with {small['size']:,} and with {large['size']:,} rows each "
         f"({RECENT_ROWS} of them from the last minute, not yet folded into the totals), on {engine}. "
-        f"Median of {scrapes} calls after a warm-up, in one run.",
+        f"Median of {scrapes} calls after a warm-up, in one run; load average {load:.1f} at the end (on a "
+        f"shared machine single figures move by tens of percent from run to run; the gap between the ratios does not).",
         "",
         "| what is computed | " + " | ".join(f"{r['size']:,} rows" for r in results) + f" | {large['size']:,} / {small['size']:,} |",
         "| --- | " + " | ".join("---:" for _ in results) + " | ---: |",
