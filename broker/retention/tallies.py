@@ -74,7 +74,9 @@ def added(totals: dict, more: dict) -> dict:
 
 def fold(source: Source) -> LogTally:
     """Add the settled rows above the checkpoint to the tally; returns the tally as it now stands."""
-    tally, _ = LogTally.objects.get_or_create(source=source.name)
+    tally = LogTally.objects.filter(source=source.name).first() or _new_tally(source)
+    if tally.pk is None:
+        return tally
     newer = source.model.objects.filter(pk__gt=tally.last_pk)
     cutoff = timezone.now() - timedelta(seconds=settings.BROKER_METRICS_SETTLE_SECONDS)
     bounds = newer.aggregate(first_unsettled=Min("pk", filter=Q(received_at__gte=cutoff)), last=Max("pk"))
@@ -92,6 +94,15 @@ def fold(source: Source) -> LogTally:
         return tally
     return LogTally.objects.get(pk=tally.pk) if not claimed else LogTally(
         pk=tally.pk, source=source.name, last_pk=upper, totals=totals)
+
+
+def _new_tally(source: Source) -> LogTally:
+    try:
+        with transaction.atomic():
+            return LogTally.objects.get_or_create(source=source.name)[0]
+    except DatabaseError as exc:  # counted live from the first row until a later scrape can write
+        log.warning("could not start the running totals of the %s log: %s", source.name, exc)
+        return LogTally(source=source.name)
 
 
 def current(source: Source) -> dict:

@@ -1,5 +1,9 @@
 """/metrics across a purge, scraped as Prometheus does (bearer token): log counters stay, purged counters rise."""
+import sqlite3
+
+import psycopg
 import pytest
+from django.db import connection
 
 from broker.dicom.models import WorklistQuery
 from broker.hl7.models import HL7Message
@@ -98,3 +102,42 @@ def test_it_never_purges_rows_a_tally_has_not_counted(settings):
     settings.BROKER_METRICS_SETTLE_SECONDS = 300
     assert purge.run().deleted["queries"] == 1
     assert LogTally.objects.get(source="queries").totals["count"] == 1
+
+
+@pytest.fixture
+def tally_locked_by_another_writer(transactional_db):
+    """Another connection holds what a fold must write (SQLite: the database's write lock; PostgreSQL: the tally
+    row), and this connection gives up waiting after 0.2 s instead of the production timeouts."""
+    if connection.vendor == "sqlite":
+        other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0, isolation_level=None)
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout=200")
+
+        def lock():
+            other.execute("BEGIN IMMEDIATE")
+    else:
+        conf = connection.settings_dict
+        other = psycopg.connect(host=conf["HOST"] or "127.0.0.1", port=conf["PORT"] or 5432, user=conf["USER"],
+                                dbname=conf["NAME"], autocommit=False)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+
+        def lock():
+            other.execute("SELECT * FROM retention_logtally FOR UPDATE")
+    yield lock
+    other.rollback()
+    other.close()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout=30000" if connection.vendor == "sqlite" else "SET lock_timeout = 0")
+
+
+def test_it_still_answers_with_the_right_counts_when_the_totals_cannot_be_written(client, tally_locked_by_another_writer,
+                                                                                   caplog):
+    age(make_hl7_message("AA"), 2)
+    assert scrape(client)[ORM_AA] == 1  # the tallies exist and hold that row
+    age(make_hl7_message("AA"), 1)
+    make_hl7_message("AA")
+    tally_locked_by_another_writer()
+    assert scrape(client)[ORM_AA] == 3
+    assert "could not fold the hl7 log into its running totals" in caplog.text
+    assert LogTally.objects.get(source="hl7").totals == {"ORM^O01|AA": 1}
