@@ -11,6 +11,7 @@ from broker.core.env import (
     ConfigurationError,
     env_bool,
     env_choice,
+    env_days,
     env_float,
     env_int,
     env_list,
@@ -387,20 +388,13 @@ BROKER_WEB_TIMEOUT = env_int("BROKER_WEB_TIMEOUT", 30)
 BROKER_WEB_KEEPALIVE = env_int("BROKER_WEB_KEEPALIVE", 5)
 BROKER_WEB_MAX_CONNECTIONS = env_int("BROKER_WEB_MAX_CONNECTIONS", 1000)
 
-# --- Retention of the logs (broker/retention, README "Retention") ---
+# --- Retention of the logs (broker/retention; README "Retention of the logs", docs/retention.md) ---
 # Days each log is kept; 0 = forever. Rows still needed (open orders, unresolved problems, MPPS in progress) stay.
-def _retention_days(name: str, default: int, minimum: int) -> int:
-    days = env_int(name, default)
-    if days != 0 and days < minimum:
-        raise ConfigurationError(f"{name}={days}: give 0 (keep forever) or at least {minimum} days")
-    return days
-
-
 # The problems page lists refused HL7 messages' reused control IDs and refused MPPS of the last 7 days.
-BROKER_RETENTION_HL7_DAYS = _retention_days("BROKER_RETENTION_HL7_DAYS", 180, 7)
-BROKER_RETENTION_QUERIES_DAYS = _retention_days("BROKER_RETENTION_QUERIES_DAYS", 30, 1)
-BROKER_RETENTION_MPPS_JOURNAL_DAYS = _retention_days("BROKER_RETENTION_MPPS_JOURNAL_DAYS", 180, 7)
-BROKER_RETENTION_AUDIT_DAYS = _retention_days("BROKER_RETENTION_AUDIT_DAYS", 2190, 1)
+BROKER_RETENTION_HL7_DAYS = env_days("BROKER_RETENTION_HL7_DAYS", 180, 7)
+BROKER_RETENTION_QUERIES_DAYS = env_days("BROKER_RETENTION_QUERIES_DAYS", 30, 1)
+BROKER_RETENTION_MPPS_JOURNAL_DAYS = env_days("BROKER_RETENTION_MPPS_JOURNAL_DAYS", 180, 7)
+BROKER_RETENTION_AUDIT_DAYS = env_days("BROKER_RETENTION_AUDIT_DAYS", 2190, 1)
 # Rows deleted per statement (one transaction each) and seconds one purge run may take before it stops.
 BROKER_RETENTION_BATCH = env_int("BROKER_RETENTION_BATCH", 1000)
 BROKER_RETENTION_RUN_SECONDS = env_float("BROKER_RETENTION_RUN_SECONDS", 60.0)
