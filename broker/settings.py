@@ -11,6 +11,7 @@ from broker.core.env import (
     ConfigurationError,
     env_bool,
     env_choice,
+    env_days,
     env_float,
     env_int,
     env_list,
@@ -119,6 +120,7 @@ INSTALLED_APPS = [
     "broker.routing",
     "broker.commitment",
     "broker.availability",
+    "broker.retention",
     "broker.dashboard",
     "broker",
 ]
@@ -394,6 +396,23 @@ BROKER_WEB_TIMEOUT = env_int("BROKER_WEB_TIMEOUT", 30)
 BROKER_WEB_KEEPALIVE = env_int("BROKER_WEB_KEEPALIVE", 5)
 BROKER_WEB_MAX_CONNECTIONS = env_int("BROKER_WEB_MAX_CONNECTIONS", 1000)
 
+# --- Retention of the logs (broker/retention; README "Retention of the logs", docs/retention.md) ---
+# Days each log is kept; 0 = forever. Rows still needed (open orders, unresolved problems, MPPS in progress) stay.
+# The problems page lists refused HL7 messages' reused control IDs and refused MPPS of the last 7 days.
+BROKER_RETENTION_HL7_DAYS = env_days("BROKER_RETENTION_HL7_DAYS", 180, 7)
+BROKER_RETENTION_QUERIES_DAYS = env_days("BROKER_RETENTION_QUERIES_DAYS", 30, 1)
+BROKER_RETENTION_MPPS_JOURNAL_DAYS = env_days("BROKER_RETENTION_MPPS_JOURNAL_DAYS", 180, 7)
+BROKER_RETENTION_AUDIT_DAYS = env_days("BROKER_RETENTION_AUDIT_DAYS", 2190, 1)
+# Rows deleted per statement (one transaction each) and seconds one purge run may take before it stops.
+BROKER_RETENTION_BATCH = env_int("BROKER_RETENTION_BATCH", 1000)
+BROKER_RETENTION_RUN_SECONDS = env_float("BROKER_RETENTION_RUN_SECONDS", 60.0)
+BROKER_RETENTION_INTERVAL_SECONDS = env_float("BROKER_RETENTION_INTERVAL_SECONDS", 3600.0)
+if BROKER_RETENTION_BATCH < 1 or BROKER_RETENTION_RUN_SECONDS <= 0:
+    raise ConfigurationError("BROKER_RETENTION_BATCH must be 1 or more and BROKER_RETENTION_RUN_SECONDS above 0")
+# /metrics folds log rows older than this into running totals (broker/retention/tallies.py): a row's transaction
+# must have committed by then, so the totals never skip a row committed late.
+BROKER_METRICS_SETTLE_SECONDS = env_float("BROKER_METRICS_SETTLE_SECONDS", 300.0)
+
 # The worker's periodic tasks (celery beat), by task name: the settings name them, the apps own them.
 CELERY_BEAT_SCHEDULE = {
     "routing-sweep": {"task": "broker.routing.tasks.sweep", "schedule": BROKER_ROUTING_SWEEP_SECONDS},
@@ -401,6 +420,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
     "availability-sweep": {"task": "availability.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
     "commitment-sweep": {"task": "broker.dicom.tasks.sweep_commitments", "schedule": BROKER_COMMITMENT_SWEEP_SECONDS},
+    "log-retention": {"task": "broker.retention.tasks.purge_expired", "schedule": BROKER_RETENTION_INTERVAL_SECONDS},
 }
 
 # --- The web side under a security policy (issue 9, web-data; docs/security/web-data.md) ---

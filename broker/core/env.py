@@ -69,3 +69,11 @@ def env_optional_int(name: str) -> int | None:
     if os.environ.get(name, "") == "":
         return None
     return env_int(name, 0)
+
+
+def env_days(name: str, default: int, minimum: int = 1) -> int:
+    """A retention period in whole days: 0 means kept for ever, otherwise at least `minimum`."""
+    days = env_int(name, default)
+    if days != 0 and days < minimum:
+        raise ConfigurationError(f"{name}={days}: give 0 (keep forever) or at least {minimum} days")
+    return days

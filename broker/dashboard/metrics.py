@@ -1,26 +1,27 @@
-"""The /metrics body in Prometheus text format, each family computed with one aggregate query."""
+"""The /metrics body in Prometheus text format.
+
+The log counters (HL7 messages, worklist queries) come from running totals (broker/retention/tallies.py) plus
+the rows of the last few minutes, so a scrape costs the same at a thousand rows as at millions, and purging old
+rows never lowers them. The state gauges are one aggregate query each."""
 import os
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 
 from broker.availability.models import AvailabilityNotification
 from broker.dashboard import problems
 from broker.dashboard.internal_errors import LOGGER_LABELS, PROCESS_KINDS, logger_label
 from broker.dashboard.models import InternalError
-from broker.dicom.models import WorklistQuery
-from broker.hl7.intake import HANDLERS
-from broker.hl7.models import HL7Message
 from broker.outbound.models import DeliveryState, MppsForward, RisNotification
+from broker.retention import tallies
+from broker.retention.kinds import KINDS
+from broker.retention.models import PurgedTotal
 from broker.routing.models import RoutingJob, Study
 from mpps.models import PerformedProcedureStep
 from worklist.models import ScheduledProcedureStep
 
-HL7_MESSAGE_TYPES = frozenset(f"{code}^{event}" for code, event in HANDLERS)
-ACK_CODES = frozenset(HL7Message.Outcome.values)
-# Upper bounds (seconds) of the worklist query latency histogram.
-QUERY_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+QUERY_LATENCY_BUCKETS = tallies.QUERY_LATENCY_BUCKETS
 
 
 def _escape(value) -> str:
@@ -65,32 +66,36 @@ def _count_by(model, field: str, family: Family, label: str, choices=()) -> Fami
 
 def hl7_messages() -> Family:
     family = Family("broker_hl7_messages_total", "counter", "Inbound HL7 messages logged, by message type and ACK code.")
-    rows = HL7Message.objects.values_list("message_type", "outcome").annotate(n=Count("*")).order_by("message_type", "outcome")
-    counts: dict[tuple[str, str], int] = {}
-    for message_type, outcome, n in rows:
-        # Labels from a fixed set: what a sender puts in MSH-9 must not mint new time series.
-        key = (message_type if message_type in HL7_MESSAGE_TYPES else "other", outcome if outcome in ACK_CODES else "other")
-        counts[key] = counts.get(key, 0) + n
-    for (message_type, outcome), n in sorted(counts.items()):
-        family.add(n, message_type=message_type, ack_code=outcome)
+    counts = tallies.current(tallies.HL7)
+    for key in sorted(counts):
+        message_type, outcome = key.split("|")
+        family.add(counts[key], message_type=message_type, ack_code=outcome)
     return family
 
 
 def worklist_queries() -> list[Family]:
-    buckets = {f"le_{i}": Count("pk", filter=Q(duration_ms__lte=bound * 1000)) for i, bound in enumerate(QUERY_LATENCY_BUCKETS)}
-    totals = WorklistQuery.objects.aggregate(count=Count("pk"), duration_total_ms=Sum("duration_ms"),
-                                             matches_total=Sum("match_count"), failed=Count("pk", filter=~Q(status=0)), **buckets)
+    totals = tallies.current(tallies.QUERIES)
+    count, failed = totals.get("count", 0), totals.get("failed", 0)
     queries = Family("broker_worklist_queries_total", "counter", "Modality worklist C-FIND requests answered, by outcome.")
-    queries.add(totals["count"] - totals["failed"], outcome="success").add(totals["failed"], outcome="failure")
+    queries.add(count - failed, outcome="success").add(failed, outcome="failure")
     latency = Family("broker_worklist_query_duration_seconds", "histogram", "Time to answer a worklist C-FIND request.")
     for i, bound in enumerate(QUERY_LATENCY_BUCKETS):
-        latency.add(totals[f"le_{i}"], suffix="_bucket", le=repr(bound))
-    latency.add(totals["count"], suffix="_bucket", le="+Inf")
-    latency.add(float((totals["duration_total_ms"] or 0) / 1000), suffix="_sum")
-    latency.add(totals["count"], suffix="_count")
+        latency.add(totals.get(f"le_{i}", 0), suffix="_bucket", le=repr(bound))
+    latency.add(count, suffix="_bucket", le="+Inf")
+    latency.add(float(totals.get("duration_total_ms", 0) / 1000), suffix="_sum")
+    latency.add(count, suffix="_count")
     matches = Family("broker_worklist_query_matches_total", "counter", "Scheduled steps returned by worklist queries.")
-    matches.add(totals["matches_total"] or 0)
+    matches.add(totals.get("matches_total", 0))
     return [queries, latency, matches]
+
+
+def retention_purged() -> Family:
+    family = Family("broker_retention_purged_total", "counter",
+                    "Log rows deleted by the retention purge (BROKER_RETENTION_*_DAYS), by kind.")
+    purged = dict(PurgedTotal.objects.values_list("kind", "purged"))
+    for kind in KINDS:  # every kind present, at 0 before its first purge
+        family.add(purged.get(kind.name, 0), kind=kind.name)
+    return family
 
 
 def mpps() -> Family:
@@ -181,5 +186,5 @@ def internal_errors() -> Family:
 
 def render() -> str:
     families = [hl7_messages(), *worklist_queries(), mpps(), stale_mpps(), scheduled_steps(), routing_jobs(), studies(),
-                *outbound(), queue_depth(), internal_errors()]
+                *outbound(), queue_depth(), internal_errors(), retention_purged()]
     return "\n".join(family.render() for family in families) + "\n"
