@@ -1,6 +1,15 @@
 """Remote application entities seen or configured, and the log of worklist queries."""
 from django.db import models
 
+# The services a remote AE may be allowed (RemoteAE.allowed_services; broker.dicom.registry.refusal).
+SERVICES = [
+    ("echo", "Verification (C-ECHO)"),
+    ("mwl", "Modality Worklist (C-FIND)"),
+    ("mpps", "MPPS (N-CREATE / N-SET)"),
+    ("store", "Storage (C-STORE)"),
+    ("commitment", "Storage Commitment (N-ACTION)"),
+]
+
 
 class RemoteAE(models.Model):
     ae_title = models.CharField(max_length=16, unique=True)
