@@ -14,3 +14,16 @@ def hl7_message_types() -> list[str]:
         types = list(HL7Message.objects.order_by("message_type").values_list("message_type", flat=True).distinct())
         cache.set(MESSAGE_TYPES_CACHE_KEY, types, MESSAGE_TYPES_CACHE_SECONDS)
     return types
+
+
+SENDERS_CACHE_KEY = "hl7:senders"
+
+
+def hl7_senders() -> list[str]:
+    """The sending applications (MSH-3) in the HL7 log, remembered for a minute, for the log's sender filter."""
+    senders = cache.get(SENDERS_CACHE_KEY)
+    if senders is None:
+        senders = list(HL7Message.objects.order_by("sending_application")
+                       .values_list("sending_application", flat=True).distinct())
+        cache.set(SENDERS_CACHE_KEY, senders, MESSAGE_TYPES_CACHE_SECONDS)
+    return senders

@@ -209,7 +209,7 @@ def test_it_says_the_ris_refused_the_connection(administrator):
         f"Test connection: the RIS at 127.0.0.1:{port} refused the connection (nothing listens on that port).")
 
 
-def test_it_lets_a_viewer_not_test(client):
+def test_it_tests_only_on_a_post(client):
     client.force_login(make_user("viewer"))
     endpoint = RisEndpoint.objects.create(name="RIS", host="127.0.0.1", port=free_port())
     response = client.get(change_url(endpoint).replace("/change/", "/test-connection/"))
