@@ -70,6 +70,11 @@ def worklist_today(request):
         steps = steps.filter(modality=modality.upper())
     if status:
         steps = steps.filter(status=status)
+    q = params.text("q", "search")
+    if q:
+        # The orders first (indexed lookups, at most a few hundred), then that day's steps of them.
+        order_ids = list(ImagingOrder.objects.filter(order_search(q)).values_list("pk", flat=True)[:MAX_PATIENTS_PER_SEARCH])
+        steps = steps.filter(requested_procedure__order__in=order_ids)
     steps = steps.select_related("requested_procedure__order__patient").order_by("station_ae_title", "start", "pk")
     # The board: one row per station and modality, one column per step status, counted in one query.
     board = {}
@@ -84,7 +89,7 @@ def worklist_today(request):
         "board": board_rows, "statuses": ScheduledProcedureStep.Status.choices,
         "stations": sorted({row["station"] for row in board_rows}),
         "modalities": sorted({row["modality"] for row in board_rows}),
-        "filters": {"station": station, "modality": modality, "status": status},
+        "filters": {"station": station, "modality": modality, "status": status, "q": q},
     }, refresh=True)
 
 

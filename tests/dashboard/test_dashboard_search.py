@@ -98,3 +98,11 @@ def test_it_finds_worklist_queries_by_ae_title_in_any_case(client, operator):
     make_query(calling_ae="MR01", match_count=3)
     page = found(client, reverse("dashboard:queries"), ae="ct01")
     assert "<td>CT01 " in page and "<td>MR01 " not in page
+
+
+@pytest.mark.parametrize("typed", NAME_FORMS)
+def test_it_finds_the_patient_on_the_worklist_by_each_form_of_the_name(client, operator, schroder, typed):
+    page = found(client, reverse("dashboard:worklist"), q=typed)
+    assert schroder.accession_number in page
+    assert "SCHMIDT" not in page.upper().split("<MAIN", 1)[1]
+    assert "Schröder, Hannelore · Hannelore Schröder · schroeder" in page
