@@ -25,12 +25,12 @@ def socket_error_words(exc: BaseException, peer: str, timeout: float) -> str:
     """What a failed connect or exchange means, said of `peer` ("the RIS at 10.1.2.3:2575")."""
     if isinstance(exc, ConnectionRefusedError):
         return f"{peer} refused the connection (nothing listens on that port)"
-    if isinstance(exc, (TimeoutError, socket.timeout)):
+    if isinstance(exc, TimeoutError):
         return f"{peer} did not answer within {timeout:g} s"
     if isinstance(exc, socket.gaierror):
         return f"{peer}: the host name is not known (DNS: {exc.strerror or exc})"
     if isinstance(exc, ssl.SSLError):
-        return f"{peer}: TLS failed ({exc.reason or exc})"
+        return f"{peer}: TLS failed ({getattr(exc, 'reason', None) or exc.strerror or exc})"
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
         return f"{peer} closed the connection without answering"
     if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):

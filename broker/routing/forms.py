@@ -49,9 +49,12 @@ class DestinationForm(PeerTLSForm):
         return check_positive(self.cleaned_data.get("max_associations"), "associations at once")
 
 
-def _alternatives(text: str, check) -> str:
-    """ "CT, mr" → "CT,MR": each alternative of a match field checked, joined as the rules read them."""
-    return ",".join(check(value) for value in split_list(text))
+def alternatives_of(check, *args):
+    """A check of a match field: "CT, mr" → "CT,MR", each alternative checked by `check(value, *args)`, joined as
+    the rules read them (broker.routing.rules.alternatives)."""
+    def check_all(text: str) -> str:
+        return ",".join(check(value, *args) for value in split_list(text))
+    return check_all
 
 
 class AttributeChangesField(forms.CharField):
@@ -115,13 +118,13 @@ class RoutingRuleForm(ConfigurationForm):
         }
 
     def clean_match_calling_ae(self):
-        return _alternatives(self.cleaned_data.get("match_calling_ae"), check_optional_ae_title)
+        return alternatives_of(check_optional_ae_title)(self.cleaned_data.get("match_calling_ae"))
 
     def clean_match_modality(self):
-        return _alternatives(self.cleaned_data.get("match_modality"), lambda v: check_code_string(v, "modality"))
+        return alternatives_of(check_code_string, "modality")(self.cleaned_data.get("match_modality"))
 
     def clean_match_body_part(self):
-        return _alternatives(self.cleaned_data.get("match_body_part"), lambda v: check_code_string(v, "body part"))
+        return alternatives_of(check_code_string, "body part")(self.cleaned_data.get("match_body_part"))
 
     def clean_match_study_description(self):
         return check_regex(self.cleaned_data.get("match_study_description"))

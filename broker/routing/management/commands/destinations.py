@@ -17,8 +17,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from broker.core.checks import check_ae_title, check_port, check_regex
+from broker.core.checks import check_ae_title, check_code_string, check_optional_ae_title, check_port, check_regex
 from broker.routing import tls
+from broker.routing.forms import alternatives_of
 from broker.routing.models import Destination, RoutingRule
 from broker.routing.rules import InvalidAttributeChange, validate_attribute_changes
 
@@ -159,6 +160,11 @@ class Command(BaseCommand):
         if options["action"] == "MOVE" and move_source is None:
             raise CommandError("a MOVE rule needs --move-source (the archive that holds the study)")
         _checked("--description-regex", check_regex, options["description_regex"])
+        # The admin form's checks of the match fields, alternative by alternative (broker.routing.forms).
+        options["calling_ae"] = _checked("--calling-ae", alternatives_of(check_optional_ae_title), options["calling_ae"])
+        options["modality"] = _checked("--modality", alternatives_of(check_code_string, "modality"), options["modality"])
+        options["body_part"] = _checked("--body-part", alternatives_of(check_code_string, "body part"),
+                                        options["body_part"])
         changes = {}
         for item in options["set"]:
             keyword, sep, value = item.partition("=")
