@@ -292,6 +292,8 @@ MIDDLEWARE += ["django.contrib.auth.middleware.LoginRequiredMiddleware"]
 # Which parts /healthz checks; a web-only host in a scale-out set-up runs no listeners on 127.0.0.1.
 BROKER_HEALTH_CHECKS = env_list("BROKER_HEALTH_CHECKS", ["database", "task_broker", "dicom_listener", "hl7_listener"])
 BROKER_HEALTH_TIMEOUT = env_float("BROKER_HEALTH_TIMEOUT", 2.0)
+# The admin's "Test connection" button (C-ECHO to a DICOM peer, an MLLP round trip to the RIS): seconds it waits.
+BROKER_TEST_CONNECTION_TIMEOUT = env_float("BROKER_TEST_CONNECTION_TIMEOUT", 5.0)
 # When set, /metrics wants "Authorization: Bearer <token>"; empty = open to whoever reaches the web port.
 BROKER_METRICS_TOKEN = env_str("BROKER_METRICS_TOKEN", "")
 # Seconds between automatic refreshes of the worklist and queue pages.

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.core.cache import cache
 
 from broker.core.admin import NoAddOrDeleteAdmin, ReadOnlyInline
+from worklist.forms import StationAssignmentRuleForm
 from worklist.models import ImagingOrder, Patient, RequestedProcedure, ScheduledProcedureStep, StationAssignmentRule
 from worklist.names import search_key
 
@@ -119,6 +120,7 @@ class ScheduledProcedureStepAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
 
 @admin.register(StationAssignmentRule)
 class StationAssignmentRuleAdmin(admin.ModelAdmin):
+    form = StationAssignmentRuleForm
     list_display = ("priority", "enabled", "match_modality", "match_procedure_code", "match_location", "station_ae_titles", "description")
     list_display_links = ("priority", "station_ae_titles")
     list_filter = ("enabled", "match_modality")

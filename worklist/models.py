@@ -1,6 +1,7 @@
 """Worklist entities: Patient → ImagingOrder → RequestedProcedure → ScheduledProcedureStep."""
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from worklist.names import search_key
@@ -91,6 +92,8 @@ class ImagingOrder(models.Model):
         ]
         indexes = [
             models.Index(fields=["accession_number"], name="order_accession_idx"),
+            # The dashboard's search finds an accession in any case: UPPER(accession_number) = 'ACC1' from this index.
+            models.Index(Upper("accession_number"), name="order_accession_upper_idx"),
             models.Index(fields=["filler_order_number"], name="order_filler_idx"),
             models.Index(fields=["created_at"], name="order_created_idx"),
         ]

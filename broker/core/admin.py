@@ -1,12 +1,46 @@
-"""Shared pieces of the broker apps' admin: read-only logs, readable raw data, actions that call an area."""
+"""Shared pieces of the broker apps' admin: read-only logs, readable raw data, actions that call an area, the
+base of the configuration forms and the "Test connection" button."""
+import logging
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core import validators
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from broker.core import readable, tls
+from broker.core.reachability import ConnectionTest
+
+log = logging.getLogger(__name__)
 
 
-class PeerTLSForm(forms.ModelForm):
+class ConfigurationForm(forms.ModelForm):
+    """A configuration form that says what is wrong instead of cutting it: no field carries the HTML maxlength
+    (with it the browser silently stops at 16 characters of a 17-character AE title); the length is checked on
+    save, with the field's own words."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.widget.attrs.pop("maxlength", None)
+            if hasattr(self, f"clean_{name}"):  # the field's own check says it in its words (the model checks again)
+                field.validators = [v for v in field.validators if not isinstance(v, validators.MaxLengthValidator)]
+
+
+TLS_LABELS = {"use_tls": "Use TLS", "tls_ca_file": "TLS CA file", "tls_cert_file": "TLS client certificate file",
+              "tls_key_file": "TLS client key file"}
+TLS_HELP = {
+    "use_tls": "Connect with TLS (DICOM PS3.15 Annex B / MLLP over TLS); the peer's certificate must name the host.",
+    "tls_ca_file": "PEM file of the CA(s) that sign the peer's certificate, on the broker's host; empty = the "
+                   "system's CAs.",
+    "tls_cert_file": "PEM client certificate, for a peer that asks for one; empty = none is presented.",
+    "tls_key_file": "Its unencrypted PEM private key, if not in the certificate file.",
+}
+
+
+class PeerTLSForm(ConfigurationForm):
     """A peer with use_tls and tls_ca_file / tls_cert_file / tls_key_file: files that cannot be used are refused
     at save time rather than at the first connection (routing destinations, the RIS, MPPS destinations)."""
 
@@ -95,3 +129,32 @@ class PermissionActionsMixin:
 
     def has_replay_hl7_permission(self, request):
         return request.user.has_perm("dashboard.replay_hl7")
+
+
+class ConnectionTestAdmin(admin.ModelAdmin):
+    """A "Test connection" button on the change page of a peer: it tests the saved settings once and shows the
+    result in words as the page's message. Subclasses say how: try_connection(obj) -> ConnectionTest."""
+
+    change_form_template = "admin/broker/test_connection_change_form.html"
+
+    def try_connection(self, obj) -> ConnectionTest:
+        raise NotImplementedError
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_test_connection"
+        return [path("<path:object_id>/test-connection/", self.admin_site.admin_view(self.connection_test_view),
+                     name=name), *super().get_urls()]
+
+    def connection_test_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"no {self.opts.verbose_name} {object_id}")
+        if not self.has_view_or_change_permission(request, obj):
+            raise admin.sites.PermissionDenied
+        result = self.try_connection(obj)
+        log.info("test connection of %s %s by %s: %s", self.opts.verbose_name, obj.pk, request.user, result.words)
+        self.message_user(request, f"Test connection: {result.words}.", messages.SUCCESS if result.ok else messages.ERROR)
+        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                                            args=[obj.pk]))

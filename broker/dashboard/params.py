@@ -48,6 +48,21 @@ class PageParams:
             return timezone.localdate()
         return value
 
+    def optional_day(self, name: str, label: str) -> date | None:
+        """A date the page may go without (a range's end): None when empty or unusable (with a notice)."""
+        raw = self.query.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            self._refuse(f"The {label} “{_shown(raw)}” is not a date (write it as YYYY-MM-DD); ignored.")
+            return None
+        if not FIRST_DAY <= value <= LAST_DAY:
+            self._refuse(f"The {label} {raw} is outside {FIRST_DAY.year}–{LAST_DAY.year}; ignored.")
+            return None
+        return value
+
     def page_number(self, name: str = "page") -> int:
         raw = self.query.get(name, "").strip()
         if not raw:

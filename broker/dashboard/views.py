@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.db.models.functions import Upper
+from django.db.models.lookups import Exact
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -25,7 +27,7 @@ from mpps.models import PerformedProcedureStep
 from worklist.models import ImagingOrder, Patient, ScheduledProcedureStep
 from worklist.mwl.explain import explain_exclusion
 from worklist.mwl.scope import Scope
-from worklist.names import search_key
+from worklist.names import name_search_prefixes
 
 can_view = permission_required("dashboard.view_dashboard", raise_exception=True)
 
@@ -67,11 +69,16 @@ def worklist_today(request):
     status = params.choice("status", "status", ScheduledProcedureStep.Status.values)
     steps = day_steps
     if station:
-        steps = steps.filter(station_ae_title__contains=station)
+        steps = steps.filter(station_ae_title__icontains=station)  # within one day's steps: bounded
     if modality:
-        steps = steps.filter(modality=modality)
+        steps = steps.filter(modality=modality.upper())
     if status:
         steps = steps.filter(status=status)
+    q = params.text("q", "search")
+    if q:
+        # The orders first (indexed lookups, at most a few hundred), then that day's steps of them.
+        order_ids = list(ImagingOrder.objects.filter(order_search(q)).values_list("pk", flat=True)[:MAX_PATIENTS_PER_SEARCH])
+        steps = steps.filter(requested_procedure__order__in=order_ids)
     steps = steps.select_related("requested_procedure__order__patient").order_by("station_ae_title", "start", "pk")
     # The board: one row per station and modality, one column per step status, counted in one query.
     board = {}
@@ -86,7 +93,7 @@ def worklist_today(request):
         "board": board_rows, "statuses": ScheduledProcedureStep.Status.choices,
         "stations": sorted({row["station"] for row in board_rows}),
         "modalities": sorted({row["modality"] for row in board_rows}),
-        "filters": {"station": station, "modality": modality, "status": status},
+        "filters": {"station": station, "modality": modality, "status": status, "q": q},
     }, refresh=True)
 
 
@@ -95,17 +102,20 @@ MAX_PATIENTS_PER_SEARCH = 500
 
 
 def order_search(q: str) -> Q:
-    """Orders matching an accession, order number, patient ID or the start of a name, as one filter on indexed columns.
+    """Orders matching an accession (any case), order number, patient ID or a name in any of the forms people type
+    ("Schröder, Hannelore", "Hannelore Schröder", "schroeder", "SCHRÖDER"), as one filter on indexed columns.
 
     The patients are looked up first, so the order query is an OR of index lookups on one table (no join to
-    filter on), which PostgreSQL and SQLite answer from their indexes even with 100,000 orders.
+    filter on), which PostgreSQL and SQLite answer from their indexes even with 100,000 orders. Each name form
+    is one range scan on the name key's index (worklist.names.name_search_prefixes).
     """
     patients = Q(patient_id=q)
-    key = search_key(q)
-    if len(key) >= 2:
-        patients |= Q(name_search__startswith=key)
+    for prefix in name_search_prefixes(q):
+        if len(prefix) >= 2:
+            patients |= Q(name_search__startswith=prefix)
     patient_ids = list(Patient.objects.filter(patients).values_list("pk", flat=True)[:MAX_PATIENTS_PER_SEARCH])
-    return Q(accession_number=q) | Q(placer_order_number=q) | Q(filler_order_number=q) | Q(patient_id__in=patient_ids)
+    return (Q(Exact(Upper("accession_number"), q.upper())) | Q(placer_order_number=q) | Q(filler_order_number=q)
+            | Q(patient_id__in=patient_ids))
 
 
 @can_view
@@ -135,19 +145,42 @@ def hl7_list(request):
     params = PageParams.of(request)
     message_type, q = params.text("type", "message type"), params.text("q", "search")
     outcome = params.choice("ack", "outcome", HL7Message.Outcome.values)
+    senders = lookups.hl7_senders()  # the choices offered; a newer sender (not yet in the cached list) still filters
+    sender = params.text("sender", "sender")
+    since, until = params.optional_day("from", "start date"), params.optional_day("to", "end date")
     if message_type:
         messages = messages.filter(message_type=message_type)
     if outcome:
         messages = messages.filter(outcome=outcome)
+    if sender:
+        messages = messages.filter(sending_application=sender)
+    if since:
+        messages = messages.filter(received_at__gte=_start_of(since))
+    if until:
+        messages = messages.filter(received_at__lt=_start_of(until + timedelta(days=1)))
     if q:
-        # Orders and patients looked up first: an OR over joined tables would scan the whole log.
-        order_ids = list(ImagingOrder.objects.filter(accession_number=q).values_list("pk", flat=True)[:100])
-        patient_ids = list(Patient.objects.filter(patient_id=q).values_list("pk", flat=True)[:100])
-        messages = messages.filter(Q(control_id=q) | Q(order_id__in=order_ids) | Q(patient_id__in=patient_ids))
+        messages = messages.filter(hl7_search(q))
     return _page(request, "dashboard/hl7_list.html", {
         "page": paginate(request, messages.select_related("order")), "types": lookups.hl7_message_types(),
-        "outcomes": HL7Message.Outcome.choices, "filters": {"type": message_type, "ack": outcome, "q": q},
+        "outcomes": HL7Message.Outcome.choices, "senders": senders,
+        "filters": {"type": message_type, "ack": outcome, "q": q, "sender": sender,
+                    "from": since.isoformat() if since else "", "to": until.isoformat() if until else ""},
     }, refresh=True)
+
+
+def _start_of(day):
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def hl7_search(q: str) -> Q:
+    """Messages with this control ID, or this accession or patient ID inside them (any case, refused messages
+    too: HL7Message.content_*), or linked to such an order or patient; each an index lookup."""
+    key = q.upper()
+    # Orders and patients looked up first: an OR over joined tables would scan the whole log.
+    order_ids = list(ImagingOrder.objects.filter(Exact(Upper("accession_number"), key)).values_list("pk", flat=True)[:100])
+    patient_ids = list(Patient.objects.filter(patient_id=q).values_list("pk", flat=True)[:100])
+    return (Q(control_id=q) | Q(content_accession=key) | Q(content_patient_id=key) | Q(order_id__in=order_ids)
+            | Q(patient_id__in=patient_ids))
 
 
 @can_view
@@ -207,7 +240,8 @@ def query_list(request):
     calling_ae = params.text("ae", "calling AE title")
     result = params.choice("result", "result", ["empty", "failed"])
     if calling_ae:
-        queries = queries.filter(calling_ae=calling_ae)
+        # AE titles are case-sensitive in DICOM but typed in any case; each spelling is an index lookup.
+        queries = queries.filter(calling_ae__in={calling_ae, calling_ae.upper(), calling_ae.lower()})
     if result == "empty":
         queries = queries.filter(match_count=0, status=0)
     elif result == "failed":

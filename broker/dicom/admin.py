@@ -1,24 +1,18 @@
 """Admin for remote AEs (configuration) and the worklist query log (read-only, identifier shown readably)."""
+from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from broker.core.admin import PeerTLSForm, ReadOnlyAdmin, dicom_html
+from broker.core import reachability
+from broker.core.admin import ConnectionTestAdmin, ReadOnlyAdmin, dicom_html
+from broker.dicom.forms import RemoteAEForm
 from broker.dicom.models import RemoteAE, WorklistQuery
 from worklist.mwl.scope import Scope
 
 
-class RemoteAEForm(PeerTLSForm):
-    class Meta:
-        model = RemoteAE
-        fields = "__all__"  # noqa: DJ007  the admin chooses what is shown
-
-    def clean_host(self):
-        return (self.cleaned_data.get("host") or "").strip()
-
-
 @admin.register(RemoteAE)
-class RemoteAEAdmin(admin.ModelAdmin):
+class RemoteAEAdmin(ConnectionTestAdmin):
     form = RemoteAEForm
     list_display = ("ae_title", "host", "port", "use_tls", "character_set", "allowed_services", "worklist_scope", "auto_registered",
                     "last_seen", "refused_count", "last_refused_at", "description")
@@ -27,6 +21,15 @@ class RemoteAEAdmin(admin.ModelAdmin):
     # Set by the listener when the AE calls, not by people; "approve" turns an auto-registered AE into a known one.
     readonly_fields = ("auto_registered", "last_seen", "refused_count", "last_refused_at", "last_refused_address")
     actions = ["approve", "limit_to_own_station"]
+
+    def try_connection(self, remote):
+        """A C-ECHO to the AE where it listens (a modality's own Verification SCP)."""
+        if not remote.host or not remote.port:
+            return reachability.ConnectionTest(False, f"the AE {remote.ae_title} has no host and port set, so the "
+                                                      f"broker cannot call it")
+        return reachability.echo(calling_ae=settings.BROKER_AE_TITLE, called_ae=remote.ae_title, host=remote.host,
+                                 port=remote.port, peer=f"the AE {remote.ae_title} at {remote.host}:{remote.port}",
+                                 timeout=settings.BROKER_TEST_CONNECTION_TIMEOUT)
 
     @admin.display(description="worklist scope")
     def worklist_scope(self, remote):

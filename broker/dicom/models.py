@@ -3,6 +3,15 @@ from django.db import models
 
 from broker.outbound.models import PeerTLS
 
+# The services a remote AE may be allowed (RemoteAE.allowed_services; broker.dicom.registry.refusal).
+SERVICES = [
+    ("echo", "Verification (C-ECHO)"),
+    ("mwl", "Modality Worklist (C-FIND)"),
+    ("mpps", "MPPS (N-CREATE / N-SET)"),
+    ("store", "Storage (C-STORE)"),
+    ("commitment", "Storage Commitment (N-ACTION)"),
+]
+
 
 class RemoteAE(PeerTLS):
     """A remote AE: what it may do here, and its address (with TLS when use_tls) for what the broker sends it."""

@@ -5,6 +5,7 @@ from django.utils.html import format_html
 
 from broker.core.admin import ReadOnlyAdmin, hl7_html
 from broker.core.readable import hl7_codec
+from broker.hl7.forms import HL7SenderForm
 from broker.hl7.lookups import hl7_message_types
 from broker.hl7.models import HL7Message, HL7Sender
 
@@ -48,6 +49,8 @@ class HL7MessageAdmin(ReadOnlyAdmin):
 @admin.register(HL7Sender)
 class HL7SenderAdmin(admin.ModelAdmin):
     """Who may send HL7 when BROKER_HL7_REQUIRE_KNOWN_SENDER is on: list, add, edit."""
+
+    form = HL7SenderForm
 
     list_display = ("name", "source", "sending_application", "sending_facility", "enabled", "description", "created_at")
     list_filter = ("enabled",)

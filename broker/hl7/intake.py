@@ -17,6 +17,7 @@ from django.utils import timezone
 from broker.core.hl7v2 import charsets
 from broker.hl7 import lookups, outcomes, parser, senders
 from broker.hl7.ack import AckError, build_ack, encode_ack
+from broker.hl7.content_keys import content_keys
 from broker.hl7.models import HL7Message
 from worklist import orders, patients
 from worklist.hl7map import adt
@@ -215,7 +216,9 @@ def _row(raw: bytes, peer: str, header: parser.Header | None, message: parser.Me
     if message is not None:
         orc = message.first("ORC")
         values["order_control"] = orc.get(1)[:8] if orc is not None else ""
-    return HL7Message(peer=peer[:100], raw=excerpt, raw_size=len(raw), **values)
+    keys = content_keys(raw)
+    return HL7Message(peer=peer[:100], raw=excerpt, raw_size=len(raw), content_patient_id=keys.patient_id,
+                      content_accession=keys.accession_number, **values)
 
 
 def _repeat(raw: bytes, peer: str, header: parser.Header, earlier: HL7Message, started: float) -> Receipt:
@@ -255,8 +258,10 @@ def _refuse(raw: bytes, peer: str, header: parser.Header | None, exc: BaseExcept
 
 def record_unframed(data: bytes, peer: str, reason: str, size: int | None = None) -> HL7Message | None:
     """Log bytes that never became a message (garbage outside frames, an unfinished or oversized frame)."""
+    keys = content_keys(data)
     row = HL7Message(peer=peer[:100], raw=data[:EXCERPT_BYTES], raw_size=size if size is not None else len(data),
-                     outcome=HL7Message.Outcome.REJECTED, error_code="100", error_text=reason)
+                     outcome=HL7Message.Outcome.REJECTED, error_code="100", error_text=reason,
+                     content_patient_id=keys.patient_id, content_accession=keys.accession_number)
     try:
         header = parser.read_header(data)
     except parser.NotHL7:

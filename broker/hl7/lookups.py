@@ -38,3 +38,16 @@ def reused_control_id(sending_application: str, sending_facility: str, control_i
         cursor.execute(sql, [sending_application, sending_facility, control_id, key])
         found = cursor.fetchone()
     return found[0] if found else None
+
+
+SENDERS_CACHE_KEY = "hl7:senders"
+
+
+def hl7_senders() -> list[str]:
+    """The sending applications (MSH-3) in the HL7 log, remembered for a minute, for the log's sender filter."""
+    senders = cache.get(SENDERS_CACHE_KEY)
+    if senders is None:
+        senders = list(HL7Message.objects.order_by("sending_application")
+                       .values_list("sending_application", flat=True).distinct())
+        cache.set(SENDERS_CACHE_KEY, senders, MESSAGE_TYPES_CACHE_SECONDS)
+    return senders

@@ -45,6 +45,10 @@ class HL7Message(models.Model):
                                              related_name="control_id_reuses")
     # Refused because no HL7 sender rule allows its address and MSH-3/MSH-4 (BROKER_HL7_REQUIRE_KNOWN_SENDER).
     sender_refused = models.BooleanField(default=False)
+    # The patient ID (PID-3) and accession (IPC-1, else OBR-18) read from the message itself, upper-cased, for
+    # every message, refused ones too: the HL7 log's search finds a message by them (broker.hl7.content_keys).
+    content_patient_id = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
+    content_accession = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
 
     class Meta:
         verbose_name = "HL7 message"

@@ -3,19 +3,20 @@ from django.contrib import admin
 
 from broker.core.admin import (
     TLS_FIELDSET,
+    ConnectionTestAdmin,
     PermissionActionsMixin,
     ReadOnlyAdmin,
     dicom_html,
     hl7_html,
     run_for_each,
 )
-from broker.outbound import services
+from broker.outbound import connection_test, services
 from broker.outbound.forms import MppsDestinationForm, RisEndpointForm
 from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, RisNotification
 
 
 @admin.register(RisEndpoint)
-class RisEndpointAdmin(admin.ModelAdmin):
+class RisEndpointAdmin(ConnectionTestAdmin):
     form = RisEndpointForm
     list_display = ("name", "host", "port", "enabled", "use_tls", "message_format", "receiving_application",
                     "receiving_facility", "timeout_seconds")
@@ -25,14 +26,20 @@ class RisEndpointAdmin(admin.ModelAdmin):
                                     "receiving_facility", "timeout_seconds", "match_sending_application")}),
                  TLS_FIELDSET]
 
+    def try_connection(self, obj):
+        return connection_test.try_ris(obj)
+
 
 @admin.register(MppsDestination)
-class MppsDestinationAdmin(admin.ModelAdmin):
+class MppsDestinationAdmin(ConnectionTestAdmin):
     form = MppsDestinationForm
     list_display = ("name", "ae_title", "host", "port", "enabled", "use_tls", "description")
     list_filter = ("enabled", "use_tls")
     search_fields = ("name", "ae_title", "host")
     fieldsets = [(None, {"fields": ("name", "ae_title", "host", "port", "enabled", "description")}), TLS_FIELDSET]
+
+    def try_connection(self, obj):
+        return connection_test.try_mpps_destination(obj)
 
 
 @admin.register(RisNotification)

@@ -2,28 +2,9 @@
 `risendpoints` / `mppsdestinations` commands, so both refuse the same values with the same words."""
 from django import forms
 
-from broker.core.admin import PeerTLSForm
+from broker.core.admin import TLS_HELP, TLS_LABELS, PeerTLSForm
+from broker.core.checks import check_ae_title, check_port
 from broker.outbound.models import MppsDestination, RisEndpoint
-
-MAX_PORT = 65535
-AE_TITLE_LENGTH = 16  # AE VR, PS3.5 6.2
-
-
-def check_port(port: int | None) -> int | None:
-    if port is not None and not 0 < port <= MAX_PORT:
-        raise forms.ValidationError(f"port {port} is not between 1 and {MAX_PORT}")
-    return port
-
-
-def check_ae_title(title: str) -> str:
-    """An AE title as DICOM allows it (PS3.5 6.2 AE): 1 to 16 characters, not all spaces, no backslash or control
-    characters; leading and trailing spaces are not significant and are removed."""
-    title = (title or "").strip()
-    if not 0 < len(title) <= AE_TITLE_LENGTH:
-        raise forms.ValidationError(f"an AE title has 1 to {AE_TITLE_LENGTH} characters (not counting spaces around it)")
-    if "\\" in title or any(not " " <= ch <= "~" for ch in title):
-        raise forms.ValidationError("an AE title has printable ASCII characters only, without a backslash")
-    return title
 
 
 class PeerAddressForm(PeerTLSForm):
@@ -40,6 +21,22 @@ class RisEndpointForm(PeerAddressForm):
     class Meta:
         model = RisEndpoint
         fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
+        labels = {"name": "Name", "host": "Host", "port": "Port", "enabled": "Enabled",
+                  "message_format": "Message format", "receiving_application": "Receiving application (MSH-5)",
+                  "receiving_facility": "Receiving facility (MSH-6)", "timeout_seconds": "Timeout (seconds)",
+                  "match_sending_application": "Only orders from sending application", **TLS_LABELS}
+        help_texts = {
+            "name": "How staff call this RIS, e.g. RIS.",
+            "host": "Host name or IP address of the RIS's inbound HL7 (MLLP) interface.",
+            "port": "Its MLLP port, 1 to 65535 (2575 is usual).",
+            "enabled": "Off: no status messages are sent to it.",
+            "message_format": "ORM^O01 (v2.3.1) or OMI^O23 (v2.5.1); Auto answers in the kind the order came in.",
+            "receiving_application": "MSH-5 of the messages sent to it; empty = left empty.",
+            "receiving_facility": "MSH-6 of the messages sent to it; empty = left empty.",
+            "timeout_seconds": "Seconds to wait for the connection and for each ACK (above 0).",
+            "match_sending_application": "Tell this RIS only about orders whose MSH-3 was this; empty = every order.",
+            **TLS_HELP,
+        }
 
     def clean_timeout_seconds(self):
         timeout = self.cleaned_data.get("timeout_seconds")
@@ -52,6 +49,17 @@ class MppsDestinationForm(PeerAddressForm):
     class Meta:
         model = MppsDestination
         fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
+        labels = {"name": "Name", "ae_title": "AE title", "host": "Host", "port": "Port", "enabled": "Enabled",
+                  "description": "Description", **TLS_LABELS}
+        help_texts = {
+            "name": "How staff call it, e.g. DOSE.",
+            "ae_title": "Its own (called) AE title: 1 to 16 printable ASCII characters, no backslash.",
+            "host": "Host name or IP address of the MPPS SCP (dose monitor, PACS, reporting).",
+            "port": "Its DICOM port, 1 to 65535.",
+            "enabled": "Off: no MPPS is forwarded to it.",
+            "description": "Free text for staff.",
+            **TLS_HELP,
+        }
 
     def clean_ae_title(self):
         return check_ae_title(self.cleaned_data.get("ae_title"))

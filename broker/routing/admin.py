@@ -1,8 +1,18 @@
 """Admin for destinations and routing rules (configuration), and received studies and routing jobs (read-only, with actions)."""
+from django.conf import settings
 from django.contrib import admin
 
-from broker.core.admin import PeerTLSForm, PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
-from broker.routing import services
+from broker.core import reachability
+from broker.core.admin import (
+    TLS_FIELDSET,
+    ConnectionTestAdmin,
+    PermissionActionsMixin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    run_for_each,
+)
+from broker.routing import services, tls
+from broker.routing.forms import DestinationForm, RoutingRuleForm
 from broker.routing.models import (
     DeliveredInstance,
     Destination,
@@ -14,22 +24,34 @@ from broker.routing.models import (
 )
 
 
-class DestinationForm(PeerTLSForm):
-    class Meta:
-        model = Destination
-        fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
+def try_destination(destination: Destination) -> reachability.ConnectionTest:
+    """A C-ECHO from the broker's AE title to the destination, with its TLS settings."""
+    peer = f"the destination {destination.name} ({destination.ae_title}) at {destination.host}:{destination.port}"
+    try:
+        context = tls.client_context(destination) if destination.use_tls else None
+    except tls.TLSConfigurationError as exc:
+        return reachability.ConnectionTest(False, f"TLS configuration of {peer}: {exc}")
+    return reachability.echo(calling_ae=settings.BROKER_AE_TITLE, called_ae=destination.ae_title,
+                             host=destination.host, port=destination.port, peer=peer, ssl_context=context,
+                             timeout=settings.BROKER_TEST_CONNECTION_TIMEOUT)
 
 
 @admin.register(Destination)
-class DestinationAdmin(admin.ModelAdmin):
+class DestinationAdmin(ConnectionTestAdmin):
     form = DestinationForm
     list_display = ("name", "ae_title", "host", "port", "enabled", "max_associations", "use_tls", "description")
     list_filter = ("enabled", "use_tls")
     search_fields = ("name", "ae_title", "host")
+    fieldsets = [(None, {"fields": ("name", "ae_title", "host", "port", "enabled", "max_associations", "description")}),
+                 TLS_FIELDSET]
+
+    def try_connection(self, obj):
+        return try_destination(obj)
 
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
+    form = RoutingRuleForm
     list_display = ("priority", "name", "enabled", "action", "match_calling_ae", "match_modality", "match_station",
                     "match_procedure_code", "match_study_description", "destination_names")
     list_display_links = ("name",)

@@ -26,6 +26,11 @@ def test_it_refuses_a_bad_port(db):
         run("add", "PACS", "--ae", "PACS", "--host", "127.0.0.1", "--port", "70000")
 
 
+def test_it_refuses_a_long_ae_title_as_the_admin_does(db):
+    with pytest.raises(CommandError, match="--ae: an AE title has 1 to 16 characters .* has 17"):
+        run("add", "PACS", "--ae", "PACS_ARCHIVE_MAIN", "--host", "127.0.0.1", "--port", "104")
+
+
 def test_it_adds_a_rule_with_matches_and_attribute_changes(db):
     run("add", "PACS", "--ae", "PACS", "--host", "127.0.0.1", "--port", "104")
     run("add", "AI", "--ae", "AI", "--host", "127.0.0.1", "--port", "105")
@@ -46,6 +51,9 @@ def test_it_adds_a_rule_with_matches_and_attribute_changes(db):
     (("--to", "PACS", "--description-regex", "(x"), "--description-regex"),
     (("--to", "PACS", "--set", "Nonsense=1"), "not a DICOM keyword"),
     (("--to", "PACS", "--set", "InstitutionName"), "write KEYWORD=VALUE"),
+    (("--to", "PACS", "--modality", "C/T"), "--modality: a modality is a DICOM code string"),
+    (("--to", "PACS", "--calling-ae", "CT01,CTÖ2"), "--calling-ae: an AE title has printable ASCII"),
+    (("--to", "PACS", "--description-regex", "[a-"), "--description-regex: not a regular expression"),
 ])
 def test_it_refuses_a_bad_rule(db, args, message):
     run("add", "PACS", "--ae", "PACS", "--host", "127.0.0.1", "--port", "104")

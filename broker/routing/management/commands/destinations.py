@@ -11,15 +11,25 @@
 """
 import json
 import os
-import re
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from broker.core.checks import check_ae_title, check_code_string, check_optional_ae_title, check_port, check_regex
 from broker.routing import tls
+from broker.routing.forms import alternatives_of
 from broker.routing.models import Destination, RoutingRule
 from broker.routing.rules import InvalidAttributeChange, validate_attribute_changes
+
+
+def _checked(option: str, check, value):
+    """The value as the admin form's check returns it; its refusal names the option."""
+    try:
+        return check(value)
+    except ValidationError as exc:
+        raise CommandError(f"{option}: {' '.join(exc.messages)}") from None
 
 
 def _absolute(path: str) -> str:
@@ -81,10 +91,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{d.name}\t{d.ae_title}@{d.host}:{d.port}\tmax {d.max_associations}{flags}")
 
     def destination_add(self, options):
-        if not 0 < options["port"] < 65536:
-            raise CommandError(f"port {options['port']} is not between 1 and 65535")
-        if not 0 < len(options["ae"].strip()) <= 16:
-            raise CommandError("an AE title has 1 to 16 characters")
+        _checked("--port", check_port, options["port"])
+        options["ae"] = _checked("--ae", check_ae_title, options["ae"])
         if Destination.objects.filter(name=options["name"]).exists():
             raise CommandError(f"destination {options['name']} exists; remove it first")
         destination = Destination(
@@ -151,11 +159,12 @@ class Command(BaseCommand):
         move_source = self._destination(options["move_source"]) if options["move_source"] else None
         if options["action"] == "MOVE" and move_source is None:
             raise CommandError("a MOVE rule needs --move-source (the archive that holds the study)")
-        if options["description_regex"]:
-            try:
-                re.compile(options["description_regex"])
-            except re.error as exc:
-                raise CommandError(f"--description-regex: {exc}") from exc
+        _checked("--description-regex", check_regex, options["description_regex"])
+        # The admin form's checks of the match fields, alternative by alternative (broker.routing.forms).
+        options["calling_ae"] = _checked("--calling-ae", alternatives_of(check_optional_ae_title), options["calling_ae"])
+        options["modality"] = _checked("--modality", alternatives_of(check_code_string, "modality"), options["modality"])
+        options["body_part"] = _checked("--body-part", alternatives_of(check_code_string, "body part"),
+                                        options["body_part"])
         changes = {}
         for item in options["set"]:
             keyword, sep, value = item.partition("=")
