@@ -46,12 +46,43 @@ def _key_test(message: OrderMessage) -> tuple[str, list]:
     return (" OR ".join(tests) if tests else "1 = 0"), params
 
 
+def _patient_columns() -> tuple[list, str]:
+    """Patient's concrete fields and their columns as `p.col, …`, in the order Model.from_db takes them."""
+    fields = Patient._meta.concrete_fields
+    return fields, ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in fields)
+
+
+def _converters(fields) -> list[tuple[int, list, object]]:
+    """What Django applies to each column read (the backend's, then the field's): a JSON text parsed, a SQLite
+    decimal or date made one. Once per connection vendor; the same calls the ORM's compiler makes."""
+    key = connection.vendor
+    if key not in _CONVERTERS:
+        found = []
+        for n, field in enumerate(fields):
+            column = field.get_col(Patient._meta.db_table)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                found.append((n, converters, column))
+        _CONVERTERS[key] = found
+    return _CONVERTERS[key]
+
+
+_CONVERTERS: dict[str, list] = {}
+
+
 def patient_and_key_check(message: OrderMessage) -> tuple[Patient | None, bool]:
     """(the stored patient of the message or None, True when a key may be taken: run the plain check)."""
     key_sql, key_params = _key_test(message)
-    sql = (f"SELECT p.*, CASE WHEN {key_sql} THEN 1 ELSE 0 END AS key_may_be_taken "
+    fields, columns = _patient_columns()
+    sql = (f"SELECT CASE WHEN {key_sql} THEN 1 ELSE 0 END, {columns} "
            f"FROM (SELECT 1 AS one) AS one LEFT JOIN {_name(Patient)} AS p "
            f"ON p.{_name(Patient, 'patient_id')} = %s AND p.{_name(Patient, 'issuer_of_patient_id')} = %s")
-    fields = message.patient
-    row = next(iter(Patient.objects.raw(sql, [*key_params, fields.patient_id, fields.issuer_of_patient_id])))
-    return (row if row.pk is not None else None), bool(row.key_may_be_taken)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*key_params, message.patient.patient_id, message.patient.issuer_of_patient_id])
+        key_may_be_taken, *values = cursor.fetchone()
+    if values[0] is None:  # the id: no such patient
+        return None, bool(key_may_be_taken)
+    for n, converters, column in _converters(fields):
+        for converter in converters:
+            values[n] = converter(values[n], column, connection)
+    return Patient.from_db(connection.alias, [f.attname for f in fields], values), bool(key_may_be_taken)
