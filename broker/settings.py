@@ -100,6 +100,8 @@ BROKER_MWL_UNKNOWN_AE_SCOPE = env_choice("BROKER_MWL_UNKNOWN_AE_SCOPE", "all", (
 BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
 BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
+# The audit trail (broker.audit, docs/audit.md): false writes no audit events (for a benchmark, never in a clinic).
+BROKER_AUDIT = env_bool("BROKER_AUDIT", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -108,6 +110,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "broker.audit",
     "worklist",
     "mpps",
     "broker.hl7",
