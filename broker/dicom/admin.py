@@ -3,13 +3,14 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from broker.audit.admin_trail import AuditedAdmin
 from broker.core.admin import ReadOnlyAdmin, dicom_html
 from broker.dicom.models import RemoteAE, WorklistQuery
 from worklist.mwl.scope import Scope
 
 
 @admin.register(RemoteAE)
-class RemoteAEAdmin(admin.ModelAdmin):
+class RemoteAEAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("ae_title", "host", "port", "character_set", "allowed_services", "worklist_scope", "auto_registered",
                     "last_seen", "refused_count", "last_refused_at", "description")
     list_filter = ("auto_registered", "character_set")

@@ -2,9 +2,16 @@
 import logging
 import time
 
+from django.db import transaction
+
+from broker.audit import events as audit_events
+from broker.audit.models import AuditEvent
+from broker.audit.trail import record as audit
 from broker.dicom.models import WorklistQuery
 
 log = logging.getLogger(__name__)
+
+MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 
 
 def summarize_keys(identifier, prefix: str = "") -> str:
@@ -57,6 +64,14 @@ class QueryLogEntry:
         self.saved = False
         self.finished = False
         self.identifier = None
+        self.patient_ids: set[str] = set()  # of the steps sent, for the audit event
+        self.accession_numbers: set[str] = set()
+
+    def returned(self, step) -> None:
+        """A step sent to the modality (its patient and order are joined in by the query: no extra query)."""
+        order = step.requested_procedure.order
+        self.patient_ids.add(order.patient.patient_id)
+        self.accession_numbers.add(order.accession_number)
 
     def set_identifier(self, identifier) -> None:
         """Kept as is: rendered for the row in `save()`, after the answer, not on the modality's time."""
@@ -88,6 +103,19 @@ class QueryLogEntry:
         if self.identifier is not None:
             self._render_identifier()
         try:
-            self.row.save()
+            with transaction.atomic():
+                self.row.save()
+                self._audit()
         except Exception:
             log.exception("could not write the worklist query log row for %s", self.row.calling_ae)
+
+    def _audit(self) -> None:
+        row = self.row
+        success = row.status in (0x0000, 0xFE00)  # success, or cancelled by the modality
+        audit(audit_events.MWL_QUERY,
+              outcome=AuditEvent.Outcome.SUCCESS if success else AuditEvent.Outcome.MINOR_FAILURE,
+              ae=row.calling_ae, address=row.peer, patient_ids=self.patient_ids,
+              objects=[{"type": "query", "id": row.pk, "sop_class_uid": MODALITY_WORKLIST_FIND,
+                        "keys": row.keys_summary},
+                       *({"type": "order", "accession": a} for a in sorted(self.accession_numbers) if a)],
+              detail={"status": row.status, "matches": row.match_count, "patients": len(self.patient_ids)})

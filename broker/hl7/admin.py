@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from broker.audit.admin_trail import AuditedAdmin
 from broker.core.admin import ReadOnlyAdmin, hl7_html
 from broker.core.readable import hl7_codec
 from broker.hl7.lookups import hl7_message_types
@@ -46,7 +47,7 @@ class HL7MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(HL7Sender)
-class HL7SenderAdmin(admin.ModelAdmin):
+class HL7SenderAdmin(AuditedAdmin, admin.ModelAdmin):
     """Who may send HL7 when BROKER_HL7_REQUIRE_KNOWN_SENDER is on: list, add, edit."""
 
     list_display = ("name", "source", "sending_application", "sending_facility", "enabled", "description", "created_at")

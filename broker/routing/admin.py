@@ -1,6 +1,8 @@
 """Admin for destinations and routing rules (configuration), and received studies and routing jobs (read-only, with actions)."""
 from django.contrib import admin
 
+from broker.audit import events
+from broker.audit.admin_trail import AuditedAdmin
 from broker.core.admin import PeerTLSForm, PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
 from broker.routing import services
 from broker.routing.models import (
@@ -21,7 +23,7 @@ class DestinationForm(PeerTLSForm):
 
 
 @admin.register(Destination)
-class DestinationAdmin(admin.ModelAdmin):
+class DestinationAdmin(AuditedAdmin, admin.ModelAdmin):
     form = DestinationForm
     list_display = ("name", "ae_title", "host", "port", "enabled", "max_associations", "use_tls", "description")
     list_filter = ("enabled", "use_tls")
@@ -29,7 +31,7 @@ class DestinationAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ("priority", "name", "enabled", "action", "match_calling_ae", "match_modality", "match_station",
                     "match_procedure_code", "match_study_description", "destination_names")
     list_display_links = ("name",)
@@ -51,7 +53,9 @@ class JobInline(ReadOnlyInline):
 
 
 @admin.register(Study)
-class StudyAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+class StudyAdmin(AuditedAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    audit_kind = events.ADMIN_ACTION
+    audit_patient_path = "patient_id"
     list_display = ("last_received_at", "accession_number", "patient_name", "patient_id", "modalities", "calling_ae",
                     "state", "completion_reason", "missing_instances", "held_reason")
     list_filter = ("state", "completion_reason", "calling_ae", "last_received_at")
@@ -76,7 +80,9 @@ class StoredInstanceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RoutingJob)
-class RoutingJobAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+class RoutingJobAdmin(AuditedAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    audit_kind = events.ADMIN_ACTION
+    audit_patient_path = "study__patient_id"
     list_display = ("created_at", "accession", "patient", "destination", "action", "state", "progress", "attempts",
                     "next_attempt_at", "short_error")
     list_filter = ("state", "destination", "action", "created_at")
