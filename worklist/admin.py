@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.core.cache import cache
 
 from broker.audit import events
-from broker.audit.admin_trail import AuditedAdmin
+from broker.audit.admin_trail import AuditedAdmin, AuditedViewAdmin
 from broker.core.admin import NoAddOrDeleteAdmin, ReadOnlyInline
 from worklist.models import ImagingOrder, Patient, RequestedProcedure, ScheduledProcedureStep, StationAssignmentRule
 from worklist.names import search_key
@@ -61,7 +61,8 @@ class StepInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(AuditedAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+class PatientAdmin(AuditedAdmin, AuditedViewAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_PATIENT
     audit_kind = events.ADMIN_CORRECTION
     audit_patient_path = "patient_id"
     list_display = ("name", "patient_id", "issuer_of_patient_id", "birth_date", "sex", "merged_into", "updated_at")
@@ -73,7 +74,8 @@ class PatientAdmin(AuditedAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
 
 
 @admin.register(ImagingOrder)
-class ImagingOrderAdmin(AuditedAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+class ImagingOrderAdmin(AuditedAdmin, AuditedViewAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_ORDER
     audit_kind = events.ADMIN_CORRECTION
     audit_patient_path = "patient__patient_id"
     name_search_field = "patient__name_search"
@@ -88,7 +90,8 @@ class ImagingOrderAdmin(AuditedAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
 
 
 @admin.register(RequestedProcedure)
-class RequestedProcedureAdmin(AuditedAdmin, NoAddOrDeleteAdmin):
+class RequestedProcedureAdmin(AuditedAdmin, AuditedViewAdmin, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_ORDER
     audit_kind = events.ADMIN_CORRECTION
     audit_patient_path = "order__patient__patient_id"
     list_display = ("requested_procedure_id", "description", "order", "code_value", "study_instance_uid", "created_at")
@@ -101,7 +104,8 @@ class RequestedProcedureAdmin(AuditedAdmin, NoAddOrDeleteAdmin):
 
 
 @admin.register(ScheduledProcedureStep)
-class ScheduledProcedureStepAdmin(AuditedAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+class ScheduledProcedureStepAdmin(AuditedAdmin, AuditedViewAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_ORDER
     audit_kind = events.ADMIN_CORRECTION
     audit_patient_path = "requested_procedure__order__patient__patient_id"
     name_search_field = "requested_procedure__order__patient__name_search"

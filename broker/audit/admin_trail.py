@@ -69,3 +69,22 @@ class AuditedAdmin:
             rows = list(queryset.filter(pk__in=selected))
             self._audit(request, events.ADMIN_ACTION, "E", rows, {"admin_action": name})
         return response
+
+
+class AuditedViewAdmin:
+    """An admin whose record page shows one patient's data: each opening of it (GET) is a view event."""
+
+    audit_view_kind = events.VIEW_PATIENT
+    audit_patient_path = ""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and getattr(response, "status_code", 0) == 200:
+            label = self.model._meta.label_lower
+            patient_ids = []
+            if self.audit_patient_path:
+                patient_ids = list(self.model._default_manager.filter(pk=object_id)
+                                   .values_list(self.audit_patient_path, flat=True))
+            record(self.audit_view_kind, **actor_of(request), patient_ids=patient_ids,
+                   objects=[{"type": label, "id": object_id}], detail={"path": request.path})
+        return response

@@ -3,7 +3,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from broker.audit.admin_trail import AuditedAdmin
+from broker.audit import events
+from broker.audit.admin_trail import AuditedAdmin, AuditedViewAdmin
 from broker.core.admin import ReadOnlyAdmin, dicom_html
 from broker.dicom.models import RemoteAE, WorklistQuery
 from worklist.mwl.scope import Scope
@@ -40,7 +41,8 @@ class RemoteAEAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(WorklistQuery)
-class WorklistQueryAdmin(ReadOnlyAdmin):
+class WorklistQueryAdmin(AuditedViewAdmin, ReadOnlyAdmin):
+    audit_view_kind = events.VIEW_QUERY
     list_display = ("received_at", "calling_ae", "peer", "keys_summary", "match_count", "hidden_by_scope", "duration_ms",
                     "status_hex")
     list_filter = ("calling_ae", "status", "received_at")

@@ -2,7 +2,7 @@
 from django.contrib import admin
 
 from broker.audit import events
-from broker.audit.admin_trail import AuditedAdmin
+from broker.audit.admin_trail import AuditedAdmin, AuditedViewAdmin
 from broker.core.admin import PeerTLSForm, PermissionActionsMixin, ReadOnlyAdmin, ReadOnlyInline, run_for_each
 from broker.routing import services
 from broker.routing.models import (
@@ -53,7 +53,8 @@ class JobInline(ReadOnlyInline):
 
 
 @admin.register(Study)
-class StudyAdmin(AuditedAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+class StudyAdmin(AuditedAdmin, AuditedViewAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    audit_view_kind = events.VIEW_PATIENT
     audit_kind = events.ADMIN_ACTION
     audit_patient_path = "patient_id"
     list_display = ("last_received_at", "accession_number", "patient_name", "patient_id", "modalities", "calling_ae",

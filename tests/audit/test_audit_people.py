@@ -126,3 +126,46 @@ def test_an_admin_bulk_action_records_the_rows_it_ran_on(client):
     assert event.detail["admin_action"] == "retry" and sorted(event.patient_ids) == ["BULK-0", "BULK-1"]
     assert {o["id"] for o in event.object_refs} == {j.pk for j in jobs}
     message_of(event)
+
+
+@pytest.mark.parametrize("admin_page, kind", [("worklist_patient", events.VIEW_PATIENT),
+                                              ("worklist_imagingorder", events.VIEW_ORDER),
+                                              ("routing_study", events.VIEW_PATIENT)])
+def test_opening_a_patients_record_in_the_admin_is_recorded(client, admin_page, kind):
+    order, _ = scheduled_order(patient=make_patient(patient_id="ADMIN-VIEW-1"))
+    row = {"worklist_patient": order.patient, "worklist_imagingorder": order,
+           "routing_study": make_study(order=order)}[admin_page]
+    viewer = make_user("viewer")
+    client.force_login(viewer)
+    assert client.get(reverse(f"admin:{admin_page}_change", args=[row.pk])).status_code == 200
+    [event] = events_of(kind)
+    assert (event.actor_user, event.patient_ids) == (viewer.username, ["ADMIN-VIEW-1"])
+    assert message_of(event).find("EventIdentification").get("EventActionCode") == "R"
+
+
+def test_giving_a_person_a_role_and_a_password_is_recorded_without_the_password(client):
+    from django.contrib.auth.models import Group, User
+
+    superuser = make_user("administrator", is_superuser=True)
+    client.force_login(superuser)
+    response = client.post(reverse("admin:auth_user_add"), {
+        "username": "newbie", "password1": "a long new passphrase 42", "password2": "a long new passphrase 42",
+        "usable_password": "true"})
+    assert response.status_code == 302, response.content[:2000]
+    newbie = User.objects.get(username="newbie")
+    url = reverse("admin:auth_user_change", args=[newbie.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update({"groups": [Group.objects.get(name="operator").pk], "date_joined_0": "2026-01-01",
+                 "date_joined_1": "08:00:00", "user_permissions": []})
+    data.pop("last_login", None)
+    assert client.post(url, data).status_code == 302
+    assert client.post(reverse("admin:auth_user_password_change", args=[newbie.pk]), {
+        "password1": "another long passphrase 7", "password2": "another long passphrase 7",
+        "usable_password": "true"}).status_code == 302
+    added, changed, password = events_of(events.ADMIN_CONFIGURATION)
+    assert added.detail["action"] == "C" and added.actor_user == superuser.username
+    assert changed.detail["after"]["groups"] == ["operator"] and changed.detail["before"]["groups"] == []
+    assert password.detail["after"] == {"password": "(changed)"}
+    assert "passphrase" not in str([e.detail for e in (added, changed, password)])
+    message_of(changed)
