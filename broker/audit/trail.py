@@ -40,7 +40,9 @@ def record(kind: str, *, outcome: int = AuditEvent.Outcome.SUCCESS, user=None, a
         "object_refs": _json(list(objects)),
         "detail": _json(detail or {}),
     }
-    with transaction.atomic():
+    # savepoint=False: inside the caller's transaction no savepoint (two round trips fewer); a failure here
+    # fails the caller's transaction, which is what "recorded with the work" means.
+    with transaction.atomic(savepoint=False):
         # The head row is locked until this transaction ends: concurrent writers queue here, one chain.
         head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"hash": GENESIS})
         values["time"] = timezone.now()  # taken under the lock: times grow along the chain
