@@ -99,7 +99,7 @@ def _object(message, object_id: str, id_type: tuple, *, type_code: str = "2", ro
     element = ET.SubElement(message, "ParticipantObjectIdentification", attributes)
     _code(element, "ParticipantObjectIDTypeCode", id_type)
     if query is not None:
-        ET.SubElement(element, "ParticipantObjectQuery").text = _b64(query)
+        ET.SubElement(element, "ParticipantObjectQuery").text = query
     else:
         ET.SubElement(element, "ParticipantObjectName").text = name or object_id or "-"
     for detail_type, value in (details or {}).items():
@@ -143,8 +143,11 @@ def _objects(message, event: dict) -> None:
                 _object(message, ref.get("uid", ""), _broker_code("MPPS", "MPPS SOP Instance UID"), role="3",
                         description=_description(mpps=ref.get("uid", "")))
         elif kind == "query":
-            _object(message, ref.get("sop_class_uid", ""), SOP_CLASS_UID, role="24", query=ref.get("keys", ""),
-                    details={"QueryLogID": str(ref.get("id", ""))})
+            # The identifier as received (Explicit VR Little Endian), or the keys' summary if it was not encodable.
+            _object(message, ref.get("sop_class_uid", ""), SOP_CLASS_UID, role="24",
+                    query=ref.get("dataset") or _b64(ref.get("keys", "")),
+                    details={"TransferSyntax": "1.2.840.10008.1.2.1", "QueryLogID": str(ref.get("id", ""))}
+                    if ref.get("dataset") else {"QueryLogID": str(ref.get("id", ""))})
         elif kind == "order":
             accession = ref.get("accession", "")
             _object(message, accession or ref.get("placer", "") or str(ref.get("id", "")),

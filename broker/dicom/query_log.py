@@ -1,8 +1,11 @@
 """The worklist query log: one WorklistQuery row per C-FIND, written when the answer is complete."""
+import base64
 import logging
 import time
 
 from django.db import transaction
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 
 from broker.audit import events as audit_events
 from broker.audit.models import AuditEvent
@@ -41,6 +44,20 @@ def summarize_keys(identifier, prefix: str = "") -> str:
     if returned and not prefix:
         summary = (summary + "; " if summary else "") + f"+{returned} return keys"
     return summary
+
+
+def query_dataset_base64(identifier) -> str:
+    """The C-FIND identifier in Explicit VR Little Endian, base64: the audit message's ParticipantObjectQuery
+    (PS3.15 A.5.3.12); "" when it cannot be encoded (the refusal that followed says why)."""
+    if identifier is None:
+        return ""
+    try:
+        out = DicomBytesIO()
+        out.is_little_endian, out.is_implicit_VR = True, False
+        write_dataset(out, identifier)
+    except Exception:  # noqa: BLE001 - a hostile identifier: the audit event keeps the keys' summary instead
+        return ""
+    return base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def without_nul(value):
@@ -116,6 +133,6 @@ class QueryLogEntry:
               outcome=AuditEvent.Outcome.SUCCESS if success else AuditEvent.Outcome.MINOR_FAILURE,
               ae=row.calling_ae, address=row.peer, patient_ids=self.patient_ids,
               objects=[{"type": "query", "id": row.pk, "sop_class_uid": MODALITY_WORKLIST_FIND,
-                        "keys": row.keys_summary},
+                        "keys": row.keys_summary, "dataset": query_dataset_base64(self.identifier)},
                        *({"type": "order", "accession": a} for a in sorted(self.accession_numbers) if a)],
               detail={"status": row.status, "matches": row.match_count, "patients": len(self.patient_ids)})

@@ -1,5 +1,9 @@
 """System events, each performed through its real interface: HL7 over MLLP, MWL C-FIND and MPPS over DICOM."""
+import base64
+from io import BytesIO
+
 import pytest
+from pydicom.filereader import read_dataset
 
 from broker.audit import events, trail
 from broker.core.hl7v2.mllp import MLLPClient
@@ -82,6 +86,11 @@ def test_a_worklist_query_records_the_calling_ae_address_and_the_patients_return
     assert coded(document, "EventIdentification/EventID")[0] == "110112"
     assert {o.get("ParticipantObjectID") for o in document.findall("ParticipantObjectIdentification")
             if o.get("ParticipantObjectTypeCodeRole") == "1"} == {"MWL-0", "MWL-1"}
+    [query] = [o for o in document.findall("ParticipantObjectIdentification")
+               if o.get("ParticipantObjectTypeCodeRole") == "24"]
+    sent = read_dataset(BytesIO(base64.b64decode(query.find("ParticipantObjectQuery").text)),
+                        is_implicit_VR=False, is_little_endian=True)
+    assert sent.ScheduledProcedureStepSequence[0].ScheduledStationAETitle == "CT01"  # the identifier as sent
 
 
 def test_a_refused_worklist_query_is_recorded_as_a_failure(dicom_port):
