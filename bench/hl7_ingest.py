@@ -294,11 +294,15 @@ def main():
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         env.update(extra, BROKER_LOG_LEVEL="WARNING")
         prepare_database(name, env, args.pg_database)
-        proc, port = start_process([sys.executable, "manage.py", "runhl7", "--host", "127.0.0.1", "--port", "0"], env)
-        try:
-            measure(f"runhl7 + {name}", port, run + name[0].upper(), count, warmup, results, floor, proc.pid)
-        finally:
-            stop_process(proc)
+        # The audit trail on (the default) and off, in the same run: what one audit event per message costs.
+        for audit in ("true", "false"):
+            label = f"runhl7 + {name}" + ("" if audit == "true" else ", BROKER_AUDIT=false")
+            proc, port = start_process([sys.executable, "manage.py", "runhl7", "--host", "127.0.0.1", "--port", "0"],
+                                       {**env, "BROKER_AUDIT": audit})
+            try:
+                measure(label, port, run + name[0].upper() + audit[0], count, warmup, results, floor, proc.pid)
+            finally:
+                stop_process(proc)
         if name == "postgres":
             commit_floor = postgres_commit_rate(min(count, 1000), args.pg_database)
             commit_load = os.getloadavg()[0]

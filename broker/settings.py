@@ -104,6 +104,8 @@ BROKER_STUDY_QUIET_SECONDS = env_int("BROKER_STUDY_QUIET_SECONDS", 60)
 BROKER_STUDY_COMPLETE_ON_COMMITMENT = env_bool("BROKER_STUDY_COMPLETE_ON_COMMITMENT", True)
 BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
+# The audit trail (broker.audit, docs/audit.md): false writes no audit events (for a benchmark, never in a clinic).
+BROKER_AUDIT = env_bool("BROKER_AUDIT", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -112,6 +114,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "broker.audit",
     "worklist",
     "mpps",
     "broker.hl7",

@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from pydicom import Dataset
 
+from broker.audit import events
+from broker.audit.admin_trail import AuditedViewAdmin
 from broker.core.admin import ReadOnlyAdmin, ReadOnlyInline
 from mpps.models import MppsRequest, PerformedProcedureStep, PerformedSeries
 
@@ -43,7 +45,9 @@ class SeriesInline(ReadOnlyInline):
 
 
 @admin.register(PerformedProcedureStep)
-class PerformedProcedureStepAdmin(ReadOnlyAdmin):
+class PerformedProcedureStepAdmin(AuditedViewAdmin, ReadOnlyAdmin):
+    audit_view_kind = events.VIEW_MPPS
+    audit_patient_path = "reported_patient_id"
     list_display = ("started_at", "performed_station_ae_title", "modality", "reported_patient_name", "reported_patient_id",
                     "accession_number", "status", "scheduled")
     list_filter = ("status", "modality", "performed_station_ae_title", "calling_ae", "created_at")
@@ -74,7 +78,9 @@ class PerformedSeriesAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MppsRequest)
-class MppsRequestAdmin(ReadOnlyAdmin):
+class MppsRequestAdmin(AuditedViewAdmin, ReadOnlyAdmin):
+    audit_view_kind = events.VIEW_MPPS
+    audit_patient_path = "performed_step__reported_patient_id"
     list_display = ("received_at", "operation", "calling_ae", "sop_instance_uid", "status_hex", "error_comment", "performed_step")
     list_filter = ("operation", "status", "calling_ae", "received_at")
     search_fields = ("=sop_instance_uid", "=calling_ae", "error_comment")

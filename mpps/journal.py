@@ -5,6 +5,9 @@ import logging
 from django.db import transaction
 from pydicom import Dataset
 
+from broker.audit import events as audit_events
+from broker.audit.models import AuditEvent
+from broker.audit.trail import record as audit
 from mpps.models import MppsRequest
 
 log = logging.getLogger(__name__)
@@ -36,10 +39,26 @@ def _without_nul(value):
 
 def record(operation: str, sop_instance_uid: str, dataset_json: dict, *, calling_ae: str = "", peer: str = "",
            status: int = 0, error_comment: str = "", error_detail: str = "", performed_step=None) -> MppsRequest:
-    return MppsRequest.objects.create(
+    """The journal row and its audit event, in the caller's transaction."""
+    row = MppsRequest.objects.create(
         operation=operation, sop_instance_uid=(sop_instance_uid or "")[:64], calling_ae=calling_ae[:16],
         peer=peer[:100], dataset=dataset_json, status=status, error_comment=error_comment[:64],
         error_detail=error_detail, performed_step=performed_step)
+    _audit(row, performed_step)
+    return row
+
+
+def _audit(row: MppsRequest, performed_step) -> None:
+    kind = audit_events.MPPS_CREATE if row.operation == "N-CREATE" else audit_events.MPPS_SET
+    step_values = {}
+    if performed_step is not None:
+        step_values = {"status": performed_step.status, "study_instance_uid": performed_step.study_instance_uid,
+                       "accession_number": performed_step.accession_number}
+    audit(kind, outcome=AuditEvent.Outcome.SUCCESS if row.status == 0 else AuditEvent.Outcome.MINOR_FAILURE,
+          ae=row.calling_ae, address=row.peer,
+          patient_ids=[performed_step.reported_patient_id] if performed_step is not None else [],
+          objects=[{"type": "mpps", "uid": row.sop_instance_uid, "journal_id": row.pk, **step_values}],
+          detail={"operation": row.operation, "status": row.status, "error_comment": row.error_comment})
 
 
 def record_refusal(operation: str, sop_instance_uid: str, dataset: Dataset | None, *, calling_ae: str = "",

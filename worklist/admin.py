@@ -6,6 +6,8 @@ fixed it); identifiers, UIDs and statuses stay as HL7 and MPPS set them.
 from django.contrib import admin
 from django.core.cache import cache
 
+from broker.audit import events
+from broker.audit.admin_trail import AuditedAdmin, AuditedViewAdmin
 from broker.core.admin import NoAddOrDeleteAdmin, ReadOnlyInline
 from worklist.forms import StationAssignmentRuleForm
 from worklist.models import ImagingOrder, Patient, RequestedProcedure, ScheduledProcedureStep, StationAssignmentRule
@@ -60,7 +62,10 @@ class StepInline(ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
+class PatientAdmin(AuditedAdmin, AuditedViewAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_PATIENT
+    audit_kind = events.ADMIN_CORRECTION
+    audit_patient_path = "patient_id"
     list_display = ("name", "patient_id", "issuer_of_patient_id", "birth_date", "sex", "merged_into", "updated_at")
     list_filter = ("sex", "issuer_of_patient_id", ("merged_into", admin.EmptyFieldListFilter))
     search_fields = ("=patient_id", "name")
@@ -70,7 +75,10 @@ class PatientAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
 
 
 @admin.register(ImagingOrder)
-class ImagingOrderAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
+class ImagingOrderAdmin(AuditedAdmin, AuditedViewAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_ORDER
+    audit_kind = events.ADMIN_CORRECTION
+    audit_patient_path = "patient__patient_id"
     name_search_field = "patient__name_search"
     list_display = ("accession_number", "patient", "placer_order_number", "filler_order_number", "priority", "status", "created_at")
     list_filter = ("status", "created_at")
@@ -83,7 +91,10 @@ class ImagingOrderAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
 
 
 @admin.register(RequestedProcedure)
-class RequestedProcedureAdmin(NoAddOrDeleteAdmin):
+class RequestedProcedureAdmin(AuditedAdmin, AuditedViewAdmin, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_ORDER
+    audit_kind = events.ADMIN_CORRECTION
+    audit_patient_path = "order__patient__patient_id"
     list_display = ("requested_procedure_id", "description", "order", "code_value", "study_instance_uid", "created_at")
     search_fields = ("=requested_procedure_id", "=study_instance_uid", "=order__accession_number", "description")
     list_filter = ("created_at",)
@@ -94,7 +105,10 @@ class RequestedProcedureAdmin(NoAddOrDeleteAdmin):
 
 
 @admin.register(ScheduledProcedureStep)
-class ScheduledProcedureStepAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
+class ScheduledProcedureStepAdmin(AuditedAdmin, AuditedViewAdmin, PatientNameSearch, NoAddOrDeleteAdmin):
+    audit_view_kind = events.VIEW_ORDER
+    audit_kind = events.ADMIN_CORRECTION
+    audit_patient_path = "requested_procedure__order__patient__patient_id"
     name_search_field = "requested_procedure__order__patient__name_search"
     list_display = ("sps_id", "scheduled", "modality", "station_ae_title", "description", "patient_name", "accession", "status")
     list_filter = ("status", cached_values_filter("modality", "modality"),
@@ -119,7 +133,7 @@ class ScheduledProcedureStepAdmin(PatientNameSearch, NoAddOrDeleteAdmin):
 
 
 @admin.register(StationAssignmentRule)
-class StationAssignmentRuleAdmin(admin.ModelAdmin):
+class StationAssignmentRuleAdmin(AuditedAdmin, admin.ModelAdmin):
     form = StationAssignmentRuleForm
     list_display = ("priority", "enabled", "match_modality", "match_procedure_code", "match_location", "station_ae_titles", "description")
     list_display_links = ("priority", "station_ae_titles")

@@ -11,6 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from broker.availability import services as availability
+from broker.dashboard import auditing
 from broker.hl7 import intake
 from broker.hl7.models import HL7Message
 from broker.outbound import services as outbound
@@ -21,6 +22,12 @@ from mpps.models import PerformedProcedureStep
 log = logging.getLogger(__name__)
 
 
+def _patient_ids_of_message(message: HL7Message) -> list[str]:
+    if message.patient_id is None:
+        return []
+    return list(HL7Message.objects.filter(pk=message.pk).values_list("patient__patient_id", flat=True))
+
+
 def _back(request, fallback: str):
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
@@ -28,15 +35,24 @@ def _back(request, fallback: str):
     return HttpResponseRedirect(fallback)
 
 
-def _run(request, what: str, function, *args) -> bool:
-    """Call the owning area's function; an error it raises becomes a message for the person who clicked."""
+def _run(request, what: str, function, *args, audit: tuple[str, int]) -> bool:
+    """Call the owning area's function; an error it raises becomes a message for the person who clicked.
+
+    `audit` = (object type, id): the action's audit event is written in the same transaction as its work,
+    or, when the area refuses, on its own."""
+    object_type, pk = audit
     try:
-        result = function(*args)
+        with transaction.atomic():
+            result = function(*args)
+            if result is not False:
+                auditing.action(request, what, object_type, pk, done=True)
     except Exception as exc:  # the area refuses (wrong state, unknown id): tell the person, keep the page
         log.warning("%s by %s failed: %s", what, request.user, exc)
+        auditing.action(request, what, object_type, pk, done=False, refusal=str(exc)[:200])
         messages.error(request, f"Could not {what}: {exc}")
         return False
     if result is False:  # the area's conditional update found the row in another state (someone was quicker)
+        auditing.action(request, what, object_type, pk, done=False, refusal="no longer in a state that allows it")
         messages.warning(request, f"Did not {what}: it is no longer in a state that allows it.")
         return False
     log.info("%s by %s", what, request.user)
@@ -44,27 +60,27 @@ def _run(request, what: str, function, *args) -> bool:
     return True
 
 
-def _simple_action(permission: str, what: str, function, fallback_url: str):
+def _simple_action(permission: str, what: str, function, fallback_url: str, object_type: str):
     @require_POST
     @permission_required(permission, raise_exception=True)
     def view(request, pk: int):
-        _run(request, f"{what} #{pk}", function, pk)
+        _run(request, f"{what} #{pk}", function, pk, audit=(object_type, pk))
         return _back(request, reverse(fallback_url))
 
     view.__name__ = function.__name__
     return view
 
 
-retry_job = _simple_action("dashboard.manage_routing", "retry routing job", routing.retry_job, "dashboard:routing")
-give_up_job = _simple_action("dashboard.manage_routing", "give up routing job", routing.give_up_job, "dashboard:routing")
-release_study = _simple_action("dashboard.manage_routing", "release study", routing.release_study, "dashboard:problems")
-complete_study = _simple_action("dashboard.manage_routing", "mark study complete", routing.mark_study_complete, "dashboard:problems")
-retry_notification = _simple_action("dashboard.manage_outbound", "retry RIS notification", outbound.retry_notification, "dashboard:outbound")
-give_up_notification = _simple_action("dashboard.manage_outbound", "give up RIS notification", outbound.give_up_notification, "dashboard:outbound")
-retry_forward = _simple_action("dashboard.manage_outbound", "retry MPPS forward", outbound.retry_forward, "dashboard:outbound")
-give_up_forward = _simple_action("dashboard.manage_outbound", "give up MPPS forward", outbound.give_up_forward, "dashboard:outbound")
-retry_availability = _simple_action("dashboard.manage_outbound", "retry IAN", availability.retry, "dashboard:outbound")
-give_up_availability = _simple_action("dashboard.manage_outbound", "give up IAN", availability.give_up, "dashboard:outbound")
+retry_job = _simple_action("dashboard.manage_routing", "retry routing job", routing.retry_job, "dashboard:routing", "routing_job")
+give_up_job = _simple_action("dashboard.manage_routing", "give up routing job", routing.give_up_job, "dashboard:routing", "routing_job")
+release_study = _simple_action("dashboard.manage_routing", "release study", routing.release_study, "dashboard:problems", "study")
+complete_study = _simple_action("dashboard.manage_routing", "mark study complete", routing.mark_study_complete, "dashboard:problems", "study")
+retry_notification = _simple_action("dashboard.manage_outbound", "retry RIS notification", outbound.retry_notification, "dashboard:outbound", "ris_notification")
+give_up_notification = _simple_action("dashboard.manage_outbound", "give up RIS notification", outbound.give_up_notification, "dashboard:outbound", "ris_notification")
+retry_forward = _simple_action("dashboard.manage_outbound", "retry MPPS forward", outbound.retry_forward, "dashboard:outbound", "mpps_forward")
+give_up_forward = _simple_action("dashboard.manage_outbound", "give up MPPS forward", outbound.give_up_forward, "dashboard:outbound", "mpps_forward")
+retry_availability = _simple_action("dashboard.manage_outbound", "retry IAN", availability.retry, "dashboard:outbound", "availability_notification")
+give_up_availability = _simple_action("dashboard.manage_outbound", "give up IAN", availability.give_up, "dashboard:outbound", "availability_notification")
 
 
 @require_POST
@@ -90,6 +106,9 @@ def replay_hl7(request, pk: int):
             return HttpResponseRedirect(detail)
         locked.replayed_as = receipt.message
         locked.save(update_fields=["replayed_as"])
+        auditing.action(request, f"replay HL7 message #{pk}", "hl7", pk, done=True,
+                        patient_ids=_patient_ids_of_message(receipt.message), replayed_as=receipt.message.pk,
+                        answered=receipt.message.outcome)
     log.info("HL7 message %s replayed by %s as %s (%s)", pk, request.user, receipt.message.pk, receipt.message.outcome)
     level = messages.SUCCESS if receipt.message.outcome == HL7Message.Outcome.ACCEPTED else messages.WARNING
     messages.add_message(request, level, f"Replayed as message #{receipt.message.pk}: answered {receipt.message.outcome}.")
@@ -109,5 +128,5 @@ def link_mpps(request, pk: int):
         messages.error(request, "Choose the scheduled step(s) this MPPS performed.")
         return HttpResponseRedirect(detail)
     _run(request, f"link MPPS #{pk} to step(s) {', '.join(map(str, step_ids))}",
-         mpps.link_unscheduled, performed.pk, step_ids)
+         mpps.link_unscheduled, performed.pk, step_ids, audit=("mpps", performed.pk))
     return HttpResponseRedirect(detail)

@@ -42,7 +42,9 @@ def role_permissions(Permission) -> dict[str, set]:
     for app_label, model in CORRECTABLE_MODELS:
         configuration |= set(Permission.objects.filter(
             content_type__app_label=app_label, content_type__model=model, codename=f"change_{model}"))
-    return {VIEWER: view, OPERATOR: view | actions, ADMINISTRATOR: view | actions | configuration}
+    # The audit trail (who did what to which patient) is the administrators' to read, nobody's to change.
+    audit = set(Permission.objects.filter(content_type__app_label="audit", codename="view_auditevent"))
+    return {VIEWER: view, OPERATOR: view | actions, ADMINISTRATOR: view | actions | configuration | audit}
 
 
 def sync_roles(Group, Permission) -> None:

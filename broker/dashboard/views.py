@@ -11,12 +11,13 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from broker.audit import events as audit_events
 from broker.availability.models import AvailabilityNotification
 from broker.commitment.models import StorageCommitment
 from broker.conformance import statement
 from broker.conformance.document import render_html_body
 from broker.core import readable
-from broker.dashboard import problems, timeline
+from broker.dashboard import auditing, problems, timeline
 from broker.dashboard.params import PageParams
 from broker.dicom.models import WorklistQuery
 from broker.hl7 import lookups
@@ -136,6 +137,8 @@ def order_list(request):
 @can_view
 def order_detail(request, pk: int):
     order = get_object_or_404(ImagingOrder.objects.select_related("patient"), pk=pk)
+    auditing.viewed(request, audit_events.VIEW_ORDER, "order", order.pk, [order.patient.patient_id],
+                    accession=order.accession_number)
     return _page(request, "dashboard/order.html", timeline.build(order), refresh=True)
 
 
@@ -185,7 +188,9 @@ def hl7_search(q: str) -> Q:
 
 @can_view
 def hl7_detail(request, pk: int):
-    message = get_object_or_404(HL7Message.objects.select_related("order__patient", "replayed_as"), pk=pk)
+    message = get_object_or_404(HL7Message.objects.select_related("order__patient", "replayed_as", "patient"), pk=pk)
+    auditing.viewed(request, audit_events.VIEW_HL7, "hl7", message.pk,
+                    [message.patient.patient_id] if message.patient is not None else [], control_id=message.control_id)
     return _page(request, "dashboard/hl7_detail.html", {
         "message": message, "replay_of": message.replay_of.order_by("pk").first(), "codec": readable.hl7_codec(message),
         "can_replay": message.outcome != HL7Message.Outcome.ACCEPTED and message.replayed_as_id is None,
@@ -272,6 +277,9 @@ def query_detail(request, pk: int):
         day = timezone.localtime(query.received_at).date()
         for step in _expected_steps(expected):
             explanations.append({"step": step, "reasons": explain_exclusion(identifier, step, today=day, scope=scope)})
+    shown = {str(identifier.get("PatientID", "") or "")} if identifier is not None else set()
+    shown |= {e["step"].requested_procedure.order.patient.patient_id for e in explanations}
+    auditing.viewed(request, audit_events.VIEW_QUERY, "query", query.pk, shown, calling_ae=query.calling_ae)
     return _page(request, "dashboard/query_detail.html", {
         "query": query, "identifier": identifier, "expected": expected, "explanations": explanations,
         "searched": bool(expected), "scope": scope,
@@ -282,6 +290,9 @@ def query_detail(request, pk: int):
 def mpps_detail(request, pk: int):
     performed = get_object_or_404(PerformedProcedureStep.objects.select_related("patient"), pk=pk)
     linked = list(performed.scheduled_steps.select_related("requested_procedure__order__patient"))
+    auditing.viewed(request, audit_events.VIEW_MPPS, "mpps", performed.pk,
+                    {performed.reported_patient_id, *(s.requested_procedure.order.patient.patient_id for s in linked)},
+                    uid=performed.sop_instance_uid)
     return _page(request, "dashboard/mpps_detail.html", {
         "performed": performed, "linked": linked, "series": list(performed.series.all()),
         "requests": list(performed.requests.order_by("received_at", "pk")),

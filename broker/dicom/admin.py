@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from broker.audit import events
+from broker.audit.admin_trail import AuditedAdmin, AuditedViewAdmin
 from broker.core import reachability
 from broker.core.admin import ConnectionTestAdmin, ReadOnlyAdmin, dicom_html
 from broker.dicom.forms import RemoteAEForm
@@ -12,7 +14,7 @@ from worklist.mwl.scope import Scope
 
 
 @admin.register(RemoteAE)
-class RemoteAEAdmin(ConnectionTestAdmin):
+class RemoteAEAdmin(AuditedAdmin, ConnectionTestAdmin):
     form = RemoteAEForm
     list_display = ("ae_title", "host", "port", "use_tls", "character_set", "allowed_services", "worklist_scope", "auto_registered",
                     "last_seen", "refused_count", "last_refused_at", "description")
@@ -52,7 +54,8 @@ class RemoteAEAdmin(ConnectionTestAdmin):
 
 
 @admin.register(WorklistQuery)
-class WorklistQueryAdmin(ReadOnlyAdmin):
+class WorklistQueryAdmin(AuditedViewAdmin, ReadOnlyAdmin):
+    audit_view_kind = events.VIEW_QUERY
     list_display = ("received_at", "calling_ae", "peer", "keys_summary", "match_count", "hidden_by_scope", "duration_ms",
                     "status_hex")
     list_filter = ("calling_ae", "status", "received_at")

@@ -1,10 +1,20 @@
 """The worklist query log: one WorklistQuery row per C-FIND, written when the answer is complete."""
+import base64
 import logging
 import time
 
+from django.db import transaction
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+
+from broker.audit import events as audit_events
+from broker.audit.models import AuditEvent
+from broker.audit.trail import record as audit
 from broker.dicom.models import WorklistQuery
 
 log = logging.getLogger(__name__)
+
+MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 
 
 def summarize_keys(identifier, prefix: str = "") -> str:
@@ -36,6 +46,20 @@ def summarize_keys(identifier, prefix: str = "") -> str:
     return summary
 
 
+def query_dataset_base64(identifier) -> str:
+    """The C-FIND identifier in Explicit VR Little Endian, base64: the audit message's ParticipantObjectQuery
+    (PS3.15 A.5.3.12); "" when it cannot be encoded (the refusal that followed says why)."""
+    if identifier is None:
+        return ""
+    try:
+        out = DicomBytesIO()
+        out.is_little_endian, out.is_implicit_VR = True, False
+        write_dataset(out, identifier)
+    except Exception:  # noqa: BLE001 - a hostile identifier: the audit event keeps the keys' summary instead
+        return ""
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
 def without_nul(value):
     """NUL shown as the two characters \\0: PostgreSQL text and jsonb cannot hold it (a refused query
     with a NUL byte still gets its row, alike on both databases)."""
@@ -57,6 +81,14 @@ class QueryLogEntry:
         self.saved = False
         self.finished = False
         self.identifier = None
+        self.patient_ids: set[str] = set()  # of the steps sent, for the audit event
+        self.accession_numbers: set[str] = set()
+
+    def returned(self, step) -> None:
+        """A step sent to the modality (its patient and order are joined in by the query: no extra query)."""
+        order = step.requested_procedure.order
+        self.patient_ids.add(order.patient.patient_id)
+        self.accession_numbers.add(order.accession_number)
 
     def set_identifier(self, identifier) -> None:
         """Kept as is: rendered for the row in `save()`, after the answer, not on the modality's time."""
@@ -88,6 +120,19 @@ class QueryLogEntry:
         if self.identifier is not None:
             self._render_identifier()
         try:
-            self.row.save()
+            with transaction.atomic():
+                self.row.save()
+                self._audit()
         except Exception:
             log.exception("could not write the worklist query log row for %s", self.row.calling_ae)
+
+    def _audit(self) -> None:
+        row = self.row
+        success = row.status in (0x0000, 0xFE00)  # success, or cancelled by the modality
+        audit(audit_events.MWL_QUERY,
+              outcome=AuditEvent.Outcome.SUCCESS if success else AuditEvent.Outcome.MINOR_FAILURE,
+              ae=row.calling_ae, address=row.peer, patient_ids=self.patient_ids,
+              objects=[{"type": "query", "id": row.pk, "sop_class_uid": MODALITY_WORKLIST_FIND,
+                        "keys": row.keys_summary, "dataset": query_dataset_base64(self.identifier)},
+                       *({"type": "order", "accession": a} for a in sorted(self.accession_numbers) if a)],
+              detail={"status": row.status, "matches": row.match_count, "patients": len(self.patient_ids)})

@@ -10,11 +10,14 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from pydicom import Dataset
 
+from broker.audit import events as audit_events
+from broker.audit.models import AuditEvent
+from broker.audit.trail import record as audit
 from broker.core.dicom_net.association import listener_associations, reject
 from broker.dicom import db_work
 from broker.dicom.error_comment import error_comment
@@ -146,16 +149,22 @@ def _over_a_cap(assoc, title: str) -> str:
     return ""
 
 
-def count_refusal(ae_title: str, address: str) -> int:
-    """One more refused association on the AE's row (no row is created for it: see remember's bound)."""
-    return RemoteAE.objects.filter(ae_title=ae_title).update(
-        refused_count=F("refused_count") + 1, last_refused_at=timezone.now(), last_refused_address=address[:64])
+def count_refusal(ae_title: str, address: str, called: str = "", why: str = "") -> int:
+    """One more refused association on the AE's row (no row is created for it: see remember's bound), and its
+    audit event (a Security Alert), in one transaction."""
+    with transaction.atomic():
+        counted = RemoteAE.objects.filter(ae_title=ae_title).update(
+            refused_count=F("refused_count") + 1, last_refused_at=timezone.now(), last_refused_address=address[:64])
+        audit(audit_events.ASSOCIATION_REFUSED, outcome=AuditEvent.Outcome.MINOR_FAILURE, ae=ae_title,
+              address=address, detail={"called_ae": called, "reason": why[:200]})
+    return counted
 
 
 def _reject(assoc, reason: tuple, why: str) -> None:
     title = calling_ae_title(assoc)
     log.warning("association from %s (%s) to %s rejected: %s", title, peer_of(assoc), called_ae_title(assoc), why)
-    db_work.submit(count_refusal, title, assoc.requestor.address)  # bookkeeping, off the association's path
+    # bookkeeping, off the association's path
+    db_work.submit(count_refusal, title, assoc.requestor.address, called_ae_title(assoc), why)
     reject(assoc, *reason)
 
 

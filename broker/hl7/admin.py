@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from broker.audit import events
+from broker.audit.admin_trail import AuditedAdmin, AuditedViewAdmin
 from broker.core.admin import ReadOnlyAdmin, hl7_html
 from broker.core.readable import hl7_codec
 from broker.hl7.forms import HL7SenderForm
@@ -24,7 +26,9 @@ class MessageTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(HL7Message)
-class HL7MessageAdmin(ReadOnlyAdmin):
+class HL7MessageAdmin(AuditedViewAdmin, ReadOnlyAdmin):
+    audit_view_kind = events.VIEW_HL7
+    audit_patient_path = "patient__patient_id"
     list_display = ("received_at", "message_type", "order_control", "control_id", "sending_application", "sending_facility",
                     "outcome", "error_code", "error_location", "processing_ms")
     list_filter = ("outcome", "sender_refused", MessageTypeFilter, "received_at")
@@ -47,7 +51,7 @@ class HL7MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(HL7Sender)
-class HL7SenderAdmin(admin.ModelAdmin):
+class HL7SenderAdmin(AuditedAdmin, admin.ModelAdmin):
     """Who may send HL7 when BROKER_HL7_REQUIRE_KNOWN_SENDER is on: list, add, edit."""
 
     form = HL7SenderForm

@@ -8,6 +8,7 @@ from the network is first checked against the sender rules (broker.hl7.senders).
 import hashlib
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from broker.core.hl7v2 import charsets
-from broker.hl7 import lookups, outcomes, parser, senders
+from broker.hl7 import auditing, lookups, outcomes, parser, senders
 from broker.hl7.ack import AckError, build_ack, encode_ack
 from broker.hl7.content_keys import content_keys
 from broker.hl7.models import HL7Message
@@ -147,12 +148,15 @@ def receive(raw: bytes, peer: str = "", *, check_sender: bool = True) -> Receipt
                         header.control_id, header.sending_application, header.sending_facility, reused)
         row.processing_ms = (time.perf_counter() - started) * 1000
         # New orders on PostgreSQL: one statement, one round trip, its own commit. Everything else (and what
-        # that statement leaves to it) in a transaction here.
-        if not handler.place(mapped, row):
-            with transaction.atomic():
-                applied = handler.apply(mapped)
-                row.processing_ms = (time.perf_counter() - started) * 1000
-                orders.write(applied, also=[row])  # sets row.patient_id/order_id; one statement with new orders' rows
+        # that statement leaves to it) in a transaction here. With auditing, one transaction holds the audit
+        # event too (the statement then runs in a savepoint).
+        with transaction.atomic() if settings.BROKER_AUDIT else nullcontext():
+            if not handler.place(mapped, row):
+                with transaction.atomic():
+                    applied = handler.apply(mapped)
+                    row.processing_ms = (time.perf_counter() - started) * 1000
+                    orders.write(applied, also=[row])  # sets row.patient_id/order_id; one statement with new orders' rows
+            auditing.applied(mapped, row)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an AE/AR answer and a log row
         if key and not isinstance(exc, outcomes.Rejected):
             # The same message accepted on another connection while this one worked (its order then exists,
@@ -249,7 +253,9 @@ def _refuse(raw: bytes, peer: str, header: parser.Header | None, exc: BaseExcept
             header.message_type if header else "(no MSH)", header.control_id if header else "", peer,
             error_code, text, exc_info=None if expected else exc)
     try:
-        row.save(force_insert=True)
+        with transaction.atomic():
+            row.save(force_insert=True)
+            auditing.refused(row)
     except Exception:  # noqa: BLE001 - the database is gone: still answer (AE), never AA
         log.exception("could not store the log row of a refused message from %s", peer)
     codec = charsets.ack_codec(header.charset) if header else "ascii"

@@ -20,6 +20,8 @@ import threading
 
 from django.conf import settings
 
+from broker.audit import lifecycle
+from broker.audit.models import AuditEvent
 from broker.core import tls
 from broker.core.db_threads import DatabaseThreads
 from broker.core.env import ConfigurationError
@@ -182,8 +184,7 @@ class MLLPServer:
             self.refused_handshakes += 1
             why = tls.describe_refused_client(exc, timeout=self.frame_timeout)
             await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._record, b"", peer, f"TLS handshake refused on the MLLP TLS port: {why}; "
-                f"connection closed", 0)
+                self._executor, self._record_refused_handshake, peer, why)
             return False
         log.info("connection %s: %s", peer, tls.describe_session(writer.get_extra_info("ssl_object")))
         return True
@@ -315,6 +316,10 @@ class MLLPServer:
 
     def _record(self, data: bytes, peer: str, reason: str, size: int) -> None:
         intake.record_unframed(data, peer, reason, size)
+
+    def _record_refused_handshake(self, peer: str, why: str) -> None:
+        self._record(b"", peer, f"TLS handshake refused on the MLLP TLS port: {why}; connection closed", 0)
+        lifecycle.certificate_problem("MLLP TLS port", why, peer=peer, outcome=AuditEvent.Outcome.MINOR_FAILURE)
 
 
 class _HandshakeFirst(asyncio.StreamReaderProtocol):

@@ -1,6 +1,8 @@
 """Admin for the RIS endpoint and MPPS destinations (configuration) and the outbound queues (read-only, with actions)."""
 from django.contrib import admin
 
+from broker.audit import events
+from broker.audit.admin_trail import AuditedAdmin
 from broker.core.admin import (
     TLS_FIELDSET,
     ConnectionTestAdmin,
@@ -16,7 +18,7 @@ from broker.outbound.models import MppsDestination, MppsForward, RisEndpoint, Ri
 
 
 @admin.register(RisEndpoint)
-class RisEndpointAdmin(ConnectionTestAdmin):
+class RisEndpointAdmin(AuditedAdmin, ConnectionTestAdmin):
     form = RisEndpointForm
     list_display = ("name", "host", "port", "enabled", "use_tls", "message_format", "receiving_application",
                     "receiving_facility", "timeout_seconds")
@@ -31,7 +33,7 @@ class RisEndpointAdmin(ConnectionTestAdmin):
 
 
 @admin.register(MppsDestination)
-class MppsDestinationAdmin(ConnectionTestAdmin):
+class MppsDestinationAdmin(AuditedAdmin, ConnectionTestAdmin):
     form = MppsDestinationForm
     list_display = ("name", "ae_title", "host", "port", "enabled", "use_tls", "description")
     list_filter = ("enabled", "use_tls")
@@ -43,7 +45,9 @@ class MppsDestinationAdmin(ConnectionTestAdmin):
 
 
 @admin.register(RisNotification)
-class RisNotificationAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+class RisNotificationAdmin(AuditedAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    audit_kind = events.ADMIN_ACTION
+    audit_patient_path = "order__patient__patient_id"
     list_display = ("created_at", "order", "event", "endpoint", "state", "attempts", "next_attempt_at", "sent_at", "control_id")
     list_filter = ("state", "event", "endpoint", "created_at")
     search_fields = ("=control_id", "=order__accession_number", "=order__patient__patient_id")
@@ -70,7 +74,9 @@ class RisNotificationAdmin(PermissionActionsMixin, ReadOnlyAdmin):
 
 
 @admin.register(MppsForward)
-class MppsForwardAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+class MppsForwardAdmin(AuditedAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    audit_kind = events.ADMIN_ACTION
+    audit_patient_path = "performed_step__reported_patient_id"
     list_display = ("created_at", "performed_step", "operation", "sequence", "destination", "state", "attempts", "next_attempt_at", "sent_at")
     list_filter = ("state", "operation", "destination", "created_at")
     search_fields = ("=performed_step__sop_instance_uid", "=performed_step__accession_number")

@@ -51,12 +51,17 @@ def try_ris(endpoint: RisEndpoint) -> reachability.ConnectionTest:
                                         message=message, read_reply=_reading(control_id), ssl_context=context)
 
 
-def try_mpps_destination(destination: MppsDestination) -> reachability.ConnectionTest:
-    peer = f"the MPPS destination {destination.name} ({destination.ae_title}) at {destination.host}:{destination.port}"
+def try_dicom_peer(peer_row, kind: str) -> reachability.ConnectionTest:
+    """A C-ECHO to an outbound DICOM peer (an MPPS destination, an IAN subscriber), over TLS when it asks for it."""
+    peer = f"the {kind} {peer_row.name} ({peer_row.ae_title}) at {peer_row.host}:{peer_row.port}"
     try:
-        context = tls.client_context(destination, "MPPS destination", "the destination")
+        context = tls.client_context(peer_row, kind, "the peer")
     except tls.PeerTLSConfigurationError as exc:
         return reachability.ConnectionTest(False, str(exc))
-    return reachability.echo(calling_ae=settings.BROKER_AE_TITLE, called_ae=destination.ae_title,
-                             host=destination.host, port=destination.port, peer=peer, ssl_context=context,
+    return reachability.echo(calling_ae=settings.BROKER_AE_TITLE, called_ae=peer_row.ae_title,
+                             host=peer_row.host, port=peer_row.port, peer=peer, ssl_context=context,
                              timeout=settings.BROKER_TEST_CONNECTION_TIMEOUT)
+
+
+def try_mpps_destination(destination: MppsDestination) -> reachability.ConnectionTest:
+    return try_dicom_peer(destination, "MPPS destination")

@@ -2,6 +2,8 @@
 from django.conf import settings
 from django.contrib import admin
 
+from broker.audit import events
+from broker.audit.admin_trail import AuditedAdmin, AuditedViewAdmin
 from broker.core import reachability
 from broker.core.admin import (
     TLS_FIELDSET,
@@ -37,7 +39,7 @@ def try_destination(destination: Destination) -> reachability.ConnectionTest:
 
 
 @admin.register(Destination)
-class DestinationAdmin(ConnectionTestAdmin):
+class DestinationAdmin(AuditedAdmin, ConnectionTestAdmin):
     form = DestinationForm
     list_display = ("name", "ae_title", "host", "port", "enabled", "max_associations", "use_tls", "description")
     list_filter = ("enabled", "use_tls")
@@ -50,7 +52,7 @@ class DestinationAdmin(ConnectionTestAdmin):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(AuditedAdmin, admin.ModelAdmin):
     form = RoutingRuleForm
     list_display = ("priority", "name", "enabled", "action", "match_calling_ae", "match_modality", "match_station",
                     "match_procedure_code", "match_study_description", "destination_names")
@@ -73,7 +75,10 @@ class JobInline(ReadOnlyInline):
 
 
 @admin.register(Study)
-class StudyAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+class StudyAdmin(AuditedAdmin, AuditedViewAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    audit_view_kind = events.VIEW_PATIENT
+    audit_kind = events.ADMIN_ACTION
+    audit_patient_path = "patient_id"
     list_display = ("last_received_at", "accession_number", "patient_name", "patient_id", "modalities", "calling_ae",
                     "state", "completion_reason", "missing_instances", "held_reason")
     list_filter = ("state", "completion_reason", "calling_ae", "last_received_at")
@@ -98,7 +103,9 @@ class StoredInstanceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RoutingJob)
-class RoutingJobAdmin(PermissionActionsMixin, ReadOnlyAdmin):
+class RoutingJobAdmin(AuditedAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    audit_kind = events.ADMIN_ACTION
+    audit_patient_path = "study__patient_id"
     list_display = ("created_at", "accession", "patient", "destination", "action", "state", "progress", "attempts",
                     "next_attempt_at", "short_error")
     list_filter = ("state", "destination", "action", "created_at")

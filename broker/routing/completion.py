@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from broker.routing import jobs
+from broker.routing import auditing, jobs
 from broker.routing.models import StoredInstance, Study
 from broker.routing.signals import study_completed
 from mpps.models import PerformedSeries
@@ -69,6 +69,7 @@ def complete(study: Study, reason: str, *, missing_instances: int = 0) -> None:
                     study.study_instance_uid, reason, missing_instances)
     else:
         log.info("study %s complete (%s)", study.study_instance_uid, reason)
+    auditing.study_received(study)
     study_completed.send(sender=Study, study=study)
 
 

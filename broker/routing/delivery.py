@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from broker.routing import jobs, moving, senders, sending
+from broker.routing import auditing, jobs, moving, senders, sending
 from broker.routing.associations import DeliveryError, PermanentDeliveryError
 from broker.routing.models import ROUTING_JOBS, Destination, RoutingJob, RoutingRule, StoredInstance, Study
 from broker.routing.signals import study_routed
@@ -75,6 +75,7 @@ def _finish(job: RoutingJob) -> bool:
         if not ROUTING_JOBS.finish(job, **fields):
             log.warning("routing job %s was released by the sweep while it ran; its late result is dropped", job.pk)
             return True
+        auditing.delivered(job, fields.get("sent"), fields.get("total"))
         if not study.routing_jobs.exclude(state=RoutingJob.State.DONE).exists():
             study_routed.send(sender=Study, study=study)  # the last destination confirmed: routed to all
     log.info("routing job %s done: %s to %s", job.pk, job.study, job.destination.name)
@@ -93,5 +94,7 @@ def _failed(job: RoutingJob, error: str) -> None:
 
 
 def _give_up(job: RoutingJob, error: str) -> None:
-    ROUTING_JOBS.give_up(job, error, updated_at=timezone.now())
+    with transaction.atomic():
+        if ROUTING_JOBS.give_up(job, error, updated_at=timezone.now()):
+            auditing.delivery_gave_up(job, error)
     log.error("routing job %s gave up, waiting for an operator: %s", job.pk, error)

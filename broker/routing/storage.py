@@ -15,7 +15,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from pydicom import Dataset
 
-from broker.routing import completion
+from broker.routing import auditing, completion
 from broker.routing.encoding import encoding_problem
 from broker.routing.models import RejectedInstance, StoredInstance, Study
 from worklist.models import ImagingOrder, RequestedProcedure
@@ -214,7 +214,7 @@ def store_instance(file_bytes: bytes, facts: InstanceFacts, *, transfer_syntax_u
 
 def _study_for(facts: InstanceFacts, calling_ae: str) -> Study:
     now = timezone.now()
-    study, _ = Study.objects.get_or_create(
+    study, created = Study.objects.get_or_create(
         study_instance_uid=facts.study_instance_uid,
         defaults={"last_received_at": now, "calling_ae": calling_ae[:16]},
     )
@@ -233,6 +233,8 @@ def _study_for(facts: InstanceFacts, calling_ae: str) -> Study:
     if study.order_id is None:
         study.order = _order_for(facts)
     study.save()
+    if created:
+        auditing.study_begun(study, calling_ae)
     return study
 
 

@@ -153,6 +153,7 @@ def handle_find(event):
             pacer.sent(response)
             yield pending, response
             matches += 1
+            entry.returned(step)
         note = f"answer capped at BROKER_MWL_MAX_RESULTS={result.count}" if result.truncated else ""
         if result.plan.unsupported:
             note = (note + "; " if note else "") + "not matched: " + ", ".join(result.plan.unsupported)

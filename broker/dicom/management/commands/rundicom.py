@@ -20,6 +20,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from broker.audit import lifecycle
 from broker.core.dicom_net.version import UntestedPynetdicom
 from broker.core.tls import TLSConfigurationError
 from broker.dicom import listener
@@ -55,6 +56,7 @@ class Command(BaseCommand):
         try:
             servers = listener.start_listeners(options["host"], options["port"], options["tls_port"], shared_port=shared)
         except TLSConfigurationError as exc:
+            lifecycle.certificate_problem("DICOM TLS listener", str(exc))
             raise CommandError(f"DICOM TLS listener not started: {exc}") from exc
         except (UntestedPynetdicom, listener.ListenerConfigurationError) as exc:
             raise CommandError(str(exc)) from exc
@@ -66,6 +68,7 @@ class Command(BaseCommand):
                 self._wait_ready(child)
             listener.freeze_startup_objects()
             pids = " ".join(str(pid) for pid in [os.getpid(), *(child.pid for child in children)])
+            lifecycle.started("dicom listener", plain=plain and list(plain), tls=tls and list(tls))
             self.stdout.write(f"{READY} {ready_addresses(plain, tls, pids)}", ending="\n")
             self.stdout.flush()
             failed = self._supervise(children, stop)
@@ -73,6 +76,7 @@ class Command(BaseCommand):
             self.stdout.write("DICOM listener stopping")
             self._stop_children(children)
             servers.shutdown()
+            lifecycle.stopped("dicom listener")
         if failed is not None:
             raise CommandError(f"listener process {failed.pid} exited with status {failed.returncode}; "
                                "all listener processes stopped. See its log lines above for the cause.")

@@ -5,6 +5,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from broker.audit import lifecycle
 from broker.core.env import ConfigurationError
 from broker.core.tls import TLSConfigurationError
 from broker.hl7.server import MLLPServer
@@ -26,6 +27,8 @@ class Command(BaseCommand):
         try:
             server = MLLPServer(options["host"], options["port"], tls_port=options["tls_port"])
         except (TLSConfigurationError, ConfigurationError) as exc:
+            if isinstance(exc, TLSConfigurationError):
+                lifecycle.certificate_problem("HL7 TLS listener", str(exc))
             raise CommandError(f"HL7 listener not started: {exc}") from exc
         asyncio.run(self._run(server))
 
@@ -35,10 +38,12 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await server.start()
+        await asyncio.to_thread(lifecycle.started, "hl7 listener", ports=server.describe_ports())
         self.stdout.write(f"HL7 listener ready on {server.describe_ports()}")
         self.stdout.flush()
         await stop.wait()
         self.stdout.write("HL7 listener stopping")
         self.stdout.flush()
         await server.stop()
+        await asyncio.to_thread(lifecycle.stopped, "hl7 listener")
         self.stdout.write("HL7 listener stopped")
