@@ -2,6 +2,7 @@
 from broker.audit import events
 from broker.audit.models import AuditEvent
 from broker.audit.trail import actor_of, record
+from broker.availability.models import AvailabilityNotification
 from broker.outbound.models import MppsForward, RisNotification
 from broker.routing.models import RoutingJob, Study
 from mpps.models import PerformedProcedureStep
@@ -12,6 +13,7 @@ _PATIENT_OF = {
     "study": (Study, "patient_id"),
     "ris_notification": (RisNotification, "order__patient__patient_id"),
     "mpps_forward": (MppsForward, "performed_step__reported_patient_id"),
+    "availability_notification": (AvailabilityNotification, "study__patient_id"),
     "mpps": (PerformedProcedureStep, "reported_patient_id"),
 }
 
