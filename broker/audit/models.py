@@ -55,6 +55,10 @@ class ChainHead(models.Model):
 
     hash = models.CharField(max_length=64)
     last_event_id = models.BigIntegerField(null=True)
+    # Set by the retention purge (broker.audit.trail.forget): the last event it deleted and its hash, where the
+    # kept chain starts; `audit verify` checks the first kept event against it instead of the genesis hash.
+    purged_through_id = models.BigIntegerField(null=True)
+    purged_through_hash = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self):
         return f"chain head at event #{self.last_event_id}"

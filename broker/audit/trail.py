@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from broker.audit import events
 from broker.audit.chain import GENESIS, link_hash
 from broker.audit.models import AuditEvent, ChainHead
 
@@ -20,14 +21,14 @@ def _json(value):
 
 
 def record(kind: str, *, outcome: int = AuditEvent.Outcome.SUCCESS, user=None, ae: str = "", address: str = "",
-           patient_ids=(), objects=(), detail: dict | None = None) -> AuditEvent | None:
+           patient_ids=(), objects=(), detail: dict | None = None, always: bool = False) -> AuditEvent | None:
     """Append one event in the caller's transaction (or its own): it commits, or rolls back, with what it records.
 
     `user` is a Django user (its user name is kept, so the event outlives the account) or a user name; `ae` a
     DICOM AE title or an HL7 sender; `address` the peer's network address. Nothing is written with
-    BROKER_AUDIT=false.
+    BROKER_AUDIT=false, but for the trail's own bookkeeping (`always`: a purge of the trail).
     """
-    if not settings.BROKER_AUDIT:
+    if not settings.BROKER_AUDIT and not always:
         return None
     user_name = getattr(user, "get_username", lambda: user)() if user is not None else ""
     values = {
@@ -64,10 +65,38 @@ class Verification:
         return not self.reason
 
 
+class NotThePrefix(Exception):
+    """The retention purge may delete only the oldest events, all of them up to one: else the chain has a hole."""
+
+
+def forget(ids: list[int]) -> None:
+    """Before the retention purge deletes `ids` (in its transaction): they must be every event up to the newest of
+    them; the chain head then names the last of them as where the kept chain starts, an event records it, and on
+    PostgreSQL the append-only trigger lets this transaction's DELETE through (SET LOCAL, this transaction only)."""
+    through = max(ids)
+    if AuditEvent.objects.filter(pk__lte=through).count() != len(set(ids)):
+        raise NotThePrefix(f"audit events {min(ids)}–{through} are not all the oldest events; nothing deleted")
+    anchor = AuditEvent.objects.filter(pk=through).values_list("hash", flat=True).get()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL broker.audit_purge = 'on'")
+    ChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"hash": GENESIS})
+    ChainHead.objects.filter(pk=1).update(purged_through_id=through, purged_through_hash=anchor)
+    record(events.AUDIT_PURGED, detail={"deleted": len(ids), "through_id": through, "through_hash": anchor}, always=True)
+
+
 def verify() -> Verification:
-    """Recompute every link from the first event on; the first event whose stored hash or previous hash does
-    not match is the broken link (edited, or the one after removed events). The head row must name the last."""
-    expected_previous, checked, last = GENESIS, 0, None
+    """Recompute every link from the first kept event on (the genesis hash, or where the retention purge left the
+    chain: the head row's anchor, which the last purge event must name too); the first event whose stored hash or
+    previous hash does not match is the broken link (edited, or the one after removed events). The head row must
+    name the last event."""
+    head = ChainHead.objects.filter(pk=1).first()
+    expected_previous, checked, last = (head.purged_through_hash if head and head.purged_through_hash else GENESIS), 0, None
+    if head and head.purged_through_hash:
+        purge = AuditEvent.objects.filter(kind=events.AUDIT_PURGED).order_by("-id").first()
+        if purge is None or purge.detail.get("through_hash") != head.purged_through_hash:
+            return Verification(0, head.purged_through_id, None,
+                                "the chain head's purge anchor is not the one the last purge event recorded")
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         if event.previous_hash != expected_previous:
             return Verification(checked, event.pk, event.time,
@@ -75,7 +104,6 @@ def verify() -> Verification:
         if link_hash(event.previous_hash, event.hashed_values()) != event.hash:
             return Verification(checked, event.pk, event.time, "its content does not match its hash (edited)")
         expected_previous, checked, last = event.hash, checked + 1, event
-    head = ChainHead.objects.filter(pk=1).first()
     if last is not None and (head is None or head.hash != last.hash or head.last_event_id != last.pk):
         return Verification(checked, last.pk, last.time, "the chain head does not name this event: later events were removed")
     return Verification(checked)

@@ -1,6 +1,7 @@
 """The logs the retention purge keeps short: per kind, its model, time field, days setting and what is still needed.
 
-Adding a log (the audit trail) is one more `Kind` in KINDS. `still_needed` returns a Q of the rows that must stay
+Adding a log is one more `Kind` in KINDS. The audit trail is purged from the start of its chain only, and the
+trail itself says where the kept chain starts (`before_delete`: broker.audit.trail.forget). `still_needed` returns a Q of the rows that must stay
 however old they are; it is built from EXISTS and non-null columns only, so its negation is exact in SQL.
 """
 from collections.abc import Callable
@@ -9,7 +10,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
+from broker.audit import trail
+from broker.audit.models import AuditEvent
 from broker.dicom.models import WorklistQuery
 from broker.hl7.models import HL7Message
 from broker.retention import tallies
@@ -27,6 +31,7 @@ class Kind:
     days_setting: str
     still_needed: Callable[[], Q] | None = None
     tally: tallies.Source | None = None  # /metrics counts these rows: they go only once the tally holds them
+    before_delete: Callable[[list[int]], None] | None = None  # in the deleting transaction, with the ids
 
     @property
     def days(self) -> int:
@@ -59,11 +64,21 @@ def mpps_journal_still_needed() -> Q:
             | Exists(in_progress.filter(sop_instance_uid=OuterRef("sop_instance_uid"))))
 
 
+def audit_still_needed() -> Q:
+    """The chain is purged from its start only: every event from the first one within the period on, and the
+    newest event always (the chain head names it)."""
+    cutoff = timezone.now() - timedelta(days=settings.BROKER_RETENTION_AUDIT_DAYS)
+    first_kept = AuditEvent.objects.filter(time__gte=cutoff).order_by("pk").values_list("pk", flat=True).first()
+    newest = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    keep = Q(pk=newest) if newest is not None else Q(pk__in=[])
+    return keep | Q(pk__gte=first_kept) if first_kept is not None else keep
+
+
 KINDS = (
     Kind("hl7", HL7Message, "received_at", "BROKER_RETENTION_HL7_DAYS", hl7_still_needed, tallies.HL7),
     Kind("queries", WorklistQuery, "received_at", "BROKER_RETENTION_QUERIES_DAYS", None, tallies.QUERIES),
     Kind("mpps_journal", MppsRequest, "received_at", "BROKER_RETENTION_MPPS_JOURNAL_DAYS", mpps_journal_still_needed),
-    # The audit trail (BROKER_RETENTION_AUDIT_DAYS) becomes one more entry here when its table exists.
+    Kind("audit", AuditEvent, "time", "BROKER_RETENTION_AUDIT_DAYS", audit_still_needed, before_delete=trail.forget),
 )
 
 

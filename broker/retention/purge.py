@@ -64,6 +64,12 @@ def purge_batch(run: KindRun, batch_size: int) -> int:
         # The guard again, inside the deleting transaction: a row that became needed since the SELECT stays.
         rows = kind.model.objects.filter(pk__in=ids)
         rows = rows.exclude(kind.still_needed()) if kind.still_needed else rows
+        if kind.before_delete:
+            doomed = list(rows.values_list("pk", flat=True))
+            if not doomed:
+                return 0
+            kind.before_delete(doomed)
+            rows = kind.model.objects.filter(pk__in=doomed)
         _, per_model = rows.delete()
         deleted = per_model.get(kind.model._meta.label, 0)
         if deleted:

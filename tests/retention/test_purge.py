@@ -82,7 +82,7 @@ def test_it_deletes_worklist_queries_past_their_own_period(settings):
     kept_query = age(make_query(), 6)
     message = age(make_hl7_message("AA"), 8)  # within the HL7 period
     summary = purge.run()
-    assert summary.deleted == {"hl7": 0, "queries": 1, "mpps_journal": 0}
+    assert summary.deleted == {"hl7": 0, "queries": 1, "mpps_journal": 0, "audit": 0}
     assert remaining(WorklistQuery) == {kept_query.pk}
     assert old_query.pk not in remaining(WorklistQuery)
     assert message.pk in remaining(HL7Message)

@@ -74,7 +74,7 @@ def test_the_task_purges_within_its_budget(settings):
     settings.BROKER_RETENTION_HL7_DAYS = 30
     age(make_hl7_message("AA"), 31)
     result = purge_expired.apply().get()
-    assert result == {"deleted": {"hl7": 1, "queries": 0, "mpps_journal": 0}, "unfinished": []}
+    assert result == {"deleted": {"hl7": 1, "queries": 0, "mpps_journal": 0, "audit": 0}, "unfinished": []}
     assert HL7Message.objects.count() == 0
 
 

@@ -22,7 +22,7 @@ QUERIES_FAILED = 'broker_worklist_queries_total{outcome="failure"}'
 
 def test_it_reports_every_kind_purged_at_zero_before_the_first_purge(client):
     samples = scrape(client)
-    for kind in ("hl7", "queries", "mpps_journal"):
+    for kind in ("hl7", "queries", "mpps_journal", "audit"):
         assert samples[f'broker_retention_purged_total{{kind="{kind}"}}'] == 0
 
 
