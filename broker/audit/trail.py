@@ -50,6 +50,10 @@ def record(kind: str, *, outcome: int = AuditEvent.Outcome.SUCCESS, user=None, a
         event = AuditEvent(previous_hash=head.hash, hash=link_hash(head.hash, values), **values)
         event.save(force_insert=True)
         ChainHead.objects.filter(pk=1).update(hash=event.hash, last_event_id=event.pk)
+        if settings.BROKER_AUDIT_SYSLOG:
+            from broker.audit import forwarding  # it formats with export, which records through this module
+
+            forwarding.queue(event)  # the outbox row commits with the event, or neither does
     return event
 
 

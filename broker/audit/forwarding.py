@@ -1,0 +1,159 @@
+"""Sending the audit trail to an audit repository by syslog (IHE ATNA ITI-20): the one sending module.
+
+`trail.record` writes an `AuditForward` row with each event when BROKER_AUDIT_SYSLOG is set and enqueues its task
+on commit; `deliver(pk)` claims the row (in event order: one lane per target), formats the event's DICOM audit
+message as RFC 5424 syslog and writes it on a new connection: TLS (RFC 5425, mutual, the repository's certificate
+checked against BROKER_AUDIT_SYSLOG_CA_FILE and its host name), plain TCP (RFC 6587) or UDP (RFC 5426: one
+datagram, taken as sent once written, as UDP cannot tell). Errors stay on the row, retried with the queue's backoff.
+"""
+import logging
+import os
+import socket
+import ssl
+
+from django.conf import settings
+from django.db import transaction
+
+from broker.audit import syslog
+from broker.audit.dicom_xml import to_xml
+from broker.audit.export import broker_source, event_values
+from broker.audit.models import AUDIT_FORWARDS, AuditEvent, AuditForward
+from broker.core import tls
+from broker.core.work_queue import Outcome, WorkState
+
+log = logging.getLogger(__name__)
+
+TLS_NAMES = ("BROKER_AUDIT_SYSLOG_CA_FILE", "BROKER_AUDIT_SYSLOG_CERT_FILE", "BROKER_AUDIT_SYSLOG_KEY_FILE")
+PEER = "the audit repository"
+CLOSE_WAIT_SECONDS = 1.0  # how long the repository's close_notify (or its refusal) is waited for
+
+
+class NotSendable(Exception):
+    """The configuration does not allow sending (no client certificate for TLS, a message too large for UDP)."""
+
+
+def payload_of(event: AuditEvent) -> bytes:
+    return syslog.message(outcome=event.outcome, time=event.time, hostname=socket.gethostname(),
+                          procid=str(os.getpid()), xml=to_xml(event_values(event), broker_source()))
+
+
+def tls_context() -> ssl.SSLContext:
+    ca_file, cert_file, key_file = (getattr(settings, name) for name in TLS_NAMES)
+    if not (cert_file and key_file):
+        raise NotSendable(f"{TLS_NAMES[1]} and {TLS_NAMES[2]} must be set: IHE ATNA requires mutual TLS, the "
+                          "broker presents its certificate to the audit repository")
+    if not ca_file:
+        raise NotSendable(f"{TLS_NAMES[0]} must be set: the CA that signed the audit repository's certificate")
+    try:
+        return tls.client_context(ca_file, cert_file, key_file, names=TLS_NAMES)
+    except tls.TLSConfigurationError as exc:
+        raise NotSendable(str(exc)) from exc
+
+
+def _tls_refusal(exc: OSError, target: syslog.Target, *, handshake: bool) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = (exc.verify_message or str(exc)).rstrip(".")
+        return (f"{target}: certificate verification failed: {reason} (is the audit repository's certificate "
+                f"signed by the CA in {TLS_NAMES[0]}, valid today, and issued for {target.host}?)")
+    return f"{target}: " + tls.describe(exc, handshake=handshake, peer=PEER, client_certificate=True).replace(
+        "tls_ca_file", TLS_NAMES[0]).replace("tls_cert_file", TLS_NAMES[1]).replace("tls_key_file", TLS_NAMES[2])
+
+
+def send(payload: bytes, target: syslog.Target) -> None:
+    """Write one framed message; raises OSError (or NotSendable) when it could not be written."""
+    timeout = settings.BROKER_AUDIT_SYSLOG_TIMEOUT
+    if target.transport == "udp":
+        if len(payload) > syslog.MAX_DATAGRAM:
+            raise NotSendable(f"the message has {len(payload)} octets, more than one UDP datagram carries "
+                              f"({syslog.MAX_DATAGRAM}): use tls:// or tcp://")
+        family, kind, proto, _, address = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.settimeout(timeout)
+            sock.sendto(syslog.frame(payload, "udp"), address)
+        return
+    context = tls_context() if target.transport == "tls" else None
+    with socket.create_connection((target.host, target.port), timeout=timeout) as raw:
+        if context is None:
+            raw.sendall(syslog.frame(payload, "tcp"))
+            raw.shutdown(socket.SHUT_WR)
+            return
+        try:
+            stream = context.wrap_socket(raw, server_hostname=target.host)
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            raise ConnectionError(_tls_refusal(exc, target, handshake=True)) from exc
+        with stream:
+            try:
+                stream.sendall(syslog.frame(payload, "tls"))
+                _close(stream)
+            except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+                raise ConnectionError(_tls_refusal(exc, target, handshake=False)) from exc
+
+
+def _close(stream: ssl.SSLSocket) -> None:
+    """close_notify, and the repository's reply, which RFC 5425 4.4 requires of it: a repository that refused the
+    broker's certificate (TLS 1.3 says so only after the handshake) answers with an alert or just closes, and the
+    attempt fails; no answer within a second (a repository that keeps the connection open) counts as written."""
+    stream.settimeout(min(settings.BROKER_AUDIT_SYSLOG_TIMEOUT, CLOSE_WAIT_SECONDS))
+    try:
+        stream.unwrap()
+    except TimeoutError:
+        pass
+
+
+def attempt(forward: AuditForward) -> tuple[str, dict]:
+    try:
+        target = syslog.parse_target(forward.target)
+        send(payload_of(forward.event), target)
+    except (NotSendable, syslog.BadTarget) as exc:  # retried too: the administrator fixes the setting
+        return str(exc), {}
+    except OSError as exc:
+        text = str(exc) or type(exc).__name__
+        return (text if text.startswith(f"{forward.target}") else f"{forward.target}: {type(exc).__name__}: {text}"), {}
+    return "", {}
+
+
+def deliver(forward_id: int) -> Outcome:
+    return AUDIT_FORWARDS.deliver(forward_id, attempt)
+
+
+def queue(event: AuditEvent) -> AuditForward | None:
+    """In the event's transaction: its outbox row, sent once the transaction commits (the sweep sends it otherwise)."""
+    if not settings.BROKER_AUDIT_SYSLOG:
+        return None
+    forward = AuditForward.objects.create(event=event, target=settings.BROKER_AUDIT_SYSLOG)
+    enqueue_on_commit(forward.pk)
+    return forward
+
+
+def enqueue_on_commit(pk: int) -> None:
+    from broker.audit import tasks  # the Celery task imports this module
+
+    def send_task():
+        try:
+            tasks.forward_event.delay(pk)
+        except Exception:
+            log.exception("could not enqueue audit forward %s; the sweep will pick it up", pk)
+
+    transaction.on_commit(send_task)
+
+
+def retry(forward_id: int) -> bool:
+    """The operator's retry: due now."""
+    with transaction.atomic():
+        changed = AuditForward.objects.filter(pk=forward_id, state__in=[
+            WorkState.FAILED, WorkState.GAVE_UP, WorkState.PENDING]).update(state=WorkState.PENDING, next_attempt_at=None)
+        if changed:
+            enqueue_on_commit(forward_id)
+    return bool(changed)
+
+
+def give_up(forward_id: int) -> bool:
+    """Stop trying this row (the repository will not have this event); the events behind it go on."""
+    with transaction.atomic():
+        changed = AuditForward.objects.filter(pk=forward_id, state__in=[
+            WorkState.PENDING, WorkState.FAILED, WorkState.RUNNING]).update(state=WorkState.GAVE_UP, next_attempt_at=None)
+        if changed:
+            following = AUDIT_FORWARDS.next_in_lane(AuditForward.objects.get(pk=forward_id))
+            if following is not None:
+                enqueue_on_commit(following.pk)
+    return bool(changed)
