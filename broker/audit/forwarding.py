@@ -77,27 +77,76 @@ def send(payload: bytes, target: syslog.Target) -> None:
             raw.sendall(syslog.frame(payload, "tcp"))
             raw.shutdown(socket.SHUT_WR)
             return
+        session = _TLSSession(raw, context, target.host)
         try:
-            stream = context.wrap_socket(raw, server_hostname=target.host)
+            session.run(session.tls.do_handshake)
         except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
             raise ConnectionError(_tls_refusal(exc, target, handshake=True)) from exc
-        with stream:
+        try:
+            session.run(lambda: session.tls.write(syslog.frame(payload, "tls")))
+            session.close()
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            raise ConnectionError(_tls_refusal(exc, target, handshake=False)) from exc
+
+
+class _TLSSession:
+    """TLS over the connection through memory buffers: the broker sees every byte the repository sends, so it can
+    tell a close_notify reply from a bare close (`ssl.SSLSocket.unwrap` cannot)."""
+
+    def __init__(self, raw: socket.socket, context: ssl.SSLContext, host: str):
+        self.raw, self.incoming, self.outgoing = raw, ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=host)
+        self.closed_by_peer = False
+
+    def _flush(self) -> None:
+        if pending := self.outgoing.read():
+            self.raw.sendall(pending)
+
+    def _read(self) -> None:
+        data = self.raw.recv(65536)
+        if data:
+            self.incoming.write(data)
+        else:
+            self.closed_by_peer = True
+            self.incoming.write_eof()
+
+    def run(self, operation):
+        """Run a TLS operation to its end, moving bytes each way as it asks (bounded by the socket's timeout)."""
+        while True:
             try:
-                stream.sendall(syslog.frame(payload, "tls"))
-                _close(stream)
-            except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
-                raise ConnectionError(_tls_refusal(exc, target, handshake=False)) from exc
+                result = operation()
+            except ssl.SSLWantReadError:
+                self._flush()
+                if self.closed_by_peer:
+                    raise ssl.SSLEOFError("the repository closed the connection") from None
+                self._read()
+                continue
+            finally:
+                try:
+                    self._flush()
+                except OSError:
+                    pass  # the alert of a failed handshake cannot be sent: the error that follows says enough
+            return result
 
-
-def _close(stream: ssl.SSLSocket) -> None:
-    """close_notify, and the repository's reply, which RFC 5425 4.4 requires of it: a repository that refused the
-    broker's certificate (TLS 1.3 says so only after the handshake) answers with an alert or just closes, and the
-    attempt fails; no answer within a second (a repository that keeps the connection open) counts as written."""
-    stream.settimeout(min(settings.BROKER_AUDIT_SYSLOG_TIMEOUT, CLOSE_WAIT_SECONDS))
-    try:
-        stream.unwrap()
-    except TimeoutError:
-        pass
+    def close(self) -> None:
+        """close_notify, and the repository's reply, which RFC 5425 4.4 requires of it: a repository that refused
+        the broker's certificate (TLS 1.3 says so only after the handshake) answers with an alert or a bare close,
+        and the attempt fails; no answer within a second (a repository keeping the connection open) counts as
+        written."""
+        self.raw.settimeout(min(settings.BROKER_AUDIT_SYSLOG_TIMEOUT, CLOSE_WAIT_SECONDS))
+        try:
+            self.run(self.tls.unwrap)
+        except TimeoutError:
+            return
+        # unwrap() may end without raising a fatal alert that came with the peer's close; reading shows it.
+        try:
+            self.tls.read(1)
+        except ssl.SSLZeroReturnError:
+            pass  # the repository's close_notify: it has the message
+        except ssl.SSLWantReadError:
+            pass
+        if self.closed_by_peer:
+            raise ssl.SSLEOFError("the repository closed the connection without answering close_notify")
 
 
 def attempt(forward: AuditForward) -> tuple[str, dict]:
