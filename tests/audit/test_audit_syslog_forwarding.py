@@ -5,6 +5,7 @@ import ssl
 import pytest
 from django.db import transaction
 from django.test import override_settings
+from django.urls import reverse
 
 from broker.audit import events, forwarding, syslog, trail
 from broker.audit.dicom_xml import to_xml
@@ -13,9 +14,10 @@ from broker.audit.models import AUDIT_FORWARDS, AuditEvent, AuditForward
 from broker.core import tls
 from broker.core.work_queue import WorkState
 from broker.hl7 import intake
-from tests.audit.support import valid_message
+from tests.audit.support import events_of, valid_message
 from tests.audit.syslog_receiver import DatagramReceiver, StreamReceiver
 from tests.certificates import CertificateAuthority
+from tests.dashboard.support import make_user
 from tests.hl7.support import msa, orm, pid
 from tests.services import free_port
 from tests.waiting import wait_until
@@ -193,3 +195,33 @@ def test_giving_up_a_row_lets_the_events_behind_it_go():
         assert forwarding.retry(stuck.pk) and forwarding.deliver(stuck.pk).sent
         wait_until(lambda: len(repository.messages) == 2)
     assert ["P-2" in parse(m)[1] for m in repository.messages] == [True, False]
+
+
+def test_administrators_see_the_outbox_read_only_and_retry_or_give_up_rows_in_the_admin(client):
+    with override_settings(BROKER_AUDIT_SYSLOG="udp://127.0.0.1:9"):
+        first, second = (trail.record(events.HL7_PATIENT, ae="RIS", patient_ids=[p]) for p in ("P-A", "P-B"))
+    stuck, behind = (AuditForward.objects.get(event=e) for e in (first, second))
+    AuditForward.objects.filter(pk=stuck.pk).update(state=WorkState.FAILED, last_error="tls://arr:6514: refused")
+    client.force_login(make_user("operator"))  # the trail and its outbox are the administrators' to see
+    assert client.get(reverse("admin:audit_auditforward_changelist")).status_code == 403
+    client.force_login(make_user("administrator"))
+    listing = client.get(reverse("admin:audit_auditforward_changelist"))
+    assert listing.status_code == 200 and b"tls://arr:6514: refused" in listing.content
+    change = reverse("admin:audit_auditforward_change", args=[stuck.pk])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {"target": "udp://elsewhere:514"}).status_code == 403
+    assert client.post(listing.request["PATH_INFO"], {"action": "give_up", "_selected_action": [stuck.pk]}).status_code == 302
+    assert AuditForward.objects.get(pk=stuck.pk).state == WorkState.GAVE_UP
+    assert AUDIT_FORWARDS.claimable(AuditForward.objects.get(pk=behind.pk))  # the rest of the lane goes on
+    client.post(listing.request["PATH_INFO"], {"action": "retry", "_selected_action": [stuck.pk]})
+    assert AuditForward.objects.get(pk=stuck.pk).state == WorkState.PENDING
+    assert [e.detail["admin_action"] for e in events_of(events.ADMIN_ACTION)] == ["give_up", "retry"]
+
+
+def test_metrics_count_the_open_audit_forwards(client):
+    with override_settings(BROKER_AUDIT_SYSLOG="udp://127.0.0.1:9"):
+        for patient in ("P-M1", "P-M2"):
+            trail.record(events.HL7_PATIENT, ae="RIS", patient_ids=[patient])
+    AuditForward.objects.filter(pk=AuditForward.objects.order_by("pk").first().pk).update(state=WorkState.SENT)
+    metrics = client.get("/metrics").content.decode().splitlines()
+    assert 'broker_queue_depth{queue="audit_forwards"} 1' in metrics
