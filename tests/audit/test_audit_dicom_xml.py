@@ -75,6 +75,8 @@ CASES = [
      "110110", "R", None, None),
     (event(events.VIEW_MPPS, user="vera", objects=[{"type": "mpps", "uid": "1.2.9"}]), "110111", "R", None, None),
     (event(events.AUDIT_EXPORTED, user="root", address="broker.example"), "110101", "R", None, None),
+    (event(events.VIEW_AUDIT, user="ada", address="10.1.1.1", detail={"filters": {"patient": "P1"}}), "110101", "R",
+     None, None),
     (event(events.AUDIT_PURGED, detail={"deleted": 2, "through_id": 7, "through_hash": "ab" * 32}), "110101", "D",
      None, None),
 ]
