@@ -62,6 +62,9 @@ def test_it_filters_by_patient_exactly(trail, administrator):
                                (events.HL7_ORDER, "TEST_RIS|HOSP", ["P-TRAIL-1"])]
     page = response.content.decode()
     assert "a person viewed an order&#x27;s page" in page and "order ACCT1" in page and "10.0.0.1:40000" in page
+    hl7_event = response.context["rows"][1]["event"]
+    assert timezone.localtime(hl7_event.time).strftime("%Y-%m-%d %H:%M:%S") in page  # the department's zone
+    assert ">success<" in page.replace("\n", "").replace(" ", "")
     assert shown(administrator.get(AUDIT, {"patient": "P-TRAIL"})) == []  # no part of an ID: exactly that patient
 
 
