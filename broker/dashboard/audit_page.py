@@ -71,8 +71,8 @@ def audit_trail(request):
     page = paginate(request, matching)
     rows = list(_rows(page))  # read before this view is recorded: the page shows the trail as it was when opened
     if not is_partial(request):
-        record(events.VIEW_AUDIT, **actor_of(request), detail={"filters": trail_filter.as_detail(),
-                                                                "page": page.number, "path": request.path})
+        record(events.VIEW_AUDIT, **actor_of(request), objects=[{"type": "audit_log", "uri": request.build_absolute_uri()}],
+               detail={"filters": trail_filter.as_detail(), "page": page.number, "path": request.path})
     return _page(request, "dashboard/audit.html", {
         "page": page, "rows": rows, "kinds": kinds,
         "filters": {"person": trail_filter.person, "patient": trail_filter.patient, "ae": trail_filter.ae,

@@ -10,6 +10,7 @@ from broker.audit import events
 from broker.audit.models import AuditEvent
 from broker.dashboard.audit_page import detail_summary, object_summary
 from broker.hl7.intake import receive
+from tests.audit.support import coded, message_of
 from tests.dashboard.support import PASSWORD, make_user
 from tests.hl7.support import orm, pid
 
@@ -162,6 +163,8 @@ def test_reading_the_trail_is_recorded_but_not_its_auto_refresh(trail, administr
     [view] = AuditEvent.objects.filter(kind=events.VIEW_AUDIT)[before:]
     assert (view.actor_user, view.actor_address, view.outcome) == ("ada", "127.0.0.1", 0)
     assert view.detail["filters"] == {"patient": "P-TRAIL-1", "person": "anna"}
+    assert view.object_refs == [{"type": "audit_log", "uri": "http://testserver/audit/?patient=P-TRAIL-1&person=anna"}]
+    assert coded(message_of(view), "EventIdentification/EventID")[:1] == ("110101",)
     administrator.get(AUDIT, {"patient": "P-TRAIL-1"}, headers={"X-Refresh": "1"})
     assert AuditEvent.objects.filter(kind=events.VIEW_AUDIT).count() == before + 1
     assert shown(administrator.get(AUDIT, {"kind": events.VIEW_AUDIT}))[0] == (events.VIEW_AUDIT, "ada", [])
