@@ -243,9 +243,9 @@ def association_loop_qps(port: int, clients: int, seconds: float) -> float:
     return total / (time.perf_counter() - started)
 
 
-def start_listener(port: int, processes: int, root: Path = ROOT) -> subprocess.Popen:
+def start_listener(port: int, processes: int, root: Path = ROOT, extra_env: dict | None = None) -> subprocess.Popen:
     """`manage.py rundicom` of the tree at `root` (this one, or the baseline's)."""
-    env = dict(os.environ, BROKER_LOG_LEVEL="WARNING", BROKER_DICOM_MAX_ASSOCIATIONS="16")
+    env = dict(os.environ, BROKER_LOG_LEVEL="WARNING", BROKER_DICOM_MAX_ASSOCIATIONS="16", **(extra_env or {}))
     listener = subprocess.Popen([sys.executable, "manage.py", "rundicom", "--host", "127.0.0.1", "--port", str(port),
                                  "--processes", str(processes)], cwd=root, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
@@ -367,8 +367,10 @@ def main():
 
 def side_by_side(baseline: Path, sizes: list[int], reps: int, began: float) -> None:
     """echoscu and the selective query against this tree's listener and the baseline's, round after round."""
-    port, base_port = free_port(), free_port()
-    listener, base = start_listener(port, 1), start_listener(base_port, 1, root=baseline)
+    variants = [("this branch", "", ROOT, {}), ("this branch, BROKER_AUDIT=false", "no-audit ", ROOT,
+                                                 {"BROKER_AUDIT": "false"}), ("previous main", "base ", baseline, {})]
+    ports = {prefix: free_port() for _, prefix, _, _ in variants}
+    listeners = {prefix: start_listener(ports[prefix], 1, root=root, extra_env=env) for _, prefix, root, env in variants}
     revision = subprocess.run(["git", "-C", str(baseline), "log", "-1", "--format=%h %s"], capture_output=True,
                               text=True).stdout.strip()
     here = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
@@ -381,26 +383,27 @@ def side_by_side(baseline: Path, sizes: list[int], reps: int, began: float) -> N
             loaded = size
             print(f"{size} steps loaded", flush=True)
             selective = queries(todays_patient_id())["selective (station + today)"]
-            argvs = {"echoscu": echoscu_argv(port), "selective": findscu_argv(port, selective),
-                     "base echoscu": echoscu_argv(base_port), "base selective": findscu_argv(base_port, selective)}
-            pids = {"echoscu": listener.pid, "selective": listener.pid,
-                    "base echoscu": base.pid, "base selective": base.pid}
+            argvs, pids = {}, {}
+            for _, prefix, _, _ in variants:
+                argvs[prefix + "echoscu"] = echoscu_argv(ports[prefix])
+                argvs[prefix + "selective"] = findscu_argv(ports[prefix], selective)
+                pids[prefix + "echoscu"] = pids[prefix + "selective"] = listeners[prefix].pid
             matches = count_matches(argvs["selective"])
             for nodelay in (False, True):
                 sampled = sample_interleaved(argvs, dict.fromkeys(argvs, reps), nodelay, pids)
                 rows.append((size, nodelay, matches, sampled, os.getloadavg()[0]))
     finally:
-        stop_listener(listener)
-        stop_listener(base)
-    lines = ["This tree's `rundicom` and the previous main's (`--baseline`), both on the same PostgreSQL scratch",
-             "database, one process each, timed in the same rounds: each round runs echoscu and the selective",
-             "query (station + today) against this listener, then against the baseline's. Whole `findscu -W`",
+        for listener in listeners.values():
+            stop_listener(listener)
+    lines = ["This tree's `rundicom` (with the audit trail on, the default, and off) and the previous main's",
+             "(`--baseline`), all on the same PostgreSQL scratch database, one process each, timed in the same rounds:",
+             "each round runs echoscu and the selective query (station + today) against each listener in turn. Whole `findscu -W`",
              "processes; median of the rounds; \"listener CPU\" is that listener's own CPU time per query.", "",
              f"This tree: `{here}`; baseline: `{revision}`.", "",
              "| steps | DCMTK | matches | listener | echoscu floor | selective median | p95 | median / floor | listener CPU | load average |",
              "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for size, nodelay, matches, sampled, load in rows:
-        for label, prefix in (("this branch", ""), ("previous main", "base ")):
+        for label, prefix, _, _ in variants:
             floor = sampled[prefix + "echoscu"][0]
             med, p95, cpu = sampled[prefix + "selective"]
             lines.append(f"| {size:,} | {'NODELAY' if nodelay else 'Nagle'} | {matches} | {label} | {floor * 1000:.0f} ms | "

@@ -20,6 +20,7 @@ APPLICATION_ROLE = events.dcm("110150", "Application")
 PATIENT_NUMBER = ("2", "RFC-3881", "Patient Number")
 STUDY_INSTANCE_UID = events.dcm("110180", "Study Instance UID")
 SOP_CLASS_UID = events.dcm("110181", "SOP Class UID")
+URI = ("12", "RFC-3881", "URI")
 APPLICATION_SERVER = "4"  # AuditSourceTypeCode: application server process
 
 # Kinds in which the broker sends to the actor (it is the requestor and the source, the actor the destination).
@@ -159,6 +160,8 @@ def _objects(message, event: dict) -> None:
                     details={"HL7LogID": str(ref.get("id", ""))})
         elif kind == "destination":
             continue  # an active participant (the receiving AE), not an object
+        elif kind == "audit_log":  # Audit Log Used (A.5.3.2): the log read, a system object in the role security resource
+            _object(message, ref.get("uri", ""), URI, role="13", name="Security Audit Log")
         elif "." in kind:  # a configuration or record row changed in the admin: app_label.model
             _object(message, str(ref.get("id", "")), _broker_code(kind, f"Broker record {kind}"), role="13",
                     name=ref.get("name", ""), details=_changes(event["detail"]))

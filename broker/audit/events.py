@@ -88,6 +88,7 @@ VIEW_HL7 = _kind("view.hl7", ORDER_RECORD, "R", None, "a person viewed one HL7 m
 VIEW_QUERY = _kind("view.query", PATIENT_RECORD, "R", None, "a person viewed one worklist query and its matches")
 VIEW_MPPS = _kind("view.mpps", PROCEDURE_RECORD, "R", None, "a person viewed one MPPS")
 AUDIT_EXPORTED = _kind("audit.exported", AUDIT_LOG_USED, "R", None, "the audit trail was exported")
+VIEW_AUDIT = _kind("view.audit", AUDIT_LOG_USED, "R", None, "a person viewed the audit trail page, with its filters")
 AUDIT_PURGED = _kind("audit.purged", AUDIT_LOG_USED, "D", None,
                      "the retention purge deleted the oldest events (BROKER_RETENTION_AUDIT_DAYS); where the chain now starts")
 

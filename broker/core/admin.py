@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from broker.core import readable, tls
+from broker.core.checks import check_ae_title, check_port
 from broker.core.reachability import ConnectionTest
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,20 @@ class PeerTLSForm(ConfigurationForm):
             except tls.TLSConfigurationError as exc:
                 raise forms.ValidationError(f"TLS: {exc}") from exc
         return cleaned
+
+
+class PeerAddressForm(PeerTLSForm):
+    """The checks every DICOM or HL7 peer's address gets, the same as the commands': a port that exists, a host
+    without stray spaces, an AE title the standard allows (for a peer that has one; never cut)."""
+
+    def clean_port(self):
+        return check_port(self.cleaned_data.get("port"))
+
+    def clean_host(self):
+        return (self.cleaned_data.get("host") or "").strip()
+
+    def clean_ae_title(self):
+        return check_ae_title(self.cleaned_data.get("ae_title"))
 
 
 TLS_FIELDSET = ("TLS", {"fields": ("use_tls", *PeerTLSForm.TLS_FIELDS),

@@ -34,6 +34,10 @@ class PageParams:
         if text not in self.notices:
             self.notices.append(text)
 
+    def notice(self, text: str) -> None:
+        """A notice of the page's own (a range it corrected, a search it bounded)."""
+        self._refuse(text)
+
     def day(self, name: str = "date") -> date:
         raw = self.query.get(name, "").strip()
         if not raw:

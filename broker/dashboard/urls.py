@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from broker.dashboard import actions, ops, views
+from broker.dashboard import actions, audit_page, ops, views
 
 app_name = "dashboard"
 
@@ -34,4 +34,5 @@ urlpatterns = [
     path("mpps/<int:pk>/link", actions.link_mpps, name="mpps_link"),
     path("problems/", views.problem_list, name="problems"),
     path("conformance/", views.conformance_statement, name="conformance"),
+    path("audit/", audit_page.audit_trail, name="audit"),
 ]

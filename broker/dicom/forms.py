@@ -5,8 +5,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from pydicom.charset import python_encoding
 
-from broker.core.admin import TLS_HELP, TLS_LABELS, PeerTLSForm
-from broker.core.checks import check_ae_title, check_ae_titles, check_code_string, check_network, check_port, split_list
+from broker.core.admin import TLS_HELP, TLS_LABELS, PeerAddressForm
+from broker.core.checks import check_ae_titles, check_code_string, check_network, split_list
 from broker.dicom.models import SERVICES, RemoteAE
 from worklist.mwl.charset import is_known, parse_character_set
 
@@ -24,7 +24,7 @@ def check_character_set(value: str) -> str:
     return value
 
 
-class RemoteAEForm(PeerTLSForm):
+class RemoteAEForm(PeerAddressForm):
     allowed_services = forms.MultipleChoiceField(
         choices=SERVICES, required=False, widget=forms.CheckboxSelectMultiple, label="Allowed services",
         help_text="The DICOM services this AE may use; none ticked = all of them.")
@@ -60,14 +60,8 @@ class RemoteAEForm(PeerTLSForm):
             if isinstance(value, list):
                 self.initial[name] = ", ".join(value)
 
-    def clean_ae_title(self):
-        return check_ae_title(self.cleaned_data.get("ae_title"))
 
-    def clean_port(self):
-        return check_port(self.cleaned_data.get("port"))
 
-    def clean_host(self):
-        return (self.cleaned_data.get("host") or "").strip()
 
     def clean_character_set(self):
         return check_character_set(self.cleaned_data.get("character_set"))

@@ -2,19 +2,8 @@
 `risendpoints` / `mppsdestinations` commands, so both refuse the same values with the same words."""
 from django import forms
 
-from broker.core.admin import TLS_HELP, TLS_LABELS, PeerTLSForm
-from broker.core.checks import check_ae_title, check_port
+from broker.core.admin import TLS_HELP, TLS_LABELS, PeerAddressForm
 from broker.outbound.models import MppsDestination, RisEndpoint
-
-
-class PeerAddressForm(PeerTLSForm):
-    """The checks every outbound peer's address gets: a port that exists, a host without stray spaces."""
-
-    def clean_port(self):
-        return check_port(self.cleaned_data.get("port"))
-
-    def clean_host(self):
-        return (self.cleaned_data.get("host") or "").strip()
 
 
 class RisEndpointForm(PeerAddressForm):
@@ -61,5 +50,3 @@ class MppsDestinationForm(PeerAddressForm):
             **TLS_HELP,
         }
 
-    def clean_ae_title(self):
-        return check_ae_title(self.cleaned_data.get("ae_title"))

@@ -5,12 +5,10 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
-from broker.core.admin import TLS_HELP, TLS_LABELS, ConfigurationForm, PeerTLSForm
+from broker.core.admin import TLS_HELP, TLS_LABELS, ConfigurationForm, PeerAddressForm
 from broker.core.checks import (
-    check_ae_title,
     check_code_string,
     check_optional_ae_title,
-    check_port,
     check_positive,
     check_regex,
     split_list,
@@ -19,7 +17,7 @@ from broker.routing.models import Destination, RoutingRule
 from broker.routing.rules import InvalidAttributeChange, validate_attribute_changes
 
 
-class DestinationForm(PeerTLSForm):
+class DestinationForm(PeerAddressForm):
     class Meta:
         model = Destination
         fields = "__all__"  # noqa: DJ007  the admin's fieldsets choose what is shown
@@ -36,14 +34,8 @@ class DestinationForm(PeerTLSForm):
             **TLS_HELP,
         }
 
-    def clean_ae_title(self):
-        return check_ae_title(self.cleaned_data.get("ae_title"))
 
-    def clean_port(self):
-        return check_port(self.cleaned_data.get("port"))
 
-    def clean_host(self):
-        return (self.cleaned_data.get("host") or "").strip()
 
     def clean_max_associations(self):
         return check_positive(self.cleaned_data.get("max_associations"), "associations at once")

@@ -141,3 +141,23 @@ def test_administrators_read_the_trail_in_the_admin_and_operators_do_not(client)
     assert client.get("/admin/audit/auditevent/").status_code == 200
     client.force_login(make_user("operator"))
     assert client.get("/admin/audit/auditevent/").status_code == 403
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement append is PostgreSQL's")
+def test_the_one_statement_append_chains_exactly_as_the_orm_does():
+    """Differential: events appended alternately by PostgreSQL's one statement and by the ORM form one chain whose
+    every hash is chain.link_hash over what the database stored."""
+    appended = []
+    for n in range(6):
+        values = {"kind": events.LOGIN, "outcome": 0, "actor_user": f"u{n}", "actor_ae": "", "actor_address": "",
+                  "patient_ids": [f"P{n}", "Ü"], "object_refs": [{"type": "order", "id": n}], "detail": {"n": n, "x": "é"}}
+        append = trail._append_in_one_statement if n % 2 else trail._append_through_the_orm
+        appended.append(append(values))
+    stored = list(AuditEvent.objects.order_by("pk"))
+    assert [e.pk for e in stored] == [e.pk for e in appended]
+    previous = GENESIS
+    for returned, event in zip(appended, stored, strict=True):
+        assert event.previous_hash == previous == returned.previous_hash
+        assert event.hash == link_hash(previous, event.hashed_values()) == returned.hash
+        previous = event.hash
+    assert trail.verify().intact

@@ -75,6 +75,8 @@ CASES = [
      "110110", "R", None, None),
     (event(events.VIEW_MPPS, user="vera", objects=[{"type": "mpps", "uid": "1.2.9"}]), "110111", "R", None, None),
     (event(events.AUDIT_EXPORTED, user="root", address="broker.example"), "110101", "R", None, None),
+    (event(events.VIEW_AUDIT, user="ada", address="10.1.1.1", detail={"filters": {"patient": "P1"}},
+           objects=[{"type": "audit_log", "uri": "https://broker.example/audit/?patient=P1"}]), "110101", "R", None, None),
     (event(events.AUDIT_PURGED, detail={"deleted": 2, "through_id": 7, "through_hash": "ab" * 32}), "110101", "D",
      None, None),
 ]
@@ -127,6 +129,15 @@ def test_a_configuration_change_carries_before_and_after():
     details = {d.get("type"): json.loads(base64.b64decode(d.get("value")))
                for d in document.iter("ParticipantObjectDetail")}
     assert details == {"before": {"port": 104}, "after": {"port": 11112}}
+
+
+def test_reading_the_audit_page_names_the_audit_log_as_a_security_resource():
+    [case] = [c for c in CASES if c[0]["kind"] == events.VIEW_AUDIT]
+    [log] = valid_message(to_xml(case[0], SOURCE)).findall("ParticipantObjectIdentification")
+    assert (log.get("ParticipantObjectID"), log.get("ParticipantObjectTypeCode"),
+            log.get("ParticipantObjectTypeCodeRole")) == ("https://broker.example/audit/?patient=P1", "2", "13")
+    assert coded(log, "ParticipantObjectIDTypeCode") == ("12", "RFC-3881", "URI")
+    assert log.findtext("ParticipantObjectName") == "Security Audit Log"
 
 
 @pytest.mark.parametrize("address, expected", [

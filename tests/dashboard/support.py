@@ -158,4 +158,13 @@ def page_urls():
         "mpps_detail": lambda: reverse("dashboard:mpps_detail", args=[make_performed_step().pk]),
         "problems": lambda: reverse("dashboard:problems"),
         "conformance": lambda: reverse("dashboard:conformance"),
+        "audit": lambda: reverse("dashboard:audit"),
     }
+
+
+# Pages only administrators may read (a viewer or operator gets 403); the role that reads each read page.
+ADMINISTRATOR_PAGES = {"audit"}
+
+
+def reader_of(page: str) -> str:
+    return "administrator" if page in ADMINISTRATOR_PAGES else "viewer"

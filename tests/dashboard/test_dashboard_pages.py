@@ -9,6 +9,7 @@ from django.utils import timezone
 from broker.routing.models import RejectedInstance, RoutingJob
 from mpps.models import MppsRequest
 from tests.dashboard.support import (
+    ADMINISTRATOR_PAGES,
     make_destination,
     make_forward,
     make_hl7_message,
@@ -45,6 +46,17 @@ def test_it_refuses_a_user_without_a_role(client, page):
 
 @pytest.mark.parametrize("page", sorted(page_urls()))
 def test_it_shows_every_page_to_a_viewer(client, viewer, page):
+    response = client.get(page_urls()[page]())
+    if page in ADMINISTRATOR_PAGES:
+        assert response.status_code == 403
+        return
+    assert response.status_code == 200
+    assert b"Log out" in response.content
+
+
+@pytest.mark.parametrize("page", sorted(ADMINISTRATOR_PAGES))
+def test_it_shows_the_administrators_pages_to_an_administrator(client, page):
+    client.force_login(make_user("administrator"))
     response = client.get(page_urls()[page]())
     assert response.status_code == 200
     assert b"Log out" in response.content
