@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_purge_anchor'),
+        ('audit', '0004_patient_ids_index'),
     ]
 
     operations = [
