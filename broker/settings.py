@@ -106,6 +106,20 @@ BROKER_ROUTING_MAX_ATTEMPTS = env_int("BROKER_ROUTING_MAX_ATTEMPTS", 8)
 BROKER_RETENTION_DAYS = env_int("BROKER_RETENTION_DAYS", 7)
 # The audit trail (broker.audit, docs/audit.md): false writes no audit events (for a benchmark, never in a clinic).
 BROKER_AUDIT = env_bool("BROKER_AUDIT", True)
+# Forwarding each event to an audit repository by syslog (docs/audit.md): empty = off; tls://host:6514 (RFC 5425,
+# mutual TLS with the three files below), tcp://host:601 (RFC 6587 octet counting) or udp://host:514 (RFC 5426).
+BROKER_AUDIT_SYSLOG = env_str("BROKER_AUDIT_SYSLOG", "").strip()
+BROKER_AUDIT_SYSLOG_CA_FILE = env_str("BROKER_AUDIT_SYSLOG_CA_FILE", "")
+BROKER_AUDIT_SYSLOG_CERT_FILE = env_str("BROKER_AUDIT_SYSLOG_CERT_FILE", "")
+BROKER_AUDIT_SYSLOG_KEY_FILE = env_str("BROKER_AUDIT_SYSLOG_KEY_FILE", "")
+BROKER_AUDIT_SYSLOG_TIMEOUT = env_float("BROKER_AUDIT_SYSLOG_TIMEOUT", 10.0)
+if BROKER_AUDIT_SYSLOG:
+    from broker.audit.syslog import BadTarget, parse_target
+
+    try:
+        parse_target(BROKER_AUDIT_SYSLOG)
+    except BadTarget as exc:
+        raise ConfigurationError(str(exc)) from exc
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -423,6 +437,7 @@ CELERY_BEAT_SCHEDULE = {
     "routing-sweep": {"task": "broker.routing.tasks.sweep", "schedule": BROKER_ROUTING_SWEEP_SECONDS},
     "routing-retention": {"task": "broker.routing.tasks.delete_expired_files", "schedule": BROKER_HOUSEKEEPING_SECONDS},
     "outbound-sweep": {"task": "outbound.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
+    "audit-forward-sweep": {"task": "audit.sweep_forwards", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
     "availability-sweep": {"task": "availability.sweep", "schedule": BROKER_OUTBOUND_SWEEP_SECONDS},
     "commitment-sweep": {"task": "broker.dicom.tasks.sweep_commitments", "schedule": BROKER_COMMITMENT_SWEEP_SECONDS},
     "log-retention": {"task": "broker.retention.tasks.purge_expired", "schedule": BROKER_RETENTION_INTERVAL_SECONDS},

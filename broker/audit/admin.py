@@ -4,8 +4,10 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 
+from broker.audit import events, forwarding
 from broker.audit.admin_trail import AuditedAdmin
-from broker.audit.models import AuditEvent
+from broker.audit.models import AuditEvent, AuditForward
+from broker.core.admin import PermissionActionsMixin, ReadOnlyAdmin, run_for_each
 
 
 @admin.register(AuditEvent)
@@ -52,3 +54,23 @@ class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
 for model, model_admin in ((User, AuditedUserAdmin), (Group, AuditedGroupAdmin)):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)
+
+
+@admin.register(AuditForward)
+class AuditForwardAdmin(AuditedAdmin, PermissionActionsMixin, ReadOnlyAdmin):
+    """The syslog outbox (BROKER_AUDIT_SYSLOG): seen read-only, retried or given up by an operator."""
+
+    audit_kind = events.ADMIN_ACTION
+    list_display = ("created_at", "event", "target", "state", "attempts", "next_attempt_at", "sent_at", "last_error")
+    list_filter = ("state", "target", "created_at")
+    search_fields = ("=event__id",)
+    list_select_related = ("event",)
+    actions = ["retry", "give_up"]
+
+    @admin.action(description="Retry the selected audit forwards now", permissions=["manage_outbound"])
+    def retry(self, request, queryset):
+        run_for_each(self, request, queryset, "retry audit forward", forwarding.retry)
+
+    @admin.action(description="Give up the selected audit forwards", permissions=["manage_outbound"])
+    def give_up(self, request, queryset):
+        run_for_each(self, request, queryset, "give up audit forward", forwarding.give_up)

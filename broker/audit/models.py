@@ -1,7 +1,8 @@
-"""AuditEvent (append-only, hash-chained) and the one chain-head row that keeps the chain linear."""
+"""AuditEvent (append-only, hash-chained), the one chain-head row that keeps the chain linear, and the syslog outbox."""
 from django.db import models
 
 from broker.audit.chain import HASHED_FIELDS
+from broker.core.work_queue import QueuedWork, WorkQueue
 
 
 class AppendOnly(Exception):
@@ -62,3 +63,26 @@ class ChainHead(models.Model):
 
     def __str__(self):
         return f"chain head at event #{self.last_event_id}"
+
+
+class AuditForward(QueuedWork):
+    """One event waiting to reach the audit repository (BROKER_AUDIT_SYSLOG): written with the event, in its
+    transaction, and sent by the worker in event order (one lane per target), retried while the repository is down."""
+
+    event = models.OneToOneField(AuditEvent, on_delete=models.CASCADE, related_name="forward")
+    target = models.CharField(max_length=300)  # BROKER_AUDIT_SYSLOG when the event was written: the lane
+
+    class Meta:
+        verbose_name = "audit forward"
+        indexes = [models.Index(fields=["target", "state"])]
+
+    def __str__(self):
+        return f"event #{self.event_id} → {self.target}"
+
+
+# The one durable work queue (broker.core.work_queue) with the outbound queues' backoff and sweep settings.
+AUDIT_FORWARDS = WorkQueue(model=AuditForward, lane=("target",), lane_order="pk", name="audit forwards",
+                           backoff_setting="BROKER_OUTBOUND_RETRY_BASE_SECONDS",
+                           backoff_max_setting="BROKER_OUTBOUND_RETRY_MAX_SECONDS",
+                           lost_after_setting="BROKER_OUTBOUND_STUCK_SECONDS",
+                           pending_grace_setting="BROKER_OUTBOUND_PENDING_GRACE_SECONDS")

@@ -41,9 +41,15 @@ def record(kind: str, *, outcome: int = AuditEvent.Outcome.SUCCESS, user=None, a
         "object_refs": _json(list(objects)),
         "detail": _json(detail or {}),
     }
-    if connection.vendor == "postgresql":
-        return _append_in_one_statement(values)
-    return _append_through_the_orm(values)
+    append = _append_in_one_statement if connection.vendor == "postgresql" else _append_through_the_orm
+    if not settings.BROKER_AUDIT_SYSLOG:
+        return append(values)
+    from broker.audit import forwarding  # it formats with export, which records through this module
+
+    with transaction.atomic(savepoint=False):  # the outbox row commits with the event, or neither does
+        event = append(values)
+        forwarding.queue(event)
+    return event
 
 
 def _append_through_the_orm(values: dict) -> AuditEvent:

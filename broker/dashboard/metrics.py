@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Count, Sum
 
+from broker.audit.models import AuditForward
 from broker.availability.models import AvailabilityNotification
 from broker.dashboard import problems
 from broker.dashboard.internal_errors import LOGGER_LABELS, PROCESS_KINDS, logger_label
@@ -143,6 +144,7 @@ def queue_depth() -> Family:
     family.add(RisNotification.objects.filter(state__in=open_delivery).count(), queue="ris_notifications")
     family.add(MppsForward.objects.filter(state__in=open_delivery).count(), queue="mpps_forwards")
     family.add(AvailabilityNotification.objects.filter(state__in=open_delivery).count(), queue="availability_notifications")
+    family.add(AuditForward.objects.filter(state__in=open_delivery).count(), queue="audit_forwards")
     waiting_tasks = task_broker_depth()
     if waiting_tasks is not None:
         family.add(waiting_tasks, queue="task_broker")

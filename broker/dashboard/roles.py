@@ -42,8 +42,10 @@ def role_permissions(Permission) -> dict[str, set]:
     for app_label, model in CORRECTABLE_MODELS:
         configuration |= set(Permission.objects.filter(
             content_type__app_label=app_label, content_type__model=model, codename=f"change_{model}"))
-    # The audit trail (who did what to which patient) is the administrators' to read, nobody's to change.
-    audit = set(Permission.objects.filter(content_type__app_label="audit", codename="view_auditevent"))
+    # The audit trail (who did what to which patient) is the administrators' to read, nobody's to change; so is its
+    # syslog outbox (retried or given up with manage_outbound).
+    audit = set(Permission.objects.filter(content_type__app_label="audit",
+                                          codename__in=["view_auditevent", "view_auditforward"]))
     return {VIEWER: view, OPERATOR: view | actions, ADMINISTRATOR: view | actions | configuration | audit}
 
 
