@@ -40,8 +40,9 @@ STORAGE_SCU = ScuRole(
     transfer_syntaxes=(ExplicitVRLittleEndian, ImplicitVRLittleEndian),
     transfer_syntaxes_note="the instance's stored transfer syntax first (sent byte for byte), then these "
                            "(converted losslessly only when the destination accepted only them); "
-                           "with `BROKER_ROUTING_SENDER` dcmtk, or auto with dcmsend installed, dcmsend proposes "
-                           "the file's own syntax and converts only when the destination refuses it",
+                           "with `BROKER_ROUTING_SENDER` dcmtk, or auto with dcmsend installed, explicit VR little "
+                           "endian and JPEG-family files go through dcmsend (the file's syntax first, with the "
+                           "syntaxes it can convert to in the same context), every other file as above",
     timeout_setting="BROKER_ROUTING_TIMEOUT",
     peers="routing destinations (admin, `manage.py destinations`)",
     maximum_pdu=ROUTING_MAX_PDU,

@@ -64,13 +64,14 @@ def test_it_takes_as_storage_only_storage_and_unknown_sop_classes(uid, accepted)
 
 
 def test_it_stores_a_private_sop_class_sent_by_dcmsend_byte_for_byte(broker_listener, tmp_path, storage_dir):
-    path = make_private_instance(tmp_path / "ge.dcm")
+    """dcmsend proposes explicit VR little endian first and the broker takes it: the file arrives as it is."""
+    path = make_private_instance(tmp_path / "ge.dcm", syntax=ExplicitVRLittleEndian)
 
     result = dcmsend(broker_listener, [path])
 
     assert result.returncode == 0, result.stderr
     instance = StoredInstance.objects.get()
-    assert (instance.sop_class_uid, instance.transfer_syntax_uid) == (GE_PRIVATE, ImplicitVRLittleEndian)
+    assert (instance.sop_class_uid, instance.transfer_syntax_uid) == (GE_PRIVATE, ExplicitVRLittleEndian)
     kept = storage_dir / instance.path
     assert body_bytes(kept) == body_bytes(path)
     assert dcmread(kept).file_meta.MediaStorageSOPClassUID == GE_PRIVATE

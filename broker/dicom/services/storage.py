@@ -33,10 +33,13 @@ from worklist.uids import is_valid_uid
 
 log = logging.getLogger(__name__)
 
-# The common transfer syntaxes: whatever arrives in one of them is stored and forwarded as is.
+# The common transfer syntaxes: whatever arrives in one of them is stored and forwarded as is. Where a modality
+# proposes several, the first of these it proposes is taken: Explicit VR Little Endian before Implicit, so a
+# modality that can send its VRs does (a private element sent implicit arrives without one), and routing can hand
+# the file to dcmsend unchanged (broker/routing/sending_dcmtk.py).
 STORAGE_TRANSFER_SYNTAXES = [
-    pydicom_uid.ImplicitVRLittleEndian,
     pydicom_uid.ExplicitVRLittleEndian,
+    pydicom_uid.ImplicitVRLittleEndian,
     pydicom_uid.DeflatedExplicitVRLittleEndian,
     pydicom_uid.ExplicitVRBigEndian,
     pydicom_uid.JPEGBaseline8Bit,
