@@ -2,8 +2,8 @@
 read leniently from the bytes as received, so that a refused message (broken MSH-18, unknown order, missing
 field) is found by the same keys as an accepted one. Pure: bytes in, keys out.
 
-Keys are upper-cased, as the log's search compares them; identifiers are ASCII in practice, and any other byte
-is read as Latin-1 so that nothing here can fail.
+Keys are upper-cased, as the log's search compares them, and NUL bytes dropped; identifiers are ASCII in practice,
+and any other byte is read as Latin-1 so that nothing here can fail.
 """
 from dataclasses import dataclass
 
@@ -43,4 +43,9 @@ def content_keys(raw: bytes) -> ContentKeys:
         elif name == "OBR" and not obr_accession:
             fields = _fields(segment, separator)
             obr_accession = _first_component(fields[18], component, repetition) if len(fields) > 18 else ""
-    return ContentKeys(patient_id.upper()[:MAX_KEY], (accession or obr_accession).upper()[:MAX_KEY])
+    return ContentKeys(_key(patient_id), _key(accession or obr_accession))
+
+
+def _key(value: str) -> str:
+    # A NUL byte (a refused message may carry one) cannot be stored in a PostgreSQL text column.
+    return value.replace("\x00", "").upper()[:MAX_KEY]

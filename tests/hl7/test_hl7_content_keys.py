@@ -17,6 +17,9 @@ MSH = "MSH|^~\\&|RIS|HOSP|BROKER|RADIOLOGY|20260312081502||{type}|C1|P|{version}
     ([MSH.format(type="ADT^A08", version="2.5"), "EVN|A08", "PID|1||P3"], ContentKeys("P3", "")),
     # Not HL7 at all
     (["hello"], ContentKeys()),
+    # NUL bytes inside the keys (a message refused for them): dropped, PostgreSQL text cannot hold one
+    ([MSH.format(type="ORM^O01", version="2.3.1"), "PID|1||P\x0004^^^HOSP", "ORC|NW|PL1",
+      "OBR|1|PL1||CT^CT||||||||||||||A\x00C\x00C|RP1"], ContentKeys("P04", "ACC")),
     # Segments split by LF, short segments
     ([MSH.format(type="ORM^O01", version="2.3.1"), "PID|1", "OBR|1"], ContentKeys("", "")),
 ])

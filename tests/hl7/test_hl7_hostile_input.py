@@ -235,6 +235,16 @@ def test_it_answers_ae_102_for_a_nul_in_a_value_and_applies_nothing(listener, ca
     assert no_tracebacks(caplog)
 
 
+def test_it_keeps_the_row_of_a_nul_in_the_patient_id_and_finds_it_by_that_id(listener, caplog):
+    """The log's search keys are read from the raw bytes: a NUL in PID-3 is dropped, not stored (PostgreSQL)."""
+    message = orm(placer="PL-NUL3", accession="ACC-NUL3", patient=pid("PAT\x00NUL3"))
+    ack = send_one(listener, message)
+    assert (msa(ack)[0], error_code(ack)) == ("AE", "102")
+    row = problems.rejected_messages().get()
+    assert (row.content_patient_id, row.content_accession, bytes(row.raw)) == ("PATNUL3", "ACC-NUL3", message)
+    assert no_tracebacks(caplog)
+
+
 def test_it_answers_ae_102_for_a_nul_in_the_header_and_keeps_the_row(listener, caplog):
     message = orm(control_id="NUL\x00ID", placer="PL-NUL2", accession="ACC-NUL2")
     ack = send_one(listener, message)
